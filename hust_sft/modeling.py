@@ -1,0 +1,203 @@
+"""Base model and tokenizer loading, the dtype/device policy, and attaching or loading LoRA adapters.
+
+Policy (the usual tutorial hard-codes `fp16=True`, which fails on a CPU and overflows on Ampere+ less
+gracefully than bf16):
+  weights   bf16 where the device supports it, fp16 on pre-Ampere CUDA (T4), fp32 on CPU;
+  autocast  bf16 on CUDA with bf16, fp16 on older CUDA, bf16 on CPUs with avx512_bf16/AMX, else none.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from hust_sft.settings import LoraSettings, ModelSettings, target_modules_of
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+def pick_device(requested: str = "auto") -> str:
+    if requested != "auto":
+        if requested == "cuda" and not torch.cuda.is_available():
+            raise ModelError("device 'cuda' was asked for, but no CUDA GPU is visible to PyTorch")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """avx512_bf16 or AMX: the CPU runs bf16 matmuls natively, so bf16 autocast is a real speed-up."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_dtype(device: str, requested: str = "auto") -> torch.dtype:
+    """Storage dtype of the frozen base weights."""
+    if requested != "auto":
+        return DTYPES[requested]
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def pick_mixed_precision(device: str, requested: str = "auto") -> str:
+    """'bf16', 'fp16' or 'no': what autocast the trainer should use."""
+    if requested == "no":
+        return "no"
+    if device == "cuda":
+        bf16_ok = torch.cuda.is_bf16_supported()
+        if requested == "auto":
+            return "bf16" if bf16_ok else "fp16"
+        if requested == "bf16" and not bf16_ok:
+            raise ModelError("mixed_precision 'bf16' needs an Ampere or newer GPU; use 'fp16' on this one")
+        return requested
+    if device == "cpu":
+        if requested == "fp16":
+            raise ModelError("mixed_precision 'fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
+        if requested == "bf16" or cpu_has_bf16():
+            return "bf16"
+        return "no"
+    return "no" if requested == "auto" else requested
+
+
+def load_tokenizer(model: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(model)
+    except OSError as e:
+        raise ModelError(f"could not load a tokenizer from {model!r}: {e}") from None
+    if tok.pad_token is None:
+        # Qwen's <|endoftext|>; never the <|im_end|> the model must learn to emit.
+        tok.pad_token = "<|endoftext|>" if "<|endoftext|>" in tok.get_vocab() else tok.eos_token
+    if tok.chat_template is None:
+        raise ModelError(f"the tokenizer of {model!r} has no chat template; pick an instruct/chat model")
+    return tok
+
+
+def load_base_model(settings: ModelSettings, quantization: str = "none"):
+    """The frozen base model on its device, in the policy's dtype (optionally 4/8-bit through bitsandbytes)."""
+    from transformers import AutoModelForCausalLM
+
+    device = pick_device(settings.device)
+    dtype = pick_dtype(device, settings.dtype)
+    kwargs: dict = {"dtype": dtype}
+    if quantization != "none":
+        if device != "cuda":
+            raise ModelError(f"quantization '{quantization}' (QLoRA) needs a CUDA GPU with bitsandbytes; "
+                             f"this run is on '{device}'. Set quantization to 'none'.")
+        try:
+            import bitsandbytes  # noqa: F401
+        except ImportError:
+            raise ModelError("quantization needs the 'bitsandbytes' package: pip install bitsandbytes") from None
+        from transformers import BitsAndBytesConfig
+
+        if quantization == "4bit":
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=dtype if dtype != torch.float32 else torch.bfloat16)
+        else:
+            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
+    except OSError as e:
+        raise ModelError(f"could not load model {settings.model!r}: {e}") from None
+    if quantization == "none":
+        model.to(device)
+    model.config.use_cache = False
+    return model
+
+
+def lora_config(lora: LoraSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora.lora_r, lora_alpha=lora.lora_alpha, lora_dropout=lora.lora_dropout,
+        target_modules=target_modules_of(lora.target_modules), use_rslora=lora.use_rslora,
+        use_dora=lora.use_dora, bias="none", task_type="CAUSAL_LM")
+
+
+def attach_lora(model, lora: LoraSettings, *, quantized: bool = False, gradient_checkpointing: bool = False):
+    """Wrap the base model in a trainable PeftModel."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    if quantized:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    try:
+        return get_peft_model(model, lora_config(lora))
+    except ValueError as e:
+        raise ModelError(f"target_modules {lora.target_modules!r}: {e}") from None
+
+
+def adapter_dir(spec: str) -> str:
+    """A run directory (holding adapter/), an adapter directory, or a Hub id, as PEFT wants it."""
+    p = Path(spec)
+    if (p / "adapter" / "adapter_config.json").is_file():
+        return str(p / "adapter")
+    if (p / "adapter_config.json").is_file():
+        return str(p)
+    if p.exists():
+        raise ModelError(f"{spec}: no adapter_config.json here or in {spec}/adapter")
+    return spec  # a Hub id; PEFT downloads it
+
+
+def load_adapters(model, specs: list[str], names: list[str] | None = None):
+    """One PeftModel over one copy of the base weights, with each adapter loaded under its own name.
+
+    Base answers come from `with model.disable_adapter():`, tuned ones from `model.set_adapter(name)`.
+    """
+    from peft import PeftModel
+
+    names = names or [f"tuned{i}" if i else "tuned" for i in range(len(specs))]
+    peft_model = model
+    for spec, name in zip(specs, names):
+        path = adapter_dir(spec)
+        try:
+            if isinstance(peft_model, PeftModel):
+                peft_model.load_adapter(path, adapter_name=name)
+            else:
+                peft_model = PeftModel.from_pretrained(model, path, adapter_name=name)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"could not load adapter {spec!r}: {e}") from None
+    peft_model.eval()
+    return peft_model
+
+
+def base_model_of_adapter(spec: str) -> str | None:
+    """The base_model_name_or_path an adapter was trained on, if it says."""
+    cfg = Path(adapter_dir(spec)) / "adapter_config.json"
+    if cfg.is_file():
+        return json.loads(cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    return None
+
+
+def peak_memory_bytes(device: str) -> int:
+    """Peak memory of this process on `device`: CUDA allocator peak, else the process's peak RSS."""
+    if device == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    except ImportError:  # Windows
+        import psutil
+
+        return int(psutil.Process(os.getpid()).memory_info().peak_wset)

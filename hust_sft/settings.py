@@ -1,0 +1,328 @@
+"""Every setting of a run, its default and its range, defined once.
+
+`train.py`, `evaluate.py` and the Gradio tabs are all generated from these dataclasses: CLI flags come from
+`add_arguments`, UI widgets from `fields_of`, and a run's `run.json` round-trips through `to_dict` /
+`from_dict`. Human-readable labels and help texts live in `hust_sft.i18n` (one table per language);
+this module holds only names, types, defaults, choices and bounds.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+QWEN25_SYSTEM_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
+# The HUST handbook on ModelScope, fetched over plain HTTP (see hust_sft.data.sources).
+DEFAULT_DATA = "modelscope://alleyf/HUST-Student-Handbook/lora_hust_student_handbookt.jsonl"
+
+TARGET_PRESETS = {
+    "q_proj,v_proj": ["q_proj", "v_proj"],
+    "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "all-linear": "all-linear",
+}
+
+
+def opt(default: Any = None, *, choices: list | None = None, min: float | None = None,
+        max: float | None = None, step: float | None = None, cli: bool = True, multiple: bool = False,
+        default_factory: Any = None):
+    """A dataclass field carrying what a CLI flag and a UI widget need besides text."""
+    meta = {"choices": choices, "min": min, "max": max, "step": step, "cli": cli, "multiple": multiple}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataSettings:
+    data: str = opt(DEFAULT_DATA)
+    data_file: str | None = opt(None)
+    data_split: str | None = opt(None)
+    strict: bool = opt(False)
+    val_ratio: float = opt(0.1, min=0.0, max=0.5, step=0.01)
+    test_ratio: float = opt(0.1, min=0.0, max=0.5, step=0.01)
+    system_prompt: str = opt(QWEN25_SYSTEM_PROMPT)
+    max_length: int = opt(1024, min=64, max=8192, step=64)
+    truncation: str = opt("drop", choices=["drop", "truncate"])
+
+
+@dataclass
+class ModelSettings:
+    model: str = opt(DEFAULT_MODEL)
+    dtype: str = opt("auto", choices=["auto", "bf16", "fp16", "fp32"])
+    device: str = opt("auto", choices=["auto", "cuda", "cpu", "mps"])
+
+
+@dataclass
+class LoraSettings:
+    lora_r: int = opt(16, min=1, max=256, step=1)
+    lora_alpha: int = opt(32, min=1, max=512, step=1)
+    lora_dropout: float = opt(0.05, min=0.0, max=0.5, step=0.01)
+    target_modules: str = opt("all-linear")
+    use_rslora: bool = opt(False)
+    use_dora: bool = opt(False)
+
+
+@dataclass
+class MemorySettings:
+    grad_accum: int = opt(2, min=1, max=128, step=1)
+    mixed_precision: str = opt("auto", choices=["auto", "bf16", "fp16", "no"])
+    gradient_checkpointing: bool = opt(False)
+    quantization: str = opt("none", choices=["none", "4bit", "8bit"])
+    answer_only_head: bool = opt(True)
+
+
+@dataclass
+class TrainSettings:
+    output: str | None = opt(None)
+    runs_dir: str = opt("runs")
+    epochs: float = opt(4.0, min=0.1, max=50.0, step=0.5)
+    max_steps: int = opt(-1, min=-1, max=100000, step=1)
+    batch_size: int = opt(8, min=1, max=256, step=1)
+    lr: float = opt(2e-4, min=1e-6, max=1e-2)
+    lr_scheduler: str = opt("cosine", choices=["cosine", "linear", "constant_with_warmup"])
+    warmup_ratio: float = opt(0.05, min=0.0, max=0.5, step=0.01)
+    weight_decay: float = opt(0.0, min=0.0, max=0.5, step=0.01)
+    seed: int = opt(42, min=0, max=2**31 - 1, step=1)
+    logging_steps: int = opt(5, min=1, max=1000, step=1)
+    save_steps: int = opt(0, min=0, max=100000, step=1)
+    eval_each_epoch: bool = opt(True)
+    group_by_length: bool = opt(True)
+    resume: bool = opt(False)
+
+
+@dataclass
+class RunSettings:
+    """Everything `train.py` and the Train tab take; saved whole into run.json."""
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    memory: MemorySettings = field(default_factory=MemorySettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = opt(256, min=1, max=4096, step=1)
+    temperature: float = opt(0.0, min=0.0, max=2.0, step=0.05)
+    top_p: float = opt(0.9, min=0.05, max=1.0, step=0.05)
+    repetition_penalty: float = opt(1.0, min=1.0, max=2.0, step=0.05)
+
+
+@dataclass
+class EvalSettings:
+    """Everything `evaluate.py` and the Evaluate tab take."""
+    data: DataSettings = field(default_factory=DataSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    adapter: list[str] = opt(multiple=True, default_factory=list)
+    ood: str | None = opt(None)
+    output: str | None = opt(None)
+    batch_size: int = opt(8, min=1, max=128, step=1)
+    limit: int | None = opt(None, min=1, max=100000, step=1)
+    bootstrap: int = opt(2000, min=100, max=100000, step=100)
+
+
+# Named presets a user can pick instead of setting each knob. "tutorial" is the recipe most blog posts
+# copy (kept for honest comparison); "recommended" is our defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "recommended": {},
+    "tutorial": {
+        "lora_r": 8, "lora_alpha": 8, "lora_dropout": 0.1, "target_modules": "q_proj,v_proj",
+        "lr": 5e-5, "epochs": 3.0, "batch_size": 4, "grad_accum": 8, "max_length": 512,
+        "lr_scheduler": "linear", "warmup_ratio": 0.0, "answer_only_head": False, "group_by_length": False,
+    },
+}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generic machinery: walk nested dataclasses, build argparse flags, (de)serialise.
+
+def _is_group(f: dataclasses.Field) -> bool:
+    return dataclasses.is_dataclass(f.type) or (isinstance(f.default_factory, type)
+                                                and dataclasses.is_dataclass(f.default_factory))
+
+
+def fields_of(obj_or_cls) -> list[tuple[str, dataclasses.Field, type]]:
+    """(name, field, python type) of every leaf setting, nested groups flattened, in declaration order."""
+    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
+    hints = get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if _is_group(f):
+            out.extend(fields_of(f.default_factory))
+        else:
+            out.append((f.name, f, hints[f.name]))
+    return out
+
+
+def _base_type(tp) -> type:
+    args = [a for a in getattr(tp, "__args__", ()) if a is not type(None)]
+    if getattr(tp, "__origin__", None) is list:
+        return list
+    return args[0] if args else tp
+
+
+def get_value(settings, name: str):
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == name and not dataclasses.is_dataclass(value):
+            return value
+        if dataclasses.is_dataclass(value):
+            try:
+                return get_value(value, name)
+            except KeyError:
+                pass
+    raise KeyError(name)
+
+
+def set_values(settings, values: dict[str, Any]):
+    """Set leaf settings by flat name, converting and range-checking each; unknown names raise."""
+    leaves = {name: (f, tp) for name, f, tp in fields_of(settings)}
+    unknown = sorted(set(values) - set(leaves))
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+    for name, value in values.items():
+        f, tp = leaves[name]
+        _assign(settings, name, coerce(name, value, f, tp))
+    return settings
+
+
+def _assign(settings, name, value) -> bool:
+    for f in dataclasses.fields(settings):
+        current = getattr(settings, f.name)
+        if dataclasses.is_dataclass(current):
+            if _assign(current, name, value):
+                return True
+        elif f.name == name:
+            setattr(settings, name, value)
+            return True
+    return False
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
+    """Convert a raw value (CLI string, UI widget value, JSON) to the field's type and check its range."""
+    base = _base_type(tp)
+    optional = type(None) in getattr(tp, "__args__", ())
+    meta = f.metadata
+    if value is None or (optional and value == ""):
+        if optional:
+            return None
+        raise SettingsError(f"{name}: a value is required")
+    try:
+        if base is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                value = value.lower() in ("1", "true", "yes", "on")
+            else:
+                value = bool(value)
+        elif base is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            value = int(value)
+        elif base is float:
+            value = float(value)
+        elif base is list:
+            value = [str(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+        else:
+            value = str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}: expected {base.__name__}, got {value!r}") from None
+    if meta.get("choices") and value not in meta["choices"]:
+        raise SettingsError(f"{name}: expected one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    if base in (int, float):
+        lo, hi = meta.get("min"), meta.get("max")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise SettingsError(f"{name}: expected a value in [{lo}, {hi}], got {value}")
+    return value
+
+
+def to_dict(settings) -> dict:
+    return dataclasses.asdict(settings)
+
+
+def from_dict(cls, data: dict):
+    """Rebuild settings from `to_dict` output (e.g. a run.json); missing keys take today's defaults."""
+    obj = cls()
+    flat = {}
+
+    def walk(d):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v)
+            else:
+                flat[k] = v
+    walk(data)
+    known = {name for name, _, _ in fields_of(cls)}
+    return set_values(obj, {k: v for k, v in flat.items() if k in known})
+
+
+def apply_preset(settings, preset: str):
+    if preset not in PRESETS:
+        raise SettingsError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+    return set_values(settings, PRESETS[preset])
+
+
+def target_modules_of(spec: str) -> list[str] | str:
+    """A preset name ("q_proj,v_proj", "attention", "all-linear") or a comma-separated custom list."""
+    spec = spec.strip()
+    if spec in TARGET_PRESETS:
+        return TARGET_PRESETS[spec]
+    modules = [m.strip() for m in spec.split(",") if m.strip()]
+    if not modules:
+        raise SettingsError("target_modules: expected a preset or a comma-separated list of module names")
+    return modules
+
+
+# ---------------------------------------------------------------------------------------------------
+# argparse, generated from the dataclasses so `--help` documents every flag with the UI's defaults.
+
+def add_arguments(parser: argparse.ArgumentParser, cls, lang: str = "en") -> argparse.ArgumentParser:
+    from hust_sft.i18n import field_help
+
+    if cls is RunSettings:
+        parser.add_argument("--preset", choices=list(PRESETS), default=None,
+                            help=field_help("preset", lang))
+        parser.add_argument("--config", default=None, help=field_help("config", lang))
+    for name, f, tp in fields_of(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        flag = "--" + name.replace("_", "-")
+        base = _base_type(tp)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f"{field_help(name, lang)} (default: {default!r})"
+        kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
+        if base is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif base is list:
+            kwargs["action"] = "append"
+        else:
+            kwargs["metavar"] = base.__name__.upper()
+            if f.metadata.get("choices"):
+                kwargs["choices"] = f.metadata["choices"]
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def from_args(cls, ns: argparse.Namespace):
+    """Settings from parsed flags: defaults, then --config JSON, then --preset, then explicit flags."""
+    values = dict(vars(ns))
+    config, preset = values.pop("config", None), values.pop("preset", None)
+    settings = cls()
+    if config:
+        try:
+            settings = from_dict(cls, json.loads(Path(config).read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as e:
+            raise SettingsError(f"--config {config}: {e}") from None
+    if preset:
+        apply_preset(settings, preset)
+    known = {name for name, _, _ in fields_of(cls)}
+    return set_values(settings, {k: v for k, v in values.items() if k in known})
