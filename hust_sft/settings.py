@@ -290,15 +290,15 @@ def add_arguments(parser: argparse.ArgumentParser, cls, lang: str = "en") -> arg
 
     if cls is RunSettings:
         parser.add_argument("--preset", choices=list(PRESETS), default=None,
-                            help=field_help("preset", lang))
-        parser.add_argument("--config", default=None, help=field_help("config", lang))
+                            help=field_help("preset", lang).replace("%", "%%"))
+        parser.add_argument("--config", default=None, help=field_help("config", lang).replace("%", "%%"))
     for name, f, tp in fields_of(cls):
         if not f.metadata.get("cli", True):
             continue
         flag = "--" + name.replace("_", "-")
         base = _base_type(tp)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{field_help(name, lang)} (default: {default!r})"
+        help_text = f"{field_help(name, lang)} (default: {default!r})".replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
