@@ -1,0 +1,137 @@
+"""Conversations → token ids and labels, through the tokenizer's own chat template.
+
+Why it is done this way (the usual tutorial gets all three wrong):
+- ONE system prompt, the configured one, is put in front of every conversation for training, chat and
+  evaluation alike; a record's own system turn is replaced by it, so the model is trained with the prompt
+  it is later asked with.
+- Labels are -100 everywhere except the assistant turns: each answer's tokens and its closing
+  `<|im_end|>` are learned (so the model learns to stop); the newline after `<|im_end|>`, the system and
+  user turns and the padding are not. Every assistant turn of a multi-turn conversation is learned.
+- Nothing is cut silently: a conversation longer than `max_length` is dropped ("drop") or loses its
+  trailing turns down to the last whole exchange that fits ("truncate"), and both are counted.
+
+Spans are found by rendering the template for the conversation up to each turn and diffing token
+prefixes, which works for any chat template that renders turns left to right (hand-written: the
+tokenizer's `return_assistant_tokens_mask` needs `{% generation %}` markers that Qwen's template lacks).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+IGNORE = -100
+
+
+class EncodingError(ValueError):
+    pass
+
+
+def conversation(messages: list[dict], system_prompt: str) -> list[dict]:
+    """The messages as the model sees them: the configured system prompt first, record system turns dropped."""
+    return [{"role": "system", "content": system_prompt}] + [
+        {"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
+
+
+def _ids(tokenizer, messages: list[dict], *, add_generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=add_generation_prompt)
+    ids = out["input_ids"] if hasattr(out, "keys") else out
+    return list(ids)
+
+
+def prompt_ids(tokenizer, messages: list[dict], system_prompt: str) -> list[int]:
+    """Token ids of the conversation so far plus the assistant header, ready for `generate`."""
+    conv = conversation(messages, system_prompt)
+    if conv[-1]["role"] != "user":
+        raise EncodingError("a prompt must end with a user turn")
+    return _ids(tokenizer, conv, add_generation_prompt=True)
+
+
+def _turn_spans(tokenizer, conv: list[dict]) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Full ids, and for each assistant turn (start, end_of_learned_span, end_of_turn) in token positions."""
+    full = _ids(tokenizer, conv, add_generation_prompt=False)
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    spans = []
+    for k, message in enumerate(conv):
+        if message["role"] != "assistant":
+            continue
+        prefix = _ids(tokenizer, conv[:k], add_generation_prompt=True)
+        start = len(prefix)
+        end_turn = len(_ids(tokenizer, conv[:k + 1], add_generation_prompt=False))
+        if full[:start] != prefix:
+            raise EncodingError("the chat template does not render turns as a prefix of the conversation")
+        learned_end = end_turn
+        # Keep up to and including <|im_end|>; the template's trailing newline is not the model's to emit.
+        while learned_end > start and full[learned_end - 1] != end_id:
+            learned_end -= 1
+        if learned_end == start:  # a template without <|im_end|>: learn the whole turn
+            learned_end = end_turn
+        spans.append((start, learned_end, end_turn))
+    return full, spans
+
+
+def encode(tokenizer, messages: list[dict], system_prompt: str, max_length: int,
+           truncation: str = "drop") -> dict | None:
+    """{"input_ids", "labels", "truncated"} for one conversation, or None when it cannot fit."""
+    conv = conversation(messages, system_prompt)
+    full, spans = _turn_spans(tokenizer, conv)
+    if not spans:
+        raise EncodingError("the conversation has no assistant turn")
+    truncated = False
+    if len(full) > max_length:
+        if truncation != "truncate":
+            return None
+        fitting = [s for s in spans if s[2] <= max_length]
+        if not fitting:
+            return None
+        spans, truncated = fitting, True
+        full = full[:fitting[-1][2]]
+    labels = [IGNORE] * len(full)
+    for start, learned_end, _ in spans:
+        labels[start:learned_end] = full[start:learned_end]
+    return {"input_ids": full, "labels": labels, "truncated": truncated}
+
+
+@dataclass
+class EncodeReport:
+    """What encoding did to the data; shown in the UI and saved in run.json."""
+    total: int = 0
+    kept: int = 0
+    dropped_too_long: int = 0
+    truncated: int = 0
+    tokens: int = 0
+    answer_tokens: int = 0
+    max_tokens: int = 0
+    policy: str = "drop"
+    max_length: int = 0
+    dropped_lines: list = field(default_factory=list)
+
+    @property
+    def mean_tokens(self) -> float:
+        return self.tokens / self.kept if self.kept else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean_tokens"] = round(self.mean_tokens, 1)
+        d["dropped_lines"] = self.dropped_lines[:50]
+        return d
+
+
+def encode_records(records, tokenizer, data_settings) -> tuple[list[dict], EncodeReport]:
+    """Features for the Trainer (input_ids, labels) and a report of what was dropped or truncated."""
+    report = EncodeReport(policy=data_settings.truncation, max_length=data_settings.max_length)
+    features = []
+    for rec in records:
+        report.total += 1
+        enc = encode(tokenizer, rec.messages, data_settings.system_prompt, data_settings.max_length,
+                     data_settings.truncation)
+        if enc is None:
+            report.dropped_too_long += 1
+            report.dropped_lines.append(f"{rec.source}:{rec.line}")
+            continue
+        report.kept += 1
+        report.truncated += int(enc.pop("truncated"))
+        n = len(enc["input_ids"])
+        report.tokens += n
+        report.answer_tokens += sum(1 for x in enc["labels"] if x != IGNORE)
+        report.max_tokens = max(report.max_tokens, n)
+        features.append(enc)
+    return features, report
