@@ -1,0 +1,246 @@
+"""Publishing a run's adapter to the Hugging Face Hub with a model card built from the run directory.
+
+The card's metadata goes through huggingface_hub.ModelCardData, the upload through HfApi. The token is
+passed to HfApi only and scrubbed from every error we raise, so it never reaches the UI, a log or a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from hust_sft import runs
+from hust_sft.i18n import field_label, t
+from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, from_dict, get_value
+
+CARD_TAGS = ["lora", "peft", "sft", "qwen2"]
+# Qwen2.5-0.5B-Instruct is Apache-2.0; an adapter trained on it is published under the same licence.
+DEFAULT_LICENSE = "apache-2.0"
+EVAL_FILES = ("summary.md", "summary.json", "per_example.csv", "per_example.jsonl")
+MAX_NAME = 96
+_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
+# Settings that are local paths of this machine, meaningless (and private) on a public card.
+_LOCAL_SETTINGS = {"output", "runs_dir", "resume"}
+
+
+class HubError(ValueError):
+    def __init__(self, key: str, **params):
+        self.key, self.params = key, params
+        super().__init__(t(key, "en", **params))
+
+    def text(self, lang: str) -> str:
+        return t(self.key, lang, **self.params)
+
+
+class RepoIdError(HubError):
+    pass
+
+
+class PublishError(HubError):
+    pass
+
+
+def validate_repo_id(repo_id: str, default_owner: str | None = None) -> str:
+    """`owner/name` checked against the Hub's naming rules; a bare name gets `default_owner/`."""
+    text = (repo_id or "").strip()
+    if not text:
+        raise RepoIdError("hub.error.repo_id_empty")
+    if "/" not in text:
+        if not default_owner:
+            raise RepoIdError("hub.error.repo_id_owner", repo_id=text)
+        text = f"{default_owner.strip()}/{text}"
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise RepoIdError("hub.error.repo_id_slashes", repo_id=text)
+    for part in parts:
+        if len(part) > MAX_NAME:
+            raise RepoIdError("hub.error.repo_id_length", repo_id=text, part=part, max=MAX_NAME)
+        if not _PART.fullmatch(part):
+            raise RepoIdError("hub.error.repo_id_chars", repo_id=text, part=part)
+        if "--" in part or ".." in part:
+            raise RepoIdError("hub.error.repo_id_double", repo_id=text, part=part)
+    if text.lower().endswith(".git"):
+        raise RepoIdError("hub.error.repo_id_git", repo_id=text)
+    from huggingface_hub.utils import validate_repo_id as hub_validate
+
+    hub_validate(text)  # the library's own check, in case the Hub's rules grew stricter than ours
+    return text
+
+
+def resolve_token(oauth_token=None) -> str | None:
+    """The token of a user logged in with gr.LoginButton (a gr.OAuthToken or its string), else env HF_TOKEN."""
+    value = getattr(oauth_token, "token", oauth_token)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return os.environ.get("HF_TOKEN") or None
+
+
+def scrub(text: str, token: str | None) -> str:
+    """`text` with the token, and anything shaped like an HF token, replaced by ***."""
+    if token:
+        text = text.replace(token, "***")
+    return _HF_TOKEN.sub("***", text)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Model card
+
+def _hub_id(value: str | None) -> str | None:
+    """`value` if it names a Hub repo (not a local folder, URL or other site), else None."""
+    if not value or ("://" in value and not value.startswith("hf://")):
+        return None
+    value = "/".join(value.removeprefix("hf://").split("/")[:2])
+    if Path(value).expanduser().exists() or Path(value).suffix.lower() in (".json", ".jsonl"):
+        return None
+    try:
+        return validate_repo_id(value)
+    except (HubError, ValueError):
+        return None
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        value = f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ") if value is not None else "–"
+
+
+def _table(head: tuple[str, str], rows: list[tuple]) -> list[str]:
+    return [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {_cell(k)} | {_cell(v)} |" for k, v in rows), ""]
+
+
+def _settings_of(run_dir: Path, run: dict) -> RunSettings:
+    data = run.get("settings") or runs.read_settings_json(run_dir)
+    return from_dict(RunSettings, data) if data else RunSettings()
+
+
+LOAD_SNIPPET = '''```python
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+base = AutoModelForCausalLM.from_pretrained({base}, dtype="auto", device_map="auto")
+tokenizer = AutoTokenizer.from_pretrained({repo})
+model = PeftModel.from_pretrained(base, {repo})
+
+messages = [
+    {{"role": "system", "content": {system}}},
+    {{"role": "user", "content": {question}}},
+]
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
+                                       return_tensors="pt").to(model.device)
+output = model.generate(**inputs, max_new_tokens=256, do_sample=False)
+print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+```'''
+
+
+def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: str = DEFAULT_LICENSE) -> str:
+    """README.md for the adapter repo: Hub metadata, how to load it, data, training figures, settings, eval."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    run_dir = Path(run_dir)
+    run = runs.read_run_json(run_dir) or {}
+    settings = _settings_of(run_dir, run)
+    data = run.get("data") or {}
+    base = settings.model.model or DEFAULT_MODEL
+    dataset = _hub_id(settings.data.data)
+    meta = ModelCardData(base_model=_hub_id(base), library_name="peft", datasets=[dataset] if dataset else None,
+                         license=license, tags=list(CARD_TAGS), pipeline_tag="text-generation")
+
+    splits = data.get("split_sizes") or {}
+    summary = runs.summarize_run(run_dir)
+    lines = [f"# {repo_id.split('/')[-1]}", "",
+             t("hub.card.intro", lang, base=base, data=data.get("source") or settings.data.data), "",
+             f"## {t('hub.card.load', lang)}", "", t("hub.card.load_note", lang), "",
+             LOAD_SNIPPET.format(**{k: json.dumps(v, ensure_ascii=False) for k, v in {  # valid Python strings
+                 "base": base, "repo": repo_id, "system": settings.data.system_prompt,
+                 "question": t("hub.card.example_question", lang)}.items()}), "",
+             f"## {t('hub.card.data', lang)}", ""]
+    lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
+        (t("hub.card.source", lang), data.get("source") or settings.data.data),
+        ("sha256", f"`{data['sha256']}`" if data.get("sha256") else None),
+        (t("hub.card.splits", lang), " / ".join(str(splits.get(k, "–")) for k in ("train", "validation", "test"))
+         if splits else None),
+    ])
+    lines += [f"## {t('hub.card.training', lang)}", ""]
+    versions = run.get("versions") or {}
+    lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
+        (t("hub.card.status", lang), summary.status),
+        (t("hub.card.steps", lang), f"{summary.steps} / {summary.total_steps}" if summary.steps else None),
+        (t("hub.card.epochs", lang), run.get("epoch")),
+        (t("hub.card.train_loss", lang), summary.train_loss),
+        (t("hub.card.val_loss", lang), summary.val_loss),
+        (t("hub.card.wall_time", lang), f"{summary.wall_time_s / 60:.1f} min" if summary.wall_time_s else None),
+        (t("hub.card.peak_memory", lang), f"{run['peak_memory_mb']:,.0f} MB" if run.get("peak_memory_mb") else None),
+        (t("hub.card.trainable", lang), f"{run['trainable_params']:,} / {run['total_params']:,}"
+         if run.get("trainable_params") and run.get("total_params") else None),
+        (t("hub.card.device", lang), " / ".join(str(run[k]) for k in ("device", "dtype", "mixed_precision")
+                                                if run.get(k)) or None),
+        (t("hub.card.versions", lang), ", ".join(f"{k} {v}" for k, v in versions.items()) or None),
+    ])
+    lines += [f"## {t('hub.card.settings', lang)}", ""]
+    lines += _table((t("hub.card.setting", lang), t("hub.card.value", lang)), [
+        (f"{field_label(name, lang) if _has_label(name) else name} (`{name}`)", get_value(settings, name))
+        for name, _, _ in fields_of(settings) if name not in _LOCAL_SETTINGS])
+    lines += [f"## {t('hub.card.evaluation', lang)}", ""]
+    summary_md = run_dir / runs.EVAL_DIR / "summary.md"
+    if summary_md.is_file():  # one heading level down, under ours
+        lines += [("#" + line if line.startswith("#") else line)
+                  for line in summary_md.read_text(encoding="utf-8").splitlines()]
+    else:
+        lines.append(t("hub.card.no_eval", lang))
+    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(lines).rstrip() + "\n"))
+
+
+def _has_label(name: str) -> bool:
+    try:
+        field_label(name, "en")
+        return True
+    except KeyError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------
+# Upload
+
+def _stage(run_dir: Path, card: str, stage: Path) -> None:
+    """Adapter files + our README.md + eval files in a temporary folder; the run folder is never changed."""
+    for item in (run_dir / runs.ADAPTER_DIR).iterdir():
+        if item.is_file():
+            shutil.copy2(item, stage / item.name)
+    (stage / "README.md").write_text(card, encoding="utf-8")  # replaces PEFT's auto-generated stub
+    eval_dir = run_dir / runs.EVAL_DIR
+    for name in EVAL_FILES:
+        if (eval_dir / name).is_file():
+            (stage / "eval").mkdir(exist_ok=True)
+            shutil.copy2(eval_dir / name, stage / "eval" / name)
+
+
+def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bool = False,
+            endpoint: str | None = None, lang: str = "en") -> str:
+    """Create (or reuse) the model repo and upload the adapter with its card; returns the repo URL.
+
+    `endpoint` is for a self-hosted Hub mirror (default: huggingface.co or env HF_ENDPOINT).
+    """
+    from huggingface_hub import HfApi
+
+    run_dir = Path(run_dir)
+    repo_id = validate_repo_id(repo_id)
+    if not token:
+        raise PublishError("hub.error.no_token")
+    if not runs.has_adapter(run_dir):
+        raise PublishError("hub.error.no_adapter", path=run_dir / runs.ADAPTER_DIR)
+    card = model_card(run_dir, repo_id, lang=lang)
+    with tempfile.TemporaryDirectory(prefix="hust-sft-publish-") as stage:
+        _stage(run_dir, card, Path(stage))
+        try:
+            api = HfApi(endpoint=endpoint, token=token)
+            url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            api.upload_folder(repo_id=repo_id, folder_path=stage, repo_type="model",
+                              commit_message=t("hub.commit_message", "en", run=run_dir.name))
+        except Exception as e:  # any Hub/network error; `from None` keeps the original (and its request) out
+            message = scrub(f"{type(e).__name__}: {e}", token)
+            raise PublishError("hub.error.publish", repo_id=repo_id, message=message) from None
+    return str(url)

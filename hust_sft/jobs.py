@@ -1,0 +1,273 @@
+"""Start, watch, stop and re-attach to the one training subprocess a Space runs at a time.
+
+Training runs as `python train.py --config RUN_DIR/settings.json --output RUN_DIR` in its own session, so a
+page reload or a Gradio worker restart never kills it; the UI finds it again through `<runs_dir>/.active.json`
+(pid + process start time + run dir), written under an fcntl lock so two clicks cannot start two runs.
+No library does this single-job bookkeeping for a detached process, so it is written here by hand on psutil.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from hust_sft import runs
+from hust_sft.i18n import t
+from hust_sft.settings import RunSettings, to_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO_ROOT / "train.py"
+ACTIVE_FILE, LOCK_FILE = ".active.json", ".active.lock"
+STOP_GRACE_S = 30.0     # seconds between writing STOP and sending SIGTERM
+LOG_TAIL_LINES = 40
+
+_children: dict[int, subprocess.Popen] = {}  # processes this interpreter started, so they can be reaped
+
+
+class JobError(RuntimeError):
+    """An error with an i18n key: str() is English, `.text(lang)` any language the UI shows."""
+
+    def __init__(self, key: str, **params):
+        self.key, self.params = key, params
+        super().__init__(t(key, "en", **params))
+
+    def text(self, lang: str) -> str:
+        return t(self.key, lang, **self.params)
+
+
+class JobBusy(JobError):
+    def __init__(self, job: "Job"):
+        self.job = job
+        super().__init__("jobs.busy", run=job.name, pid=job.pid)
+
+
+@contextmanager
+def _locked(runs_dir: Path):
+    """Exclusive lock over .active.json across processes (fcntl) and threads (one open file each)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / LOCK_FILE, "a") as f:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: Spaces are Linux; elsewhere, single-process use is still safe
+            yield
+            return
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Job:
+    pid: int
+    run_dir: Path
+    started: float
+    create_time: float | None
+    runs_dir: Path
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    def record(self) -> dict:
+        return {"pid": self.pid, "run_dir": str(self.run_dir), "started": self.started,
+                "create_time": self.create_time}
+
+    def returncode(self) -> int | None:
+        child = _children.get(self.pid)
+        return child.poll() if child is not None else None
+
+    def alive(self) -> bool:
+        """True while our trainer runs: same pid, same start time, a cmdline naming train.py and this run."""
+        child = _children.get(self.pid)
+        if child is not None:  # started by this interpreter: the exit code is the truth (and reaps it)
+            return child.poll() is None
+        try:
+            proc = psutil.Process(self.pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:  # exited; its parent has not collected it yet
+                return False
+            if self.create_time is not None and abs(proc.create_time() - self.create_time) > 1.0:
+                return False  # the pid was reused by another process
+            cmdline = proc.cmdline()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+        return any(Path(a).name == TRAIN_SCRIPT.name for a in cmdline) and str(self.run_dir) in cmdline
+
+    def wait(self, timeout: float | None = None, interval: float = 0.2) -> bool:
+        """Wait until the trainer exits; False if it is still running after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.alive():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+        return True
+
+    def poll(self, log_lines: int = LOG_TAIL_LINES) -> dict:
+        """Everything the Train tab shows, from the run directory: status, events, progress, ETA, log tail."""
+        alive = self.alive()
+        error = None
+        try:
+            events = runs.read_events(self.run_dir)
+        except runs.RunFileError as e:
+            events, error = [], str(e)
+        if alive:
+            status = "stopping" if (self.run_dir / runs.STOP_FILE).exists() else (
+                "running" if events else "starting")
+        else:
+            _record_silent_death(self.run_dir, self.returncode())
+            events = runs.read_events(self.run_dir) if error is None else events
+            status = runs.run_status(self.run_dir, events)
+        logs = [e for e in events if e.get("type") == "log"]
+        last = logs[-1] if logs else {}
+        step, total = last.get("step"), last.get("total_steps")
+        progress = 1.0 if status == "completed" else (min(step / total, 1.0) if step and total else None)
+        eta = last.get("eta_s") if alive else 0.0
+        if alive and eta is None and progress and last.get("elapsed_s"):
+            eta = last["elapsed_s"] * (1 - progress) / progress
+        final = next((e for e in reversed(events) if e.get("type") == "status"), {})
+        if status == "failed" and error is None:
+            error = final.get("message")
+        return {"status": status, "alive": alive, "name": self.name, "run_dir": str(self.run_dir),
+                "pid": self.pid, "step": step, "total_steps": total, "progress": progress, "eta_s": eta,
+                "elapsed_s": last.get("elapsed_s"), "loss": last.get("loss"), "events": events,
+                "log_tail": tail(self.run_dir / runs.TRAIN_LOG, log_lines), "error": error}
+
+
+def tail(path: Path, n: int = LOG_TAIL_LINES, max_bytes: int = 256 * 1024) -> str:
+    """Last `n` lines of a log; a progress bar's carriage-return redraws collapse to their last state."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in data.decode("utf-8", "replace").split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines[-n:])
+
+
+def _record_silent_death(run_dir: Path, returncode: int | None) -> None:
+    """A trainer killed hard (OOM killer, SIGKILL, Space restart) writes no final status: add one, once."""
+    try:
+        if runs.run_status(run_dir) in runs.FINAL_STATUSES:
+            return
+    except runs.RunFileError:
+        pass
+    code = "?" if returncode is None else returncode
+    runs.append_event(run_dir, {"type": "status", "status": "failed",
+                                "message": t("jobs.died", "en", code=code, log=run_dir / runs.TRAIN_LOG)})
+
+
+def _read_active(runs_dir: Path) -> Job | None:
+    try:
+        rec = json.loads((runs_dir / ACTIVE_FILE).read_text(encoding="utf-8"))
+        return Job(pid=int(rec["pid"]), run_dir=Path(rec["run_dir"]), started=float(rec["started"]),
+                   create_time=rec.get("create_time"), runs_dir=runs_dir)
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError):  # a corrupt record cannot name a live job: treat as stale
+        (runs_dir / ACTIVE_FILE).unlink(missing_ok=True)
+        return None
+
+
+def _active_locked(runs_dir: Path) -> Job | None:
+    job = _read_active(runs_dir)
+    if job is None:
+        return None
+    if job.alive():
+        return job
+    (runs_dir / ACTIVE_FILE).unlink(missing_ok=True)
+    if job.run_dir.is_dir():
+        _record_silent_death(job.run_dir, job.returncode())
+    return None
+
+
+def active(runs_dir: str | Path) -> Job | None:
+    """The running job, found again after a page reload or in a fresh process; clears a stale record."""
+    runs_dir = Path(runs_dir).resolve()
+    with _locked(runs_dir):
+        return _active_locked(runs_dir)
+
+
+def _prepare_run_dir(settings: RunSettings, runs_dir: Path, name: str | None) -> Path:
+    if not settings.train.output:
+        return runs.new_run_dir(runs_dir, name).resolve()
+    run_dir = Path(settings.train.output).resolve()
+    if (run_dir / runs.EVENTS).exists() and not settings.train.resume:
+        raise JobError("jobs.output_exists", path=run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / runs.STOP_FILE).unlink(missing_ok=True)  # a resumed run must not stop at once
+    return run_dir
+
+
+def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = None) -> Job:
+    """Launch train.py on `settings` in a new run folder (or `settings.train.output`); JobBusy if one runs."""
+    runs_dir = Path(runs_dir).resolve()
+    if not TRAIN_SCRIPT.is_file():
+        raise JobError("jobs.no_script", path=TRAIN_SCRIPT)
+    with _locked(runs_dir):
+        current = _active_locked(runs_dir)
+        if current is not None:
+            raise JobBusy(current)
+        run_dir = _prepare_run_dir(settings, runs_dir, name)
+        settings = copy.deepcopy(settings)
+        settings.train.output, settings.train.runs_dir = str(run_dir), str(runs_dir)
+        config = run_dir / runs.SETTINGS_JSON
+        _write_json_atomic(config, to_dict(settings))
+        cmd = [sys.executable, str(TRAIN_SCRIPT), "--config", str(config), "--output", str(run_dir)]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(run_dir / runs.TRAIN_LOG, "ab") as log:
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        _children[proc.pid] = proc
+        try:
+            create_time = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:  # already gone: the record is stale at once and cleared on next look
+            create_time = None
+        job = Job(pid=proc.pid, run_dir=run_dir, started=time.time(), create_time=create_time,
+                  runs_dir=runs_dir)
+        _write_json_atomic(runs_dir / ACTIVE_FILE, job.record())
+        return job
+
+
+def stop(runs_dir: str | Path, *, grace_s: float = STOP_GRACE_S, wait: bool = False) -> Job | None:
+    """Ask the running trainer to save and exit: write STOP, then SIGTERM after `grace_s` if it still runs.
+
+    Never SIGKILLs: both requests let the trainer save its adapter. With wait=False the escalation runs in a
+    background thread so the UI returns at once; returns the job, or None when nothing was running.
+    """
+    job = active(runs_dir)
+    if job is None:
+        return None
+    (job.run_dir / runs.STOP_FILE).touch()
+
+    def escalate():
+        if not job.wait(grace_s) and job.alive():
+            try:
+                psutil.Process(job.pid).terminate()
+            except psutil.NoSuchProcess:
+                return
+            job.wait(grace_s)
+
+    if wait:
+        escalate()
+    else:
+        threading.Thread(target=escalate, name=f"stop-{job.name}", daemon=True).start()
+    return job

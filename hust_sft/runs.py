@@ -1,0 +1,231 @@
+"""Reading run directories (see docs/ARCHITECTURE.md, "Run directory") for the UI, jobs and publishing.
+
+Everything here only reads, except `new_run_dir` (creates an empty folder) and `append_event`. A run that is
+being written while we read it is normal: a half-written last line of events.jsonl is skipped, not an error.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+import unicodedata
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hust_sft.i18n import t
+
+FINAL_STATUSES = ("completed", "stopped", "failed")
+MAX_NAME_LENGTH = 64
+
+EVENTS, RUN_JSON, SETTINGS_JSON, STOP_FILE, TRAIN_LOG = ("events.jsonl", "run.json", "settings.json",
+                                                         "STOP", "train.log")
+ADAPTER_DIR, EVAL_DIR = "adapter", "eval"
+
+
+class RunFileError(ValueError):
+    """A run file exists but cannot be read; the message names the file and line."""
+
+
+def sanitize_run_name(name: str) -> str:
+    """A folder name safe on every OS: letters (any script), digits, '-', '_', '.'; no '/', no leading dot.
+
+    Spaces and other characters become '-', so "LoRA r=16 (test)" -> "LoRA-r-16-test".
+    """
+    if not isinstance(name, str):
+        raise ValueError(t("runs.error.name_type", "en", type=type(name).__name__))
+    text = unicodedata.normalize("NFKC", name).strip()
+    text = re.sub(r"[^\w.\-]+", "-", text)          # \w: letters and digits of any script, and '_'
+    text = re.sub(r"\.{2,}", ".", text)             # no '..' anywhere
+    text = re.sub(r"-{2,}", "-", text)
+    text = text.lstrip(".-_").rstrip(".-")[:MAX_NAME_LENGTH].rstrip(".-")
+    if not text:
+        raise ValueError(t("runs.error.bad_name", "en", name=name))
+    return text
+
+
+def new_run_dir(runs_dir: str | Path, name: str | None = None) -> Path:
+    """Create and return a fresh, empty run folder; never reuses an existing one (adds -2, -3, ...)."""
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    base = sanitize_run_name(name) if name else time.strftime("run-%Y%m%d-%H%M%S")
+    for i in range(1, 10_000):
+        candidate = runs_dir / (base if i == 1 else f"{base}-{i}")
+        try:
+            candidate.mkdir()  # atomic: two callers can never get the same folder
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(t("runs.error.no_free_name", "en", runs_dir=runs_dir, name=base))
+
+
+def read_events(run_dir: str | Path) -> list[dict]:
+    """All events of a run, in order; [] when there are none yet.
+
+    The trainer appends one line per event, so a reader may see the last line half written: it is skipped.
+    A bad line anywhere else is corruption and raises RunFileError naming the line.
+    """
+    path = Path(run_dir) / EVENTS
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    lines = text.split("\n")
+    events = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i == len(lines):  # last piece without a trailing newline: still being written
+                break
+            raise RunFileError(t("runs.error.bad_line", "en", path=path, line=i, reason=e.msg)) from None
+        if not isinstance(event, dict):
+            raise RunFileError(t("runs.error.not_object", "en", path=path, line=i, type=type(event).__name__))
+        events.append(event)
+    return events
+
+
+def append_event(run_dir: str | Path, event: dict) -> None:
+    """Append one event line (used by jobs to record the end of a trainer that died without saying so)."""
+    event = {**event, "time": event.get("time", _now_iso())}
+    with open(Path(run_dir) / EVENTS, "a", encoding="utf-8") as f:
+        f.write(json.dumps(event, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str | Path) -> dict | None:
+    """A JSON object file, or None when it does not exist."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFileError(t("runs.error.bad_json", "en", path=path, reason=e)) from None
+    if not isinstance(data, dict):
+        raise RunFileError(t("runs.error.not_object_file", "en", path=path, type=type(data).__name__))
+    return data
+
+
+def read_run_json(run_dir: str | Path) -> dict | None:
+    return read_json(Path(run_dir) / RUN_JSON)
+
+
+def read_settings_json(run_dir: str | Path) -> dict | None:
+    return read_json(Path(run_dir) / SETTINGS_JSON)
+
+
+def _last_status_event(events: list[dict]) -> dict | None:
+    return next((e for e in reversed(events) if e.get("type") == "status"), None)
+
+
+def run_status(run_dir: str | Path, events: list[dict] | None = None) -> str:
+    """'completed' / 'stopped' / 'failed' / 'running' / 'pending' (settings written, trainer not started
+    yet) / 'unknown'. A final status in events.jsonl or run.json wins over 'running'."""
+    run_dir = Path(run_dir)
+    events = read_events(run_dir) if events is None else events
+    last = _last_status_event(events)
+    if last and last.get("status") in FINAL_STATUSES:
+        return last["status"]
+    run = read_run_json(run_dir) or {}
+    if run.get("status") in FINAL_STATUSES:
+        return run["status"]
+    if last or events or run:
+        return "running"
+    if (run_dir / SETTINGS_JSON).is_file():
+        return "pending"
+    return "unknown"
+
+
+def has_adapter(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / ADAPTER_DIR / "adapter_config.json").is_file()
+
+
+@dataclass
+class RunSummary:
+    name: str
+    path: str
+    status: str
+    started: str | None = None
+    steps: int | None = None
+    total_steps: int | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    wall_time_s: float | None = None
+    has_adapter: bool = False
+    has_eval: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc).astimezone().isoformat(timespec="seconds")
+    return str(value)
+
+
+def _now_iso() -> str:
+    return _iso(time.time())
+
+
+def summarize_run(run_dir: str | Path) -> RunSummary:
+    """One row of the runs table: run.json's final figures where the trainer wrote them, else the latest
+    events.jsonl lines (so a running or killed run still shows its progress)."""
+    run_dir = Path(run_dir)
+    row = RunSummary(name=run_dir.name, path=str(run_dir), status="unknown", has_adapter=has_adapter(run_dir),
+                     has_eval=(run_dir / EVAL_DIR / "summary.json").is_file())
+    try:
+        events = read_events(run_dir)
+        run = read_run_json(run_dir) or {}
+        row.status = run_status(run_dir, events)
+    except RunFileError as e:
+        row.error = str(e)
+        return row
+    logs = [e for e in events if e.get("type") == "log"]
+    evals = [e for e in events if e.get("type") == "eval" and e.get("eval_loss") is not None]
+    losses = [e["loss"] for e in logs if e.get("loss") is not None]
+    last_log = logs[-1] if logs else {}
+    last_status = _last_status_event(events) or {}
+
+    def pick(key, fallback):
+        return run[key] if run.get(key) is not None else fallback
+
+    row.started = pick("started_at", _iso(events[0].get("time")) if events else None)
+    row.steps = pick("global_step", last_log.get("step"))
+    row.total_steps = pick("total_steps", last_log.get("total_steps"))
+    row.train_loss = pick("train_loss", losses[-1] if losses else None)
+    row.val_loss = pick("eval_loss", evals[-1]["eval_loss"] if evals else None)
+    row.wall_time_s = pick("wall_time_s", last_log.get("elapsed_s"))
+    if row.status == "failed":
+        row.error = run.get("error") or last_status.get("message")
+    if row.started is None and (run_dir / SETTINGS_JSON).is_file():
+        row.started = _iso((run_dir / SETTINGS_JSON).stat().st_mtime)
+    return row
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and not path.name.startswith(".") and any(
+        (path / f).exists() for f in (SETTINGS_JSON, EVENTS, RUN_JSON, ADAPTER_DIR))
+
+
+def list_runs(runs_dir: str | Path) -> list[RunSummary]:
+    """Every run under `runs_dir`, newest first; a run with unreadable files is listed with `error` set."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    rows = [summarize_run(p) for p in runs_dir.iterdir() if is_run_dir(p)]
+    return sorted(rows, key=_started_ts, reverse=True)
+
+
+def _started_ts(row: RunSummary) -> float:
+    try:
+        started = datetime.fromisoformat(row.started)
+        return (started if started.tzinfo else started.astimezone()).timestamp()
+    except (TypeError, ValueError):
+        return Path(row.path).stat().st_mtime

@@ -1,0 +1,165 @@
+"""Publishing: the model card built from a run directory, repo-id rules, and a token that never leaks."""
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+
+import pytest
+import yaml
+
+from hust_sft import hub
+from hust_sft.hub import PublishError, RepoIdError
+from hust_sft.settings import RunSettings, set_values, to_dict
+
+SYSTEM = "你是华中科技大学学生手册助手。"
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A finished run as training writes it (settings, run.json, events, adapter, eval)."""
+    run = tmp_path / "runs" / "hust-r16"
+    (run / "adapter").mkdir(parents=True)
+    settings = set_values(RunSettings(), {"system_prompt": SYSTEM, "lora_r": 16, "max_steps": 40,
+                                          "output": str(run)})
+    (run / "settings.json").write_text(json.dumps(to_dict(settings)), encoding="utf-8")
+    (run / "run.json").write_text(json.dumps({
+        "status": "completed", "settings": to_dict(settings), "global_step": 40, "total_steps": 40,
+        "epoch": 2.0, "train_loss": 1.2345, "eval_loss": 1.5, "wall_time_s": 600.0,
+        "peak_memory_mb": 2048.0, "trainable_params": 8798208, "total_params": 502830976,
+        "device": "cuda", "dtype": "bfloat16", "mixed_precision": "bf16", "versions": {"peft": "0.21.2"},
+        "data": {"source": settings.data.data, "sha256": "ab" * 32,
+                 "split_sizes": {"train": 800, "validation": 100, "test": 100}}}), encoding="utf-8")
+    (run / "events.jsonl").write_text(json.dumps({"type": "status", "status": "completed"}) + "\n")
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    (run / "adapter" / "adapter_model.safetensors").write_bytes(b"\0" * 16)
+    (run / "eval").mkdir()
+    (run / "eval" / "summary.md").write_text("# Evaluation\n\n| metric | base | tuned |\n|---|---|---|\n"
+                                             "| ROUGE-L | 20.0 | 45.0 |\n", encoding="utf-8")
+    return run
+
+
+def _front_matter(card: str) -> dict:
+    assert card.startswith("---\n")
+    return yaml.safe_load(card.split("---\n")[1])
+
+
+def test_model_card_front_matter_is_exact(run_dir):
+    card = hub.model_card(run_dir, "alice/qwen2.5-hust-lora")
+    assert _front_matter(card) == {
+        "base_model": "Qwen/Qwen2.5-0.5B-Instruct", "library_name": "peft", "license": "apache-2.0",
+        "pipeline_tag": "text-generation", "tags": ["lora", "peft", "sft", "qwen2"]}
+    # the default data comes from ModelScope, not a Hub dataset, so `datasets` is left out (no dead link)
+    from huggingface_hub import ModelCard
+    assert ModelCard(card).data.base_model == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def test_model_card_lists_a_hub_dataset(run_dir):
+    settings = json.loads((run_dir / "run.json").read_text())
+    settings["settings"]["data"]["data"] = "hf://someone/hust-handbook"
+    (run_dir / "run.json").write_text(json.dumps(settings))
+    assert _front_matter(hub.model_card(run_dir, "alice/x"))["datasets"] == ["someone/hust-handbook"]
+
+
+def test_model_card_body(run_dir):
+    card = hub.model_card(run_dir, "alice/qwen2.5-hust-lora")
+    assert 'PeftModel.from_pretrained(base, "alice/qwen2.5-hust-lora")' in card
+    assert 'AutoModelForCausalLM.from_pretrained("Qwen/Qwen2.5-0.5B-Instruct"' in card
+    assert f'{{"role": "system", "content": "{SYSTEM}"}}' in card   # the system prompt used in training
+    assert "`" + "ab" * 32 + "`" in card and "| 800 / 100 / 100 |" in card
+    assert "| Final training loss | 1.234 |" in card and "| Optimizer steps | 40 / 40 |" in card
+    assert "| 8,798,208 / 502,830,976 |" in card and "| 10.0 min |" in card
+    assert "| LoRA rank r (`lora_r`) | 16 |" in card and "| Max steps (`max_steps`) | 40 |" in card
+    assert "(`output`)" not in card and str(run_dir) not in card   # no local paths on a public card
+    assert "## Evaluation\n\n## Evaluation\n\n| metric | base | tuned |" in card  # summary.md one level down
+    assert "| ROUGE-L | 20.0 | 45.0 |" in card
+
+
+def test_model_card_snippet_runs_as_python(run_dir):
+    card = hub.model_card(run_dir, "alice/qwen2.5-hust-lora")
+    code = card.split("```python\n")[1].split("```")[0]
+    compile(code, "snippet", "exec")
+
+
+def test_model_card_without_eval(run_dir):
+    (run_dir / "eval" / "summary.md").unlink()
+    assert "No evaluation was run before publishing." in hub.model_card(run_dir, "alice/x")
+
+
+@pytest.mark.parametrize("raw, owner, expected", [
+    ("alice/qwen-hust", None, "alice/qwen-hust"),
+    ("  alice/Qwen2.5_hust.v1 ", None, "alice/Qwen2.5_hust.v1"),
+    ("qwen-hust", "alice", "alice/qwen-hust"),
+])
+def test_validate_repo_id_accepts(raw, owner, expected):
+    assert hub.validate_repo_id(raw, owner) == expected
+
+
+@pytest.mark.parametrize("raw, owner, error", [
+    ("qwen-hust", None, "expected owner/name"),
+    ("", "alice", "enter owner/name"),
+    ("a/b/c", None, "exactly one '/'"),
+    ("alice/qwen--hust", None, "must not contain '--' or '..'"),
+    ("alice/qwen..hust", None, "must not contain '--' or '..'"),
+    ("alice/-qwen", None, "must start and end with a letter or digit"),
+    ("alice/qwen.", None, "must start and end with a letter or digit"),
+    ("alice/qwen hust", None, "only letters, digits"),
+    ("alice/华科", None, "only letters, digits"),
+    ("alice/" + "x" * 97, None, "longer than 96 characters"),
+    ("alice/model.git", None, "must not end with '.git'"),
+])
+def test_validate_repo_id_refuses(raw, owner, error):
+    with pytest.raises(RepoIdError) as info:
+        hub.validate_repo_id(raw, owner)
+    assert error in str(info.value)
+
+
+def test_validate_repo_id_accepts_96_characters():
+    assert hub.validate_repo_id("alice/" + "x" * 96) == "alice/" + "x" * 96
+
+
+def test_resolve_token(monkeypatch):
+    class OAuthToken:  # the shape of gr.OAuthToken (this module must not import gradio)
+        token = "hf_oauth_abcdefgh"
+
+    monkeypatch.setenv("HF_TOKEN", "hf_env_abcdefgh")
+    assert hub.resolve_token(OAuthToken()) == "hf_oauth_abcdefgh"
+    assert hub.resolve_token("hf_str_abcdefgh") == "hf_str_abcdefgh"
+    assert hub.resolve_token(None) == "hf_env_abcdefgh"
+    monkeypatch.delenv("HF_TOKEN")
+    assert hub.resolve_token(None) is None
+
+
+def test_publish_checks_before_contacting_the_hub(run_dir, tmp_path):
+    with pytest.raises(PublishError, match="needs a Hugging Face token"):
+        hub.publish(run_dir, "alice/x", None)
+    empty = tmp_path / "empty-run"
+    empty.mkdir()
+    with pytest.raises(PublishError, match="holds no adapter"):
+        hub.publish(empty, "alice/x", "hf_" + "q" * 34)
+    with pytest.raises(RepoIdError):
+        hub.publish(run_dir, "alice/bad--id", "hf_" + "q" * 34)
+
+
+def test_publish_error_never_shows_the_token(run_dir, tmp_path, monkeypatch, caplog):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # conftest sets offline mode
+    token = "hf_SecretTokenValue1234567890abcdefXYZ"
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(PublishError) as info:
+        hub.publish(run_dir, "alice/qwen-hust", token, endpoint="http://127.0.0.1:9")
+    err = info.value
+    shown = [str(err), repr(err), err.text("zh"), "".join(traceback.format_exception(err)), caplog.text]
+    assert "Publishing to alice/qwen-hust failed:" in str(err)
+    assert all(token not in s and "SecretTokenValue" not in s for s in shown)
+    assert err.__cause__ is None and err.__suppress_context__
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before                                           # the run folder is left untouched
+    assert all(token.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_scrub():
+    assert hub.scrub("Bearer hf_abcdefghijkl failed for hf_abcdefghijkl", None) == "Bearer *** failed for ***"
+    assert hub.scrub("token=secret-1", "secret-1") == "token=***"
