@@ -8,18 +8,11 @@ from hust_sft import settings
 from hust_sft.i18n import t
 
 LANG = "en"
-# RunSettings and EvalSettings share these field names; their evaluation meaning differs from training's.
-HELP_OVERRIDES = {"output": "eval.cli.output_help", "batch_size": "eval.cli.batch_size_help"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=t("eval.cli.description", LANG))
-    settings.add_arguments(parser, settings.EvalSettings, LANG)
-    defaults = {name: f for name, f, _ in settings.fields_of(settings.EvalSettings)}
-    for action in parser._actions:  # argparse has no public setter for an added option's help
-        if action.dest in HELP_OVERRIDES:
-            action.help = f"{t(HELP_OVERRIDES[action.dest], LANG)} (default: {defaults[action.dest].default!r})"
-    return parser
+    return settings.add_arguments(parser, settings.EvalSettings, LANG)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,8 +197,8 @@ EN: dict[str, str] = {
     "hub.card.evaluation": "Evaluation",
     "hub.card.no_eval": "No evaluation was run before publishing.",
     "eval.cli.description": "Evaluate the base model and LoRA adapters on the held-out test split (and an optional out-of-domain file); writes per_example.jsonl/.csv and summary.json/.md.",
-    "eval.cli.output_help": "Folder for the evaluation files; when unset, <first adapter's run dir>/eval, else runs/eval-<time>.",
-    "eval.cli.batch_size_help": "Questions answered together in one batched greedy generate() call.",
+    "field.eval.output.help": "Folder for the evaluation files; when unset, <first adapter's run dir>/eval, else runs/eval-<time>.",
+    "field.eval.batch_size.help": "Questions answered together in one batched greedy generate() call.",
     "eval.cli.error": "error: {message}",
     "eval.error.sampling": "temperature is {value}, but evaluation decodes greedily so that results can be reproduced; set temperature to 0.",
     "eval.error.repetition_penalty": "repetition_penalty is {value}, but evaluation uses plain greedy decoding (penalty 1.0) so that batched and one-by-one answers agree; set it to 1.",
@@ -554,8 +554,8 @@ ZH: dict[str, str] = {
     "hub.card.evaluation": "评测",
     "hub.card.no_eval": "发布前未运行评测。",
     "eval.cli.description": "在留出的测试集（以及可选的域外文件）上评测基座模型和 LoRA 适配器；输出 per_example.jsonl/.csv 和 summary.json/.md。",
-    "eval.cli.output_help": "评测文件的保存目录；未设置时为第一个适配器运行目录下的 eval，否则为 runs/eval-<时间>。",
-    "eval.cli.batch_size_help": "一次批量贪心生成同时回答的问题数。",
+    "field.eval.output.help": "评测文件的保存目录；未设置时为第一个适配器运行目录下的 eval，否则为 runs/eval-<时间>。",
+    "field.eval.batch_size.help": "一次批量贪心生成同时回答的问题数。",
     "eval.cli.error": "错误：{message}",
     "eval.error.sampling": "temperature 为 {value}，但评测使用贪心解码以保证结果可复现；请把 temperature 设为 0。",
     "eval.error.repetition_penalty": "repetition_penalty 为 {value}，但评测使用纯贪心解码（惩罚 1.0），以保证批量与逐条生成结果一致；请设为 1。",
@@ -737,9 +737,16 @@ def t(key: str, lang: str = DEFAULT_LANG, **fmt) -> str:
     return text.format(**fmt) if fmt else text
 
 
-def field_label(name: str, lang: str = DEFAULT_LANG) -> str:
-    return t(f"field.{name}.label", lang)
+def _field_key(name: str, part: str, scope: str | None) -> str:
+    # A settings group may give a shared field name its own meaning (e.g. `output` of an evaluation).
+    if scope and f"field.{scope}.{name}.{part}" in EN:
+        return f"field.{scope}.{name}.{part}"
+    return f"field.{name}.{part}"
 
 
-def field_help(name: str, lang: str = DEFAULT_LANG) -> str:
-    return t(f"field.{name}.help", lang)
+def field_label(name: str, lang: str = DEFAULT_LANG, scope: str | None = None) -> str:
+    return t(_field_key(name, "label", scope), lang)
+
+
+def field_help(name: str, lang: str = DEFAULT_LANG, scope: str | None = None) -> str:
+    return t(_field_key(name, "help", scope), lang)

@@ -285,6 +285,11 @@ def target_modules_of(spec: str) -> list[str] | str:
 # ---------------------------------------------------------------------------------------------------
 # argparse, generated from the dataclasses so `--help` documents every flag with the UI's defaults.
 
+def scope_of(cls) -> str:
+    """The i18n scope of a settings class: 'run' for RunSettings, 'eval' for EvalSettings."""
+    return cls.__name__.removesuffix("Settings").lower()
+
+
 def add_arguments(parser: argparse.ArgumentParser, cls, lang: str = "en") -> argparse.ArgumentParser:
     from hust_sft.i18n import field_help
 
@@ -292,13 +297,14 @@ def add_arguments(parser: argparse.ArgumentParser, cls, lang: str = "en") -> arg
         parser.add_argument("--preset", choices=list(PRESETS), default=None,
                             help=field_help("preset", lang).replace("%", "%%"))
         parser.add_argument("--config", default=None, help=field_help("config", lang).replace("%", "%%"))
+    scope = scope_of(cls)
     for name, f, tp in fields_of(cls):
         if not f.metadata.get("cli", True):
             continue
         flag = "--" + name.replace("_", "-")
         base = _base_type(tp)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{field_help(name, lang)} (default: {default!r})".replace("%", "%%")
+        help_text = f"{field_help(name, lang, scope)} (default: {default!r})".replace("%", "%%")
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": help_text}
         if base is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
