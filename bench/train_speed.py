@@ -1,0 +1,156 @@
+"""One epoch of LoRA training, the usual tutorial recipe vs ours, on the same samples and effective batch.
+
+    python bench/train_speed.py --layers 4            # quick: Qwen2.5-0.5B shape, 4 of its 24 layers
+    python bench/train_speed.py                       # full 24-layer Qwen2.5-0.5B architecture
+    python bench/train_speed.py --model DIR           # a real model folder
+
+(a) tutorial: every sample padded to 512, labels = input_ids (padding and prompt included), LoRA r=8 α=8
+    on q_proj/v_proj, batch 4 × accumulation 8, fp32, plain Trainer, no length grouping;
+(b) ours: hust_sft.training.train with our defaults (answer-only labels, dynamic padding, length grouping,
+    answer-only LM head, bf16 autocast where the CPU supports it), batch 8 × accumulation 4.
+Each arm runs in a fresh subprocess so its peak RSS is its own; the parent prints the table and ratios.
+Without --model the weights are random (speed and memory do not depend on their values).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BJTU = ROOT.parent / "shared" / "data" / "bjtu" / "bjtu.json"
+EFFECTIVE_BATCH = 32
+
+
+def qwen25_05b_dir(layers: int) -> Path:
+    from hust_sft import demo_model
+
+    out = Path.home() / ".cache" / "hust-sft" / f"bench-qwen2.5-0.5b-random-{layers}l"
+    return demo_model.build(out, hidden_size=896, intermediate_size=4864, num_hidden_layers=layers,
+                            num_attention_heads=14, num_key_value_heads=2)
+
+
+def write_samples(source: Path, n: int, out: Path) -> Path:
+    from hust_sft.data.formats import load_records
+
+    records, _ = load_records(source)
+    with open(out, "w", encoding="utf-8") as f:
+        for r in records[:n]:
+            f.write(json.dumps({"conversations": r.messages}, ensure_ascii=False) + "\n")
+    return out
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def arm_tutorial(model_dir: str, data: Path, work: Path) -> dict:
+    """The recipe most blog posts copy, as written there (kept deliberately naive)."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments,
+                              default_data_collator)
+
+    from hust_sft.settings import QWEN25_SYSTEM_PROMPT
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    rows = []
+    for line in data.read_text(encoding="utf-8").splitlines():
+        messages = [{"role": "system", "content": QWEN25_SYSTEM_PROMPT}] + json.loads(line)["conversations"]
+        text = tok.apply_chat_template(messages, tokenize=False)
+        enc = tok(text, max_length=512, padding="max_length", truncation=True)
+        rows.append({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+                     "labels": list(enc["input_ids"])})
+    tokens = sum(sum(r["attention_mask"]) for r in rows)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=8, lora_dropout=0.1, target_modules=["q_proj", "v_proj"],
+                                             task_type="CAUSAL_LM"))
+    args = TrainingArguments(output_dir=str(work / "tutorial"), per_device_train_batch_size=4,
+                             gradient_accumulation_steps=8, num_train_epochs=1, learning_rate=5e-5,
+                             logging_steps=1, save_strategy="epoch", report_to="none", use_cpu=True,
+                             disable_tqdm=True, train_sampling_strategy="random")
+    out = Trainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                  data_collator=default_data_collator).train()
+    return {"samples": len(rows), "tokens": tokens, "train_runtime_s": out.metrics["train_runtime"],
+            "peak_rss_mb": peak_rss_mb(), "padded_tokens": 512 * len(rows), "mixed_precision": "no"}
+
+
+def arm_ours(model_dir: str, data: Path, work: Path) -> dict:
+    from hust_sft.settings import RunSettings, set_values
+    from hust_sft.training import train
+
+    settings = set_values(RunSettings(), {
+        "data": str(data), "model": model_dir, "val_ratio": 0.0, "test_ratio": 0.0, "epochs": 1.0,
+        "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1})
+    result = train(settings, run_dir=work / "ours")
+    rec = result.record
+    return {"samples": rec["data"]["encoding"]["train"]["kept"], "tokens": rec["tokens_seen"],
+            "train_runtime_s": rec["train_runtime_s"], "peak_rss_mb": peak_rss_mb(),
+            "padded_tokens": None, "mixed_precision": rec["mixed_precision"]}
+
+
+def run_arm(arm: str, model_dir: str, data: Path, work: Path) -> dict:
+    out = work / f"{arm}.json"
+    cmd = [sys.executable, __file__, "--arm", arm, "--model", model_dir, "--samples-file", str(data),
+           "--work", str(work)]
+    t0 = time.time()
+    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                   stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
+    result = json.loads(out.read_text())
+    result["wall_s"] = round(time.time() - t0, 1)
+    return result
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", help="a model folder; default: Qwen2.5-0.5B architecture, random weights")
+    p.add_argument("--layers", type=int, default=24, help="decoder layers of the random model (24 = real)")
+    p.add_argument("--samples", type=int, default=64)
+    p.add_argument("--data", default=str(BJTU), help="Q&A file to take the first --samples records from")
+    p.add_argument("--arms", default="tutorial,ours")
+    p.add_argument("--arm", help=argparse.SUPPRESS)
+    p.add_argument("--samples-file", help=argparse.SUPPRESS)
+    p.add_argument("--work", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+
+    if a.arm:  # child process: one arm, result as JSON
+        work = Path(a.work)
+        fn = arm_tutorial if a.arm == "tutorial" else arm_ours
+        (work / f"{a.arm}.json").write_text(json.dumps(fn(a.model, Path(a.samples_file), work)))
+        return 0
+
+    if not Path(a.data).is_file():
+        sys.exit(f"error: {a.data} not found; pass --data with a Q&A file")
+    model_dir = a.model or str(qwen25_05b_dir(a.layers))
+    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
+        work = Path(tmp)
+        data = write_samples(Path(a.data), a.samples, work / "samples.jsonl")
+        results = {arm: run_arm(arm, model_dir, data, work) for arm in a.arms.split(",")}
+    print(f"model: {a.model or f'Qwen2.5-0.5B architecture, random weights, {a.layers} layers'}; "
+          f"{a.samples} samples of {a.data}; effective batch {EFFECTIVE_BATCH}; one epoch; "
+          f"CPU threads: {os.cpu_count()} (shared machine: figures vary with other load)")
+    print(f"{'arm':<10}{'train s':>10}{'samples/s':>11}{'tokens/s':>10}{'peak RSS MB':>13}{'mixed':>7}")
+    for arm, r in results.items():
+        r["samples_per_s"] = r["samples"] / r["train_runtime_s"]
+        r["tokens_per_s"] = r["tokens"] / r["train_runtime_s"]
+        print(f"{arm:<10}{r['train_runtime_s']:>10.1f}{r['samples_per_s']:>11.3f}{r['tokens_per_s']:>10.1f}"
+              f"{r['peak_rss_mb']:>13.0f}{r['mixed_precision']:>7}")
+    if {"tutorial", "ours"} <= set(results):
+        t, o = results["tutorial"], results["ours"]
+        print(f"speed-up per epoch: {t['train_runtime_s'] / o['train_runtime_s']:.2f}x; "
+              f"peak memory ours/tutorial: {o['peak_rss_mb'] / t['peak_rss_mb']:.2f}x")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

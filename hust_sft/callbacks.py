@@ -1,0 +1,129 @@
+"""Trainer callbacks that make a run observable and stoppable from outside the process.
+
+`EventsCallback` writes the `events.jsonl` lines of the run-directory contract (docs/ARCHITECTURE.md),
+one flushed JSON object per logging step or evaluation, so the UI can tail the file while training runs.
+`StopCallback` turns a `RUN_DIR/STOP` file (the UI's Stop button, via hust_sft.jobs) or SIGTERM into
+the Trainer's own stop-and-save control flags.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from hust_sft.modeling import peak_memory_bytes
+
+
+class EventLog:
+    """Appends one JSON object per line to events.jsonl and hands each to an optional in-process listener."""
+
+    def __init__(self, path: str | Path | None, on_event=None, enabled: bool = True):
+        self.path = Path(path) if path else None
+        self.on_event = on_event
+        self.enabled = enabled
+
+    def write(self, event: dict) -> dict:
+        event = {**event, "time": round(time.time(), 3)}
+        if not self.enabled:
+            return event
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(_finite(event), ensure_ascii=False) + "\n")
+                f.flush()
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def status(self, status: str, message: str = "", **extra) -> dict:
+        return self.write({"type": "status", "status": status, "message": message, **extra})
+
+
+def _finite(event: dict) -> dict:
+    """JSON has no NaN/inf; a diverged loss is written as null rather than breaking every reader."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()}
+
+
+class EventsCallback(TrainerCallback):
+    """One `log` line per logging step and one `eval` line per evaluation (main process only)."""
+
+    def __init__(self, log: EventLog, device: str):
+        self.log, self.device = log, device
+        self.start_time = self.start_step = self.start_tokens = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start_time = time.perf_counter()
+        self.start_step = state.global_step  # > 0 after resuming from a checkpoint
+        self.start_tokens = state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or self.start_time is None:
+            return
+        elapsed = time.perf_counter() - self.start_time
+        base = {"step": state.global_step, "epoch": _round(state.epoch, 4), "elapsed_s": round(elapsed, 2)}
+        if "eval_loss" in logs:
+            self.log.write({"type": "eval", **base, "eval_loss": logs["eval_loss"],
+                            **{k: v for k, v in logs.items() if k.startswith("eval_") and k != "eval_loss"}})
+        elif "loss" in logs:
+            done = state.global_step - self.start_step
+            eta = elapsed / done * (state.max_steps - state.global_step) if done > 0 else None
+            tokens = state.num_input_tokens_seen - self.start_tokens
+            self.log.write({
+                "type": "log", **base, "total_steps": state.max_steps, "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
+                "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 else None,
+                "eta_s": _round(eta, 1), "peak_memory_mb": round(peak_memory_bytes(self.device) / 2**20, 1)})
+
+
+def _round(x, n):
+    return None if x is None else round(float(x), n)
+
+
+class StopCallback(TrainerCallback):
+    """Stop at the next step boundary, saving a checkpoint, when RUN_DIR/STOP exists or SIGTERM arrives."""
+
+    def __init__(self, stop_file: str | Path):
+        self.stop_file = Path(stop_file)
+        self.requested = False
+        self._previous = None
+
+    def install_signal_handler(self):
+        """Catch SIGTERM (main thread only; Python allows handlers nowhere else). Undo with `restore`."""
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def restore(self):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _on_signal(self, signum, frame):
+        self.requested = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        stop = self.requested or self.stop_file.exists()
+        if args.world_size > 1:  # every process must leave the loop at the same step, or DDP hangs
+            stop = _any_process(stop, args.device)
+        if stop:
+            self.requested = True
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+    def on_substep_end(self, args, state, control, **kwargs):
+        # Between micro-batches of one accumulation: only note it; the Trainer acts at the step's end.
+        if self.stop_file.exists():
+            self.requested = True
+
+
+def _any_process(flag: bool, device) -> bool:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())

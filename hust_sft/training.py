@@ -1,0 +1,261 @@
+"""LoRA fine-tuning of a chat model on a Q&A set, writing a run directory (docs/ARCHITECTURE.md).
+
+`train(settings)` is the single entry point behind `train.py`, the UI (through hust_sft.jobs) and the
+benchmark. It is `transformers.Trainer` with our choices, each of which the usual tutorial gets wrong:
+labels only on the answers (hust_sft.data.encoding), dynamic padding (PadCollator), batches grouped by
+length, the LM head evaluated only where a label is learned (hust_sft.trainer), and bf16/fp16/fp32
+picked for the device (hust_sft.modeling). Everything a run did is recorded in run.json and
+events.jsonl; under `accelerate launch` only the main process writes them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hust_sft import settings as S
+from hust_sft.callbacks import EventLog, EventsCallback, StopCallback
+from hust_sft.i18n import t
+from hust_sft.settings import RunSettings, SettingsError
+
+# Checkpoints kept in RUN_DIR/checkpoints: the latest for resuming plus one before it. Not a user setting:
+# each holds optimizer state, and a finished run's result is adapter/, not a checkpoint.
+SAVE_TOTAL_LIMIT = 2
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    adapter_dir: Path | None
+    status: str  # "completed" | "stopped"
+    global_step: int
+    train_loss: float | None
+    eval_loss: float | None
+    record: dict = field(default_factory=dict)  # what run.json holds
+    model: Any = field(default=None, repr=False)  # the trained PeftModel, for in-process callers
+
+
+def is_main_process() -> bool:
+    """Rank 0 under `accelerate launch`/torchrun (which set RANK), or a plain single process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RunRecord(dict):
+    """run.json as a dict, rewritten atomically on every `update` so a crash never leaves half a file."""
+
+    def __init__(self, path: Path, enabled: bool = True):
+        super().__init__()
+        self.path, self.enabled = path, enabled
+
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        if self.enabled:
+            # "settings" last: settings.from_dict flattens nested keys, later ones winning, so a run.json
+            # passed as --config yields the run's settings, not the resolved device/dtype/mixed_precision.
+            ordered = {k: v for k, v in self.items() if k != "settings"}
+            if "settings" in self:
+                ordered["settings"] = self["settings"]
+            write_json_atomic(self.path, ordered)
+
+
+def resolve_run_dir(settings: RunSettings, run_dir: str | Path | None = None) -> Path:
+    if run_dir is None:
+        run_dir = settings.train.output or Path(settings.train.runs_dir) / time.strftime("run-%Y%m%d-%H%M%S")
+    return Path(run_dir)
+
+
+def library_versions() -> dict[str, str]:
+    import accelerate
+    import datasets
+    import peft
+    import torch
+    import transformers
+
+    return {m.__name__: m.__version__ for m in (torch, transformers, peft, accelerate, datasets)}
+
+
+def _clear_stale_stop(stop_file: Path) -> None:
+    """A STOP left by an earlier process (a stopped run now resumed) must not stop this one at once."""
+    if not stop_file.exists():
+        return
+    try:
+        import psutil
+
+        started = psutil.Process(os.getpid()).create_time()
+    except Exception:  # psutil missing or denied: keep the file, stopping early loses nothing
+        return
+    if stop_file.stat().st_mtime < started:
+        stop_file.unlink(missing_ok=True)
+
+
+def to_dataset(features: list[dict]):
+    """A datasets.Dataset with the "length" column the Trainer's length-grouped sampler reads."""
+    from datasets import Dataset
+
+    return Dataset.from_list([{**f, "length": len(f["input_ids"])} for f in features])
+
+
+def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_precision: str,
+                       has_eval: bool):
+    from transformers import TrainingArguments
+
+    tr, mem = settings.train, settings.memory
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        num_train_epochs=tr.epochs, max_steps=tr.max_steps,
+        per_device_train_batch_size=tr.batch_size, per_device_eval_batch_size=tr.batch_size,
+        gradient_accumulation_steps=mem.grad_accum,
+        learning_rate=tr.lr, lr_scheduler_type=tr.lr_scheduler, weight_decay=tr.weight_decay,
+        warmup_steps=tr.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of the total steps
+        bf16=mixed_precision == "bf16", fp16=mixed_precision == "fp16", use_cpu=device == "cpu",
+        train_sampling_strategy="group_by_length" if tr.group_by_length else "random",
+        length_column_name="length",
+        eval_strategy="epoch" if (has_eval and tr.eval_each_epoch) else "no",
+        prediction_loss_only=True,  # never gather 151,936-wide eval logits; eval_loss is all we report
+        save_strategy="steps" if tr.save_steps > 0 else "epoch", save_steps=max(tr.save_steps, 1),
+        save_total_limit=SAVE_TOTAL_LIMIT,
+        logging_strategy="steps", logging_steps=tr.logging_steps,
+        include_num_input_tokens_seen="non_padding",
+        seed=tr.seed, data_seed=tr.seed,
+        report_to="none", remove_unused_columns=False,
+        disable_tqdm=True,  # progress goes to events.jsonl; train.log gets one plain line per log step
+        # Features are pre-tokenised: worker processes would only fork the model's memory on a CPU.
+        dataloader_num_workers=0, dataloader_pin_memory=device == "cuda",
+        ddp_find_unused_parameters=False,  # every LoRA weight is used in every step
+    )
+
+
+def _last(log_history: list[dict], key: str) -> tuple[Any, int | None]:
+    for entry in reversed(log_history):
+        if key in entry:
+            return entry[key], entry.get("step")
+    return None, None
+
+
+def train(settings: RunSettings, *, run_dir: str | Path | None = None,
+          on_event: Callable[[dict], None] | None = None) -> RunResult:
+    """Train, write RUN_DIR (events.jsonl, run.json, adapter/, checkpoints/) and return what happened.
+
+    A STOP file or SIGTERM ends training at the next step with a checkpoint and a saved adapter
+    (status "stopped"); any error is recorded as status "failed" and re-raised.
+    """
+    run_dir = resolve_run_dir(settings, run_dir)
+    main = is_main_process()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if main and not (run_dir / "settings.json").exists():
+        write_json_atomic(run_dir / "settings.json", S.to_dict(settings))
+    events = EventLog(run_dir / "events.jsonl", on_event, enabled=main)
+    record = RunRecord(run_dir / "run.json", enabled=main)
+    stop = StopCallback(run_dir / "STOP")
+    if main:
+        _clear_stale_stop(stop.stop_file)
+    started = time.time()
+    record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
+                  started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)))
+    events.status("running", t("training.status.running"))
+    stop.install_signal_handler()
+    try:
+        return _train(settings, run_dir, events, record, stop, started)
+    except BaseException as e:
+        message = str(e) or type(e).__name__
+        _finish(record, started, record.get("device"), status="failed", error=message,
+                error_type=type(e).__name__, traceback=traceback.format_exc(limit=20))
+        events.status("failed", message, error_type=type(e).__name__)
+        raise
+    finally:
+        stop.restore()
+
+
+def _finish(record: RunRecord, started: float, device: str | None, **fields) -> None:
+    from hust_sft.modeling import peak_memory_bytes
+
+    fields.update(wall_time_s=round(time.time() - started, 2),
+                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    if device:
+        fields["peak_memory_mb"] = round(peak_memory_bytes(device) / 2**20, 1)
+    record.update(fields)
+
+
+def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRecord,
+           stop: StopCallback, started: float) -> RunResult:
+    import torch
+    from transformers import Trainer, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from hust_sft.data import DataError, load_data
+    from hust_sft.data.collator import PadCollator
+    from hust_sft.data.encoding import encode_records
+    from hust_sft.modeling import (attach_lora, load_base_model, load_tokenizer, pick_device, pick_dtype,
+                                   pick_mixed_precision)
+    from hust_sft.trainer import AnswerOnlyHeadTrainer
+
+    device = pick_device(settings.model.device)
+    dtype = pick_dtype(device, settings.model.dtype)
+    mixed = pick_mixed_precision(device, settings.memory.mixed_precision)
+    record.update(device=device, dtype=str(dtype).removeprefix("torch."), mixed_precision=mixed,
+                  world_size=int(os.environ.get("WORLD_SIZE", "1")))
+
+    checkpoint = None
+    if settings.train.resume:
+        checkpoint = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
+        if checkpoint is None:
+            raise SettingsError(t("training.error.no_checkpoint", path=run_dir / "checkpoints"))
+        record.update(resumed_from=checkpoint)
+
+    bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check
+    tokenizer = load_tokenizer(settings.model.model)
+    train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data)
+    val_features, val_report = encode_records(bundle.splits["validation"], tokenizer, settings.data)
+    record.update(data={**bundle.to_dict(), "encoding": {"train": train_report.to_dict(),
+                                                         "validation": val_report.to_dict()}})
+    if not train_features:
+        raise DataError("training.error.no_examples", source=bundle.source, max_length=settings.data.max_length,
+                        dropped=train_report.dropped_too_long)
+
+    quantization = settings.memory.quantization
+    model = load_base_model(settings.model, quantization=quantization)
+    set_seed(settings.train.seed)  # LoRA's random A matrices are drawn here, before the Trainer seeds
+    model = attach_lora(model, settings.lora, quantized=quantization != "none",
+                        gradient_checkpointing=settings.memory.gradient_checkpointing)
+    trainable, total = model.get_nb_trainable_parameters()
+    record.update(trainable_params=int(trainable), total_params=int(total))
+
+    has_eval = bool(val_features)
+    args = training_arguments(settings, run_dir, device, mixed, has_eval)
+    trainer_cls = AnswerOnlyHeadTrainer if settings.memory.answer_only_head else Trainer
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=to_dataset(train_features),
+        eval_dataset=to_dataset(val_features) if has_eval else None,
+        data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+        callbacks=[EventsCallback(events, device), stop])
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)
+
+    state = trainer.state
+    status = "stopped" if stop.requested else "completed"
+    eval_loss, eval_step = _last(state.log_history, "eval_loss")
+    if status == "completed" and has_eval and settings.train.eval_each_epoch and eval_step != state.global_step:
+        eval_loss = trainer.evaluate()["eval_loss"]  # logged as an eval event by EventsCallback
+    adapter = run_dir / "adapter"
+    trainer.save_model(str(adapter))  # adapter weights + config + tokenizer, main process only
+    train_loss, _ = _last(state.log_history, "loss")
+    mean_loss, _ = _last(state.log_history, "train_loss")
+    if device == "cuda":
+        torch.cuda.synchronize()
+    _finish(record, started, device, status=status, global_step=state.global_step,
+            total_steps=state.max_steps, epoch=state.epoch, train_loss=train_loss, train_loss_mean=mean_loss,
+            eval_loss=eval_loss, adapter="adapter", tokens_seen=state.num_input_tokens_seen,
+            train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3))
+    key = "training.status.stopped" if status == "stopped" else "training.status.completed"
+    events.status(status, t(key, step=state.global_step, adapter=adapter), step=state.global_step)
+    return RunResult(run_dir=run_dir, adapter_dir=adapter, status=status, global_step=state.global_step,
+                     train_loss=train_loss, eval_loss=eval_loss, record=dict(record), model=model)

@@ -1,0 +1,186 @@
+"""hust_sft.training on the tiny random Qwen2: it learns, saves what it learnt, stops, resumes, records."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+import torch
+
+from hust_sft.data.collator import PadCollator
+from hust_sft.data.encoding import encode
+from hust_sft.modeling import ModelError
+from hust_sft.settings import RunSettings, SettingsError, set_values
+from hust_sft.trainer import answer_only_loss
+from hust_sft.training import train
+
+LOG_KEYS = {"type", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s",
+            "elapsed_s", "eta_s", "peak_memory_mb", "time"}
+RUN_KEYS = {"status", "error", "settings", "data", "versions", "device", "dtype", "mixed_precision",
+            "wall_time_s", "peak_memory_mb", "trainable_params", "total_params", "train_loss", "eval_loss",
+            "global_step", "adapter"}
+
+
+@pytest.fixture(scope="module")
+def qa_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "qa.jsonl"
+    rows = [{"conversations": [{"role": "user", "content": f"问题 {i}"},
+                               {"role": "assistant", "content": f"答案是 {i * 7}"}]} for i in range(12)]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def learnable_model_dir(tmp_path_factory):
+    """The tiny Qwen2 with 10x larger initial weights. With the default 0.02 init its frozen, tied 64-wide
+    head caps any logit near 1.3, so no adapter can lower the loss much below ln(151936) = 11.9."""
+    from hust_sft import demo_model
+
+    return demo_model.build(tmp_path_factory.mktemp("models") / "tiny-learnable", initializer_range=0.2)
+
+
+def make_settings(data, model, **overrides) -> RunSettings:
+    values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0,
+              "test_ratio": 0.0, "max_length": 64, "batch_size": 4, "grad_accum": 1, "logging_steps": 1,
+              "lr": 1e-2, "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0, "lora_dropout": 0.0,
+              "epochs": 1.0}
+    values.update(overrides)
+    return set_values(RunSettings(), values)
+
+
+def read_events(run_dir):
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def greedy(model, tokenizer, question):
+    from hust_sft.data.encoding import prompt_ids
+
+    ids = torch.tensor([prompt_ids(tokenizer, [{"role": "user", "content": question}], "S")])
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False)
+    return out[0, ids.shape[1]:].tolist()
+
+
+def test_loss_falls_and_the_saved_adapter_reloads_to_the_same_answers(tmp_path, qa_file, learnable_model_dir,
+                                                                      tokenizer):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    result = train(make_settings(qa_file, learnable_model_dir, max_steps=24, save_steps=1000), run_dir=tmp_path)
+    losses = [e["loss"] for e in read_events(tmp_path) if e["type"] == "log"]
+    assert len(losses) == 24
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4  # about 11.5 -> 3 when measured
+    assert result.status == "completed" and result.global_step == 24
+
+    base = AutoModelForCausalLM.from_pretrained(learnable_model_dir)
+    base_answer = greedy(base, tokenizer, "问题 3")
+    reloaded = PeftModel.from_pretrained(base, tmp_path / "adapter")
+    assert greedy(reloaded, tokenizer, "问题 3") == greedy(result.model.float(), tokenizer, "问题 3")
+    assert greedy(reloaded, tokenizer, "问题 3") != base_answer
+    assert (tmp_path / "adapter" / "tokenizer_config.json").is_file()
+
+
+def test_events_and_run_json_have_the_documented_fields(tmp_path, qa_file, tiny_model_dir):
+    train(make_settings(qa_file, tiny_model_dir, max_steps=2, val_ratio=0.25), run_dir=tmp_path)
+    events = read_events(tmp_path)
+    assert events[0]["type"] == "status" and events[0]["status"] == "running"
+    assert events[-1]["type"] == "status" and events[-1]["status"] == "completed"
+    logs = [e for e in events if e["type"] == "log"]
+    assert [e["step"] for e in logs] == [1, 2] and all(set(e) == LOG_KEYS for e in logs)
+    assert all(e["total_steps"] == 2 and e["tokens_per_s"] > 0 for e in logs)
+    assert logs[-1]["eta_s"] == 0.0
+    evals = [e for e in events if e["type"] == "eval"]
+    assert len(evals) == 1 and evals[0]["step"] == 2 and evals[0]["eval_loss"] > 0
+
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert RUN_KEYS <= set(run)
+    assert run["status"] == "completed" and run["error"] is None and run["global_step"] == 2
+    assert run["settings"]["train"]["max_steps"] == 2
+    assert run["data"]["split_sizes"]["train"] + run["data"]["split_sizes"]["validation"] == 12
+    assert run["data"]["validation"]["kept"] == 12 and len(run["data"]["sha256"]) == 64
+    assert run["data"]["encoding"]["train"]["kept"] == run["data"]["split_sizes"]["train"]
+    assert {"torch", "transformers", "peft", "accelerate"} <= set(run["versions"])
+    assert run["eval_loss"] == evals[0]["eval_loss"] and run["train_loss"] == logs[-1]["loss"]
+    assert 0 < run["trainable_params"] < run["total_params"]
+    assert json.loads((tmp_path / "settings.json").read_text())["train"]["max_steps"] == 2
+
+
+def test_answer_only_head_loss_equals_the_standard_loss(tiny_model_dir, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    convs = [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there"}],
+             [{"role": "user", "content": "一卡通丢了怎么办？"}, {"role": "assistant", "content": "去服务大厅挂失。"},
+              {"role": "user", "content": "要带什么？"}, {"role": "assistant", "content": "身份证。"}]]
+    batch = PadCollator(tokenizer.pad_token_id)([encode(tokenizer, c, "S", 256) for c in convs])
+    with torch.no_grad():
+        standard = model(**batch).loss
+        ours, _ = answer_only_loss(model, batch)
+        n = int((batch["labels"][:, 1:] != -100).sum())
+        summed, _ = answer_only_loss(model, batch, num_items_in_batch=torch.tensor(2 * n))
+    assert abs(ours.item() - standard.item()) < 1e-5
+    assert abs(summed.item() * 2 - standard.item()) < 1e-5
+
+
+def test_answer_only_head_trains_exactly_like_the_standard_path_with_accumulation(tmp_path, qa_file,
+                                                                                  tiny_model_dir):
+    kw = dict(max_steps=3, batch_size=2, grad_accum=3, mixed_precision="no", group_by_length=False,
+              save_steps=1000)
+    train(make_settings(qa_file, tiny_model_dir, answer_only_head=True, **kw), run_dir=tmp_path / "a")
+    train(make_settings(qa_file, tiny_model_dir, answer_only_head=False, **kw), run_dir=tmp_path / "b")
+    logs_a = [e for e in read_events(tmp_path / "a") if e["type"] == "log"]
+    logs_b = [e for e in read_events(tmp_path / "b") if e["type"] == "log"]
+    # Same loss and same gradient norm at every step: the normalisation over 3 accumulated micro-batches
+    # (num_items_in_batch) matches the model's own loss; a wrong scale would show in grad_norm.
+    assert [e["loss"] for e in logs_a] == pytest.approx([e["loss"] for e in logs_b], abs=1e-4)
+    assert [e["grad_norm"] for e in logs_a] == pytest.approx([e["grad_norm"] for e in logs_b], rel=1e-3)
+    assert len(logs_a) == 3
+
+
+def test_stop_file_saves_a_loadable_adapter_and_resume_continues_from_the_checkpoint(tmp_path, qa_file,
+                                                                                     tiny_model_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    def stop_after_step_2(event):
+        if event["type"] == "log" and event["step"] == 2:
+            (tmp_path / "STOP").touch()
+
+    result = train(make_settings(qa_file, tiny_model_dir, max_steps=8), run_dir=tmp_path,
+                   on_event=stop_after_step_2)
+    # STOP appears after step 2 is logged; the trainer notices it at the end of step 3 and saves there.
+    assert result.status == "stopped" and result.global_step == 3
+    assert (tmp_path / "checkpoints" / "checkpoint-3").is_dir()
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "stopped"
+    assert read_events(tmp_path)[-1]["status"] == "stopped"
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tmp_path / "adapter")
+
+    # A STOP older than this process is left over from the stopped run: it must not stop the resumed one.
+    old = time.time() - 10 * 24 * 3600
+    os.utime(tmp_path / "STOP", (old, old))
+    before = len(read_events(tmp_path))
+    resumed = train(make_settings(qa_file, tiny_model_dir, max_steps=5, resume=True), run_dir=tmp_path)
+    new_events = read_events(tmp_path)[before:]
+    assert new_events[0]["status"] == "running"
+    assert [e["step"] for e in new_events if e["type"] == "log"] == [4, 5]
+    assert resumed.status == "completed" and resumed.global_step == 5
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["resumed_from"].endswith("checkpoint-3") and run["status"] == "completed"
+    assert not (tmp_path / "STOP").exists()
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, qa_file, tiny_model_dir):
+    with pytest.raises(SettingsError, match="checkpoint"):
+        train(make_settings(qa_file, tiny_model_dir, resume=True), run_dir=tmp_path)
+    assert json.loads((tmp_path / "run.json").read_text())["status"] == "failed"
+
+
+def test_qlora_on_a_cpu_fails_with_a_model_error_recorded_in_the_run(tmp_path, qa_file, tiny_model_dir):
+    with pytest.raises(ModelError, match="CUDA"):
+        train(make_settings(qa_file, tiny_model_dir, quantization="4bit", device="cpu"), run_dir=tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["status"] == "failed" and "CUDA" in run["error"]
+    last = read_events(tmp_path)[-1]
+    assert last["status"] == "failed" and last["error_type"] == "ModelError"
