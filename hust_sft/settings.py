@@ -82,7 +82,7 @@ class TrainSettings:
     epochs: float = opt(4.0, min=0.1, max=50.0, step=0.5)
     max_steps: int = opt(-1, min=-1, max=100000, step=1)
     batch_size: int = opt(8, min=1, max=256, step=1)
-    lr: float = opt(2e-4, min=1e-6, max=1e-2)
+    lr: float = opt(3e-4, min=1e-6, max=1e-2)
     lr_scheduler: str = opt("cosine", choices=["cosine", "linear", "constant_with_warmup"])
     warmup_ratio: float = opt(0.05, min=0.0, max=0.5, step=0.01)
     weight_decay: float = opt(0.0, min=0.0, max=0.5, step=0.01)
@@ -250,7 +250,10 @@ def to_dict(settings) -> dict:
 
 
 def from_dict(cls, data: dict):
-    """Rebuild settings from `to_dict` output (e.g. a run.json); missing keys take today's defaults."""
+    """Rebuild settings from `to_dict` output, or a run.json (its "settings" block); missing keys take
+    today's defaults."""
+    if isinstance(data.get("settings"), dict):
+        data = data["settings"]
     obj = cls()
     flat = {}
 

@@ -60,12 +60,7 @@ class RunRecord(dict):
     def update(self, *args, **kwargs):
         super().update(*args, **kwargs)
         if self.enabled:
-            # "settings" last: settings.from_dict flattens nested keys, later ones winning, so a run.json
-            # passed as --config yields the run's settings, not the resolved device/dtype/mixed_precision.
-            ordered = {k: v for k, v in self.items() if k != "settings"}
-            if "settings" in self:
-                ordered["settings"] = self["settings"]
-            write_json_atomic(self.path, ordered)
+            write_json_atomic(self.path, dict(self))
 
 
 def resolve_run_dir(settings: RunSettings, run_dir: str | Path | None = None) -> Path:

@@ -45,7 +45,7 @@ def test_help_documents_every_flag():
             "--resume"} <= set(flags)
     for flag in flags + ["--preset", "--config"]:
         assert flag in out, flag
-    assert "0.0002)" in out and "(default:" in out  # defaults shown, taken from hust_sft.settings
+    assert "0.0003)" in out and "(default:" in out  # defaults shown, taken from hust_sft.settings
 
 
 def test_train_end_to_end_writes_an_adapter(tmp_path, qa_file, tiny_model_dir):
