@@ -1,0 +1,68 @@
+"""The hust-sft Space: Train, Chat, Evaluate, Blind A/B and Publish tabs over the same package as the CLIs.
+
+    python app.py [--demo] [--host 0.0.0.0] [--port 7860] [--share] [--runs runs]
+
+`--demo` (or HUST_SFT_DEMO=1) swaps in a tiny random-weight model and the bundled sample handbook, so the
+whole page works offline; a banner says so.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import gradio as gr
+
+from hust_sft.i18n import t
+from hust_sft.serving import ModelCache
+from hust_sft.ui import arena, chat, evaluate, publish, train
+from hust_sft.ui.common import AppConfig, Ctx, Texts, lang_of
+
+TABS = [("train", train), ("chat", chat), ("evaluate", evaluate), ("arena", arena), ("publish", publish)]
+
+
+def build_app(config: AppConfig | None = None) -> gr.Blocks:
+    config = config or AppConfig.from_env()
+    config.runs_dir.mkdir(parents=True, exist_ok=True)
+    texts = Texts()
+    lang0 = "zh"
+    with gr.Blocks(title=t("ui.title", "en")) as demo:
+        with gr.Row():
+            texts.add(gr.Markdown(f"# {t('ui.title', lang0)}\n{t('ui.subtitle', lang0)}"),
+                              value=lambda l: f"# {t('ui.title', l)}\n{t('ui.subtitle', l)}")
+            lang = gr.Radio([("中文", "zh"), ("English", "en")], value=lang0, show_label=False, scale=0,
+                            min_width=180, elem_id="lang-switch")
+        if config.demo:
+            texts.add(gr.Markdown(t("ui.demo_banner", lang0), elem_id="demo-banner"), value="ui.demo_banner")
+        # Outside the tabs on purpose: Gradio mounts a tab's components only when it is first opened, and a
+        # BrowserState reads/writes localStorage only while mounted. The id is not a secret (it only finds
+        # this browser's unvoted pair again), so a fixed key keeps it valid across Space restarts.
+        voter = gr.BrowserState(None, storage_key="hust-sft-voter", secret="hust-sft-voter-id")
+        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(), shared={"voter": voter})
+        for key, module in TABS:
+            with texts.add(gr.Tab(t(f"ui.tab.{key}", lang0), id=key, elem_id=f"tab-{key}"), label=f"ui.tab.{key}"):
+                module.build(ctx)
+        comps = texts.components
+        lang.change(lambda l: texts.updates(lang_of(l)), lang, comps, api_name=False, queue=False)
+        for fn, inputs, outputs in ctx.shared.get("on_load", []):
+            demo.load(fn, inputs, outputs, api_name=False)
+    demo.hust_config = config  # for tests and launch()
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="hust-sft Space")
+    p.add_argument("--demo", action="store_true", help="offline demo: tiny random model + sample data")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--share", action="store_true")
+    p.add_argument("--runs", default=None, help="runs directory (default: runs, or HUST_SFT_RUNS)")
+    args = p.parse_args(argv)
+    config = AppConfig.from_env(runs_dir=args.runs, demo=True if args.demo else None)
+    demo = build_app(config)
+    demo.queue(default_concurrency_limit=2).launch(
+        server_name=args.host, server_port=args.port, share=args.share, max_file_size=config.max_file_size,
+        allowed_paths=[str(config.runs_dir.resolve())], footer_links=["api", "gradio"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Blind A/B tab: base and tuned answers as "Answer A"/"Answer B" in random order; identities after the vote.
+
+Pairs and votes live in SQLite through `hust_sft.arena`. Each browser keeps a voter id in localStorage
+(gr.BrowserState), so a reload re-shows the pair it has not voted on yet, and a second vote is refused.
+"""
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+
+import gradio as gr
+
+from hust_sft import settings as S
+from hust_sft.i18n import t
+from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of
+from hust_sft.ui.chat import adapter_choices, pick_adapter, system_prompt_of
+
+CHOICES = ("a", "b", "tie", "both_bad")  # i18n key suffixes and element ids
+BACKEND_CHOICE = {"a": "A", "b": "B", "tie": "tie", "both_bad": "both_bad"}
+
+
+def draw_question(config: AppConfig, run_dir: str | None, lang: str, rng: random.Random | None = None) -> str:
+    """A random question from the run's held-out test split (its own data settings)."""
+    from hust_sft import runs
+    from hust_sft.data import load_data
+
+    lang = lang_of(lang)
+    trained = (runs.read_settings_json(run_dir) or {}) if run_dir else {}
+    data = S.from_dict(S.DataSettings, trained.get("data") or S.to_dict(config.default_run_settings().data))
+    try:
+        test = load_data(data).splits["test"]
+    except Exception as e:  # noqa: BLE001 - DataError/DataSourceError: shown, not raised to the page
+        raise gr.Error(error_text(e, lang)) from None
+    if not test:
+        raise gr.Error(t("ui.arena.no_test", lang))
+    return (rng or random).choice(test).question
+
+
+def results_frame(db, lang: str):
+    """Per adapter: tuned model's win rate over base with its 95% interval, and the vote counts."""
+    from hust_sft.arena import Arena
+
+    keys = ("model", "win_rate", "ci", "votes", "tuned_wins", "base_wins", "ties", "both_bad")
+    cols = [t(f"ui.arena.col.{k}", lang) for k in keys]
+    rows = []
+    for r in Arena(db).results():
+        pct = (lambda v: None if v is None else round(100 * v, 1))
+        ci = "–" if r["win_rate_lo"] is None else f"[{pct(r['win_rate_lo'])}, {pct(r['win_rate_hi'])}]"
+        rows.append(dict(zip(cols, [r["tuned_name"], pct(r["win_rate"]), ci, r["votes"], r["tuned_wins"],
+                                    r["base_wins"], r["ties"], r["both_bad"]])))
+    return df_or_empty(rows, cols)
+
+
+def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: str, run_dir: str | None,
+             hub_id: str | None, seed: int | None = None):
+    """Generate base and tuned answers and store them as a blind pair; returns (pair id, A, B, status)."""
+    from hust_sft.arena import Arena
+    from hust_sft.serving import base_model_for
+
+    lang = lang_of(lang)
+    question = (question or "").strip()
+    if not question:
+        raise gr.Error(t("ui.arena.empty_question", lang))
+    adapter = pick_adapter(run_dir, hub_id)
+    if not adapter:
+        raise gr.Error(t("ui.arena.need_run", lang))
+    model_id = base_model_for(adapter, config.model)
+    system_prompt = system_prompt_of(config, run_dir)
+    gen = S.GenerationSettings()
+    msgs = [{"role": "user", "content": question}]
+    try:
+        base = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=False)
+        tuned = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=True)
+        pair = Arena(config.arena_db).create_pair(
+            question, base, tuned, base_name=t("ui.arena.base_name", "en", model=Path(model_id).name),
+            tuned_name=Path(adapter.rstrip("/")).name, adapter=adapter, seed=seed, voter=voter)
+    except Exception as e:  # noqa: BLE001 - model, adapter and database errors are shown, not raised
+        raise gr.Error(t("ui.arena.failed", lang, error=error_text(e, lang))) from None
+    return pair.id, pair.answer_a, pair.answer_b, ""
+
+
+def vote(config: AppConfig, lang: str, voter: str | None, pair_id: str | None, choice: str):
+    """Record a vote; returns (pair id left pending, status markdown revealing identities, results)."""
+    from hust_sft.arena import AlreadyVoted, Arena, ArenaError
+
+    lang = lang_of(lang)
+    if not pair_id:
+        return None, t("ui.arena.no_pair", lang), results_frame(config.arena_db, lang)
+    try:
+        reveal = Arena(config.arena_db).vote(pair_id, BACKEND_CHOICE[choice], voter)
+    except AlreadyVoted:
+        return None, t("ui.arena.already", lang), results_frame(config.arena_db, lang)
+    except ArenaError as e:
+        return None, e.text(lang), results_frame(config.arena_db, lang)
+    text = t("ui.arena.reveal", lang, a=reveal.name_a, b=reveal.name_b, vote=t(f"ui.arena.vote_{choice}", lang))
+    return None, text, results_frame(config.arena_db, lang)
+
+
+def restore(config: AppConfig, lang: str, voter: str | None):
+    """On page load: this browser's voter id (new if none) and the pair it has not voted on yet, if any."""
+    from hust_sft.arena import Arena
+
+    lang = lang_of(lang)
+    voter = voter or uuid.uuid4().hex
+    pair = Arena(config.arena_db).pending_pair(voter)
+    results = results_frame(config.arena_db, lang)
+    if pair is None:
+        return voter, None, gr.update(), "", "", "", results
+    return voter, pair.id, pair.question, pair.answer_a, pair.answer_b, t("ui.arena.pending", lang), results
+
+
+def build(ctx: Ctx) -> None:
+    config, texts, cache, lang0 = ctx.config, ctx.texts, ctx.cache, "zh"
+    voter = ctx.shared["voter"]  # a gr.BrowserState made by app.py, outside the lazily mounted tabs
+    pair_id = gr.State(None)
+    texts.add(gr.Markdown(t("ui.arena.intro", lang0)), value="ui.arena.intro")
+    with gr.Row():
+        run = texts.add(gr.Dropdown(choices=adapter_choices(config), label=t("ui.chat.run", lang0),
+                                    elem_id="arena-run", scale=2), label="ui.chat.run")
+        hub = texts.add(gr.Textbox(label=t("ui.chat.hub", lang0), elem_id="arena-hub", scale=2), label="ui.chat.hub")
+    with gr.Row():
+        question = texts.add(gr.Textbox(label=t("ui.arena.question", lang0), elem_id="arena-question", scale=4),
+                             label="ui.arena.question")
+        draw = texts.add(gr.Button(t("ui.arena.draw", lang0), scale=1, elem_id="arena-draw"), value="ui.arena.draw")
+        new = texts.add(gr.Button(t("ui.arena.new", lang0), variant="primary", scale=1, elem_id="arena-new"),
+                        value="ui.arena.new")
+    with gr.Row():
+        ans_a = texts.add(gr.Textbox(label=t("ui.arena.answer_a", lang0), lines=8, interactive=False,
+                                     elem_id="arena-a"), label="ui.arena.answer_a")
+        ans_b = texts.add(gr.Textbox(label=t("ui.arena.answer_b", lang0), lines=8, interactive=False,
+                                     elem_id="arena-b"), label="ui.arena.answer_b")
+    with gr.Row():
+        buttons = {c: texts.add(gr.Button(t(f"ui.arena.vote_{c}", lang0), elem_id=f"arena-vote-{c}"),
+                                value=f"ui.arena.vote_{c}") for c in CHOICES}
+    status = gr.Markdown(elem_id="arena-status")
+    texts.add(gr.Markdown("### " + t("ui.arena.results", lang0)), value=lambda l: "### " + t("ui.arena.results", l))
+    table = gr.Dataframe(interactive=False, elem_id="arena-results")
+
+    draw.click(lambda r, lang: draw_question(config, r, lang), [run, ctx.lang], question, api_name="arena_draw")
+
+    def do_new(lang_value, v, q, r, h):
+        return new_pair(config, cache, lang_value, v, q, r, h)
+    new.click(gpu(config, do_new), [ctx.lang, voter, question, run, hub], [pair_id, ans_a, ans_b, status],
+              api_name="arena_new")
+    for choice, btn in buttons.items():
+        btn.click(lambda lang_value, v, pid, c=choice: vote(config, lang_value, v, pid, c),
+                  [ctx.lang, voter, pair_id], [pair_id, status, table], api_name=f"arena_vote_{choice}")
+
+    def do_results(lang_value):
+        return results_frame(config.arena_db, lang_of(lang_value))
+    refresh = texts.add(gr.Button(t("ui.refresh", lang0), elem_id="arena-refresh"), value="ui.refresh")
+    refresh.click(do_results, ctx.lang, table, api_name="arena_results")
+
+    def do_restore(lang_value, v):
+        return restore(config, lang_value, v)
+    ctx.shared.setdefault("on_load", []).append(
+        (do_restore, [ctx.lang, voter], [voter, pair_id, question, ans_a, ans_b, status, table]))
+    ctx.shared.setdefault("on_load", []).append(
+        (lambda: gr.update(choices=adapter_choices(config)), [], [run]))

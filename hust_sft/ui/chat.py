@@ -1,0 +1,135 @@
+"""Chat tab: one question, base and tuned answers streamed side by side from one copy of the base weights."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+
+from hust_sft import runs
+from hust_sft import settings as S
+from hust_sft.i18n import t
+from hust_sft.ui.common import AppConfig, Ctx, error_text, gpu, lang_of, widget_for
+
+GEN_NAMES = [name for name, _, _ in S.fields_of(S.GenerationSettings)]
+
+
+def adapter_choices(config: AppConfig) -> list[tuple[str, str]]:
+    """(label, run dir) of every run that has a saved adapter, newest first."""
+    return [(r.name, r.path) for r in runs.list_runs(config.runs_dir) if r.has_adapter]
+
+
+def pick_adapter(run_dir: str | None, hub_id: str | None) -> str | None:
+    """A typed Hub id wins over the run dropdown."""
+    hub_id = (hub_id or "").strip()
+    return hub_id or (run_dir or None)
+
+
+def system_prompt_of(config: AppConfig, run_dir: str | None) -> str:
+    """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
+    if run_dir:
+        try:
+            data = runs.read_settings_json(run_dir) or {}
+        except runs.RunFileError:
+            data = {}
+        prompt = (data.get("data") or {}).get("system_prompt")
+        if prompt:
+            return prompt
+    return config.default_run_settings().data.system_prompt
+
+
+def text_of(content: Any) -> str:
+    """Chatbot message content (a string, or Gradio 6's list of {"type": "text", "text": ...}) as text."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return content.get("text") or ""
+    if isinstance(content, (list, tuple)):
+        return "".join(text_of(c) for c in content)
+    return ""
+
+
+def history_messages(history: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": text_of(m["content"])} for m in history or []
+            if m.get("role") in ("user", "assistant")]
+
+
+def chat(config: AppConfig, cache, lang: str, question: str, run_dir: str | None, hub_id: str | None,
+         system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict) -> Iterator[tuple]:
+    """Yield (base chat, tuned chat, question box) while the base, then the tuned model, write their answers."""
+    lang = lang_of(lang)
+    question = (question or "").strip()
+    if not question:
+        raise gr.Error(t("ui.chat.empty_question", lang))
+    try:
+        gen = S.set_values(S.GenerationSettings(), gen_values)
+    except S.SettingsError as e:
+        raise gr.Error(str(e)) from None
+    from hust_sft.serving import base_model_for
+
+    adapter = pick_adapter(run_dir, hub_id)
+    model_id = base_model_for(adapter, config.model)
+    system_prompt = system_prompt or system_prompt_of(config, run_dir)
+    base_msgs = history_messages(base_hist) + [{"role": "user", "content": question}]
+    tuned_msgs = history_messages(tuned_hist) + [{"role": "user", "content": question}]
+    base_hist = base_msgs + [{"role": "assistant", "content": "…"}]
+    tuned_hist = tuned_msgs + [{"role": "assistant", "content": "…" if adapter else t("ui.chat.no_adapter", lang)}]
+    yield base_hist, tuned_hist, ""
+    try:
+        for text in cache.stream(model_id, adapter, base_msgs, system_prompt, gen, use_adapter=False):
+            base_hist[-1] = {"role": "assistant", "content": text}
+            yield base_hist, tuned_hist, ""
+        if adapter:
+            for text in cache.stream(model_id, adapter, tuned_msgs, system_prompt, gen, use_adapter=True):
+                tuned_hist[-1] = {"role": "assistant", "content": text}
+                yield base_hist, tuned_hist, ""
+    except Exception as e:  # noqa: BLE001 - model/adapter loading errors of every library end up here
+        raise gr.Error(t("ui.chat.failed", lang, error=error_text(e, lang))) from None
+
+
+def build(ctx: Ctx) -> None:
+    config, texts, cache, lang0 = ctx.config, ctx.texts, ctx.cache, "zh"
+    gen_defaults = S.GenerationSettings()
+    with gr.Row():
+        run = texts.add(gr.Dropdown(choices=adapter_choices(config), value=None, label=t("ui.chat.run", lang0),
+                                    info=t("ui.chat.run_help", lang0), elem_id="chat-run", scale=2),
+                        label="ui.chat.run", info="ui.chat.run_help")
+        hub = texts.add(gr.Textbox(label=t("ui.chat.hub", lang0), info=t("ui.chat.hub_help", lang0),
+                                   placeholder="owner/hust-sft-lora", elem_id="chat-hub", scale=2),
+                        label="ui.chat.hub", info="ui.chat.hub_help")
+        refresh = texts.add(gr.Button(t("ui.refresh", lang0), scale=0, elem_id="chat-refresh"), value="ui.refresh")
+    system = widget_for("system_prompt", _field("system_prompt"), str, system_prompt_of(config, None), lang0, texts)
+    with gr.Row():
+        base_bot = texts.add(gr.Chatbot(label=t("ui.chat.base", lang0), height=380, elem_id="chat-base"),
+                             label="ui.chat.base")
+        tuned_bot = texts.add(gr.Chatbot(label=t("ui.chat.tuned", lang0), height=380, elem_id="chat-tuned"),
+                              label="ui.chat.tuned")
+    with gr.Row():
+        question = texts.add(gr.Textbox(label=t("ui.chat.question", lang0), placeholder=t("ui.chat.placeholder", lang0),
+                                        elem_id="chat-question", scale=4),
+                             label="ui.chat.question", placeholder="ui.chat.placeholder")
+        send = texts.add(gr.Button(t("ui.chat.send", lang0), variant="primary", scale=1, elem_id="chat-send"),
+                         value="ui.chat.send")
+        clear = texts.add(gr.Button(t("ui.chat.clear", lang0), scale=1, elem_id="chat-clear"), value="ui.chat.clear")
+    with texts.add(gr.Accordion(t("ui.chat.generation", lang0), open=False), label="ui.chat.generation"):
+        with gr.Row():
+            gen_widgets = [widget_for(name, f, tp, getattr(gen_defaults, name), lang0, texts)
+                           for name, f, tp in S.fields_of(S.GenerationSettings)]
+
+    def refresh_runs():
+        return gr.update(choices=adapter_choices(config))
+    refresh.click(refresh_runs, None, run, api_name="chat_runs")
+    ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
+    run.change(lambda r: system_prompt_of(config, r), run, system, api_name=False)
+
+    def do_chat(lang_value, q, r, h, sp, bh, th, *gen_vals) -> Iterator[tuple]:
+        yield from chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)))
+    inputs = [ctx.lang, question, run, hub, system, base_bot, tuned_bot, *gen_widgets]
+    fn = gpu(config, do_chat)
+    send.click(fn, inputs, [base_bot, tuned_bot, question], api_name="chat")
+    question.submit(fn, inputs, [base_bot, tuned_bot, question], api_name=False)
+    clear.click(lambda: ([], []), None, [base_bot, tuned_bot], api_name=False)
+
+
+def _field(name: str):
+    return next(f for n, f, _ in S.fields_of(S.DataSettings) if n == name)

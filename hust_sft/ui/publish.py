@@ -1,0 +1,79 @@
+"""Publish tab: push a run's adapter (+ model card) to the Hub with the visitor's OAuth token or HF_TOKEN.
+
+The token is passed straight to `hust_sft.hub.publish`; it is never put in a component, a message or a log.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from hust_sft import runs
+from hust_sft.i18n import t
+from hust_sft.ui.common import AppConfig, Ctx, lang_of, training_lock
+from hust_sft.ui.chat import adapter_choices
+
+
+def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, run_dir: str | None,
+                repo_id: str, private: bool) -> str:
+    """Markdown saying where the adapter went, or exactly why it did not."""
+    from hust_sft import hub
+
+    lang = lang_of(lang)
+    lock = training_lock(config, profile, lang)
+    if lock:
+        return lock
+    if not run_dir or not runs.has_adapter(run_dir):
+        return t("ui.publish.no_run", lang)
+    token = None
+    try:
+        repo_id = hub.validate_repo_id(repo_id, default_owner=getattr(profile, "username", None))
+        token = hub.resolve_token(oauth_token)
+        url = hub.publish(run_dir, repo_id, token, private=bool(private), lang=lang)
+    except hub.HubError as e:
+        return t("ui.publish.failed", lang, error=hub.scrub(e.text(lang), token))
+    except Exception as e:  # noqa: BLE001 - anything else from the Hub client: shown, never raised to the page
+        return t("ui.publish.failed", lang, error=hub.scrub(f"{type(e).__name__}: {e}", token))
+    return t("ui.publish.done", lang, url=url)
+
+
+def suggested_repo(profile: Any, run_dir: str | None) -> str:
+    user = getattr(profile, "username", None)
+    name = f"hust-sft-{runs.sanitize_run_name(run_dir.rstrip('/').split('/')[-1])}" if run_dir else "hust-sft-lora"
+    return f"{user}/{name}" if user else name
+
+
+def build(ctx: Ctx) -> None:
+    config, texts, lang0 = ctx.config, ctx.texts, "zh"
+    lock_md = gr.Markdown(visible=False, elem_id="publish-lock")
+    texts.add(gr.Markdown(t("ui.publish.intro", lang0)), value="ui.publish.intro")
+    if config.space_id:
+        # Only on a Space: elsewhere Gradio mocks OAuth with the machine's own HF login and refuses to start
+        # without one; off a Space the HF_TOKEN environment variable is used instead. Labels are fixed at
+        # build time: Gradio's JS rewrites this button's text on login.
+        gr.LoginButton(value=t("ui.publish.login", lang0), logout_value=t("ui.publish.logout", lang0),
+                       elem_id="publish-login")
+    with gr.Row():
+        run = texts.add(gr.Dropdown(choices=adapter_choices(config), label=t("ui.chat.run", lang0),
+                                    elem_id="publish-run"), label="ui.chat.run")
+        repo = texts.add(gr.Textbox(label=t("ui.publish.repo", lang0), info=t("ui.publish.repo_help", lang0),
+                                    elem_id="publish-repo"), label="ui.publish.repo", info="ui.publish.repo_help")
+        private = texts.add(gr.Checkbox(value=True, label=t("ui.publish.private", lang0)), label="ui.publish.private")
+    go = texts.add(gr.Button(t("ui.publish.go", lang0), variant="primary", elem_id="publish-go"),
+                   value="ui.publish.go")
+    result = gr.Markdown(elem_id="publish-result")
+
+    def do_publish(profile: gr.OAuthProfile | None, oauth_token: gr.OAuthToken | None, lang_value, r, repo_id,
+                   priv):
+        return publish_run(config, profile, oauth_token, lang_value, r, repo_id, priv)
+    go.click(do_publish, [ctx.lang, run, repo, private], result, api_name="publish")
+
+    def on_run(profile: gr.OAuthProfile | None, r):
+        return suggested_repo(profile, r)
+    run.change(on_run, run, repo, api_name=False)
+
+    def on_load(profile: gr.OAuthProfile | None, lang_value):
+        reason = training_lock(config, profile, lang_of(lang_value))
+        return (gr.update(value=reason or "", visible=bool(reason)), gr.update(interactive=reason is None),
+                gr.update(choices=adapter_choices(config)))
+    ctx.shared.setdefault("on_load", []).append((on_load, [ctx.lang], [lock_md, go, run]))

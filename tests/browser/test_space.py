@@ -1,0 +1,226 @@
+"""The Space in real headless Chromium, in demo mode: train, re-attach after reload, stop, chat, evaluate, vote.
+
+One app subprocess and one browser for the module; the tests run in file order and build on each other
+(the stopped run's adapter is what Chat, Evaluate and Blind A/B use). Screenshots of every tab (zh UI) go
+to docs/screenshots/.
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "docs" / "screenshots"
+RUN = "ui-run"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing; the browser suite must run in CI", pytrace=False)
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("space")
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HUST_SFT_DATA_DIR": str(tmp / "data"),
+           "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
+    log = open(tmp / "app.log", "wb")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--demo", "--port", str(port),
+                             "--runs", str(tmp / "runs")], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail((tmp / "app.log").read_text(errors="replace")[-3000:])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url, tmp
+    from hust_sft import jobs
+
+    jobs.stop(tmp / "runs", grace_s=5, wait=True)
+    proc.terminate()
+    proc.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM)
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        pg.set_default_timeout(60_000)
+        pg.goto(server[0])
+        pg.wait_for_selector("#train-progress-box")
+        yield pg
+        browser.close()
+
+
+def tab(page, name: str):
+    page.get_by_role("tab", name=name).click()
+    time.sleep(0.5)
+
+
+def pick(page, elem_id: str, label: str):
+    page.click(f"#{elem_id} input")
+    page.click(f"#{elem_id} li[role=option][aria-label='{label}']")
+
+
+def progress(page) -> tuple[str, int]:
+    box = page.locator("#train-progress")
+    return box.get_attribute("data-status"), int(box.get_attribute("data-step") or 0)
+
+
+def fill(page, elem_id: str, value: str):
+    """Type into a Textbox / Number / Slider's number box, and leave it so Gradio registers the change."""
+    box = page.locator(f"#{elem_id} :is(textarea, input[type=number], input[type=text], input:not([type]))").first
+    box.fill(value)
+    box.press("Tab")
+
+
+def df_rows(page, elem_id: str) -> int:
+    """Data rows of a gr.Dataframe (it renders rows lazily; the grid's aria-rowcount counts them all)."""
+    count = page.get_attribute(f"#{elem_id} [role=grid]", "aria-rowcount")
+    return int(count) - 1 if count else 0
+
+
+def wait_for(predicate, timeout=90, interval=0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out")
+
+
+def shot(page, name: str):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_page_loads_in_chinese_with_the_demo_banner_and_switches_language(page):
+    assert "华科学生手册 LoRA 微调" in page.inner_text("body")
+    assert "随机权重" in page.inner_text("#demo-banner")
+    page.get_by_label("English").check()
+    page.wait_for_selector("text=Start training")
+    assert page.get_by_role("tab", name="Evaluate").is_visible()
+    page.get_by_label("中文").check()
+    page.wait_for_selector("text=开始训练")
+    page.click("#preview-btn")
+    wait_for(lambda: "40" in page.inner_text("#preview-report"))
+    assert df_rows(page, "preview-table") == 5
+
+
+def test_train_shows_live_progress_and_loss_curve_then_reattaches_after_reload(page):
+    fill(page, "run-name", RUN)
+    page.get_by_text("显存与速度", exact=True).click()
+    page.get_by_text("训练", exact=True).last.click()
+    for name, value in (("batch_size", "2"), ("grad_accum", "1"), ("logging_steps", "1"), ("max_length", "256")):
+        fill(page, f"setting-{name}", value)
+    fill(page, "setting-max_steps", "400")
+    page.click("#train-start")
+    wait_for(lambda: RUN in page.inner_text("#train-message"))
+    wait_for(lambda: progress(page)[1] >= 2)
+    status, step = progress(page)
+    assert status == "running" and page.locator("#train-progress").get_attribute("data-total") == "400"
+    assert re.search(r"token/秒", page.inner_text("#train-progress"))
+    # A drawn line: Vega's path has a non-empty outline (an undrawn series leaves d="" or no path at all).
+    wait_for(lambda: any(len(d or "") > 10 for d in page.locator("#loss-plot .mark-line path").evaluate_all(
+        "els => els.map(e => e.getAttribute('d'))")))
+    wait_for(lambda: progress(page)[1] >= 6)  # a few more points, for the screenshot
+    shot(page, "train")
+    # A second Start names the running run instead of starting another.
+    page.click("#train-start")
+    wait_for(lambda: "已有运行正在训练" in page.inner_text("#train-message"))
+    assert RUN in page.inner_text("#train-message")
+    page.reload()
+    page.wait_for_selector("#train-progress")
+    status2, step2 = wait_for(lambda: progress(page) if progress(page)[1] >= step else None)
+    assert status2 == "running" and RUN in page.inner_text("#train-progress")
+
+
+def test_stop_saves_the_adapter_and_the_runs_table_says_stopped(page, server):
+    page.click("#train-stop")
+    wait_for(lambda: progress(page)[0] == "stopped", timeout=60)
+    assert (server[1] / "runs" / RUN / "adapter" / "adapter_config.json").is_file()
+    wait_for(lambda: "已停止" in page.inner_text("#runs-table"))
+
+
+def test_chat_streams_both_answers(page):
+    page.reload()
+    page.wait_for_selector("#train-progress")
+    tab(page, "对话")
+    pick(page, "chat-run", RUN)
+    fill(page, "chat-question", "校园卡丢了怎么办？")
+    page.click("#chat-send")
+    for box in ("#chat-base", "#chat-tuned"):
+        wait_for(lambda box=box: page.locator(f"{box} [data-testid=bot]").count() == 1
+                 and page.locator(f"{box} [data-testid=bot]").inner_text().strip() not in ("", "…"))
+    assert page.locator("#chat-base [data-testid=user]").inner_text().strip() == "校园卡丢了怎么办？"
+    def settled():  # the tuned answer stopped growing: streaming is over
+        before = page.locator("#chat-tuned [data-testid=bot]").inner_text()
+        time.sleep(1.5)
+        return page.locator("#chat-tuned [data-testid=bot]").inner_text() == before
+    wait_for(settled)
+    shot(page, "chat")
+
+
+def test_evaluate_shows_the_summary_and_per_question_tables(page):
+    tab(page, "评测")
+    pick(page, "eval-run", RUN)
+    for name, value in (("limit", "2"), ("max_new_tokens", "4"), ("bootstrap", "100")):
+        fill(page, f"setting-{name}", value)
+    page.click("#eval-go")
+    wait_for(lambda: df_rows(page, "eval-per-question") >= 1, timeout=120)
+    from hust_sft.i18n import t
+
+    assert t("metric.exact_match", "zh") in page.inner_text("#eval-summary")
+    assert df_rows(page, "eval-summary") == 7  # one row per metric
+    wait_for(lambda: page.locator("#eval-bars .mark-rect path").count() > 0)
+    shot(page, "evaluate")
+
+
+def test_blind_vote_reveals_identities_and_updates_the_results(page):
+    tab(page, "盲评 A/B")
+    pick(page, "arena-run", RUN)
+    page.click("#arena-draw")
+    wait_for(lambda: page.input_value("#arena-question textarea").strip())
+    page.click("#arena-new")
+    wait_for(lambda: page.input_value("#arena-a textarea").strip() and page.input_value("#arena-b textarea").strip())
+    assert RUN not in page.inner_text("#arena-status")            # no identities before the vote
+    answer_a = page.input_value("#arena-a textarea")
+    page.reload()                                                  # a reload re-shows the unvoted pair
+    page.wait_for_selector("#train-progress")
+    tab(page, "盲评 A/B")
+    wait_for(lambda: page.input_value("#arena-a textarea") == answer_a)
+    page.click("#arena-vote-a")
+    wait_for(lambda: RUN in page.inner_text("#arena-status"))
+    wait_for(lambda: df_rows(page, "arena-results") == 1)
+    assert RUN in page.inner_text("#arena-results")
+    page.click("#arena-vote-b")                                    # the same pair again: refused
+    wait_for(lambda: "请先生成两个回答" in page.inner_text("#arena-status")
+             or "已经为这一对投过票" in page.inner_text("#arena-status"))
+    shot(page, "arena")
+    tab(page, "发布")
+    shot(page, "publish")

@@ -1,0 +1,169 @@
+"""Chat, Evaluate, Blind A/B and Publish tab functions on the tiny model with a real (perturbed) LoRA adapter."""
+import json
+
+import gradio as gr
+import pytest
+import torch
+
+from hust_sft import i18n
+from hust_sft import settings as S
+from hust_sft.serving import ModelCache
+from hust_sft.ui import arena, chat, common, evaluate, publish
+from hust_sft.ui.common import AppConfig
+
+SYSTEM = "你是华中科技大学的校园助手。"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, tiny_model_dir):
+    """A finished run folder: settings.json naming the tiny model + sample data, and a saved adapter whose
+    LoRA B weights are random (a fresh LoRA is the identity, which would make tuned == base)."""
+    from peft import get_peft_model
+
+    from hust_sft.modeling import load_base_model, lora_config
+
+    run = tmp_path_factory.mktemp("runs") / "my-run"
+    rs = S.RunSettings()
+    rs.model.model, rs.data.data, rs.data.system_prompt = str(tiny_model_dir), str(common.SAMPLE_DATA), SYSTEM
+    run.mkdir()
+    (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
+    model = get_peft_model(load_base_model(rs.model), lora_config(rs.lora))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    model.save_pretrained(run / "adapter")
+    return run
+
+
+@pytest.fixture(scope="module")
+def config(run_dir, tiny_model_dir, tmp_path_factory):
+    return AppConfig(runs_dir=run_dir.parent, model=str(tiny_model_dir), data=str(common.SAMPLE_DATA),
+                     arena_path=tmp_path_factory.mktemp("arena") / "arena.sqlite")
+
+
+@pytest.fixture(scope="module")
+def cache():
+    return ModelCache()
+
+
+GEN = {"max_new_tokens": 6, "temperature": 0.0, "top_p": 0.9, "repetition_penalty": 1.0}
+
+
+def test_the_run_dropdown_lists_runs_with_an_adapter_and_their_system_prompt(config, run_dir):
+    assert chat.adapter_choices(config) == [("my-run", str(run_dir))]
+    assert chat.system_prompt_of(config, str(run_dir)) == SYSTEM
+    assert chat.system_prompt_of(config, None) == S.QWEN25_SYSTEM_PROMPT
+    assert chat.pick_adapter(str(run_dir), "  owner/x ") == "owner/x"
+    assert chat.pick_adapter(str(run_dir), "") == str(run_dir)
+
+
+def test_gradio_6_message_content_becomes_plain_text():
+    history = [{"role": "user", "content": [{"type": "text", "text": "问"}]},
+               {"role": "assistant", "content": "答"}, {"role": "system", "content": "x"}]
+    assert chat.history_messages(history) == [{"role": "user", "content": "问"},
+                                              {"role": "assistant", "content": "答"}]
+
+
+def test_chat_streams_base_then_tuned_from_one_copy_of_the_weights(config, cache, run_dir, tiny_model_dir):
+    steps = list(chat.chat(config, cache, "en", "校园卡丢了怎么办？", str(run_dir), "", "", [], [], GEN))
+    base, tuned, box = steps[-1]
+    assert box == "" and len(steps) > 3
+    assert [m["role"] for m in base] == [m["role"] for m in tuned] == ["user", "assistant"]
+    assert base[0]["content"] == tuned[0]["content"] == "校园卡丢了怎么办？"
+    assert base[1]["content"] and tuned[1]["content"] and base[1]["content"] != tuned[1]["content"]
+    # The answers are exactly what the cache gives for each side (greedy), with the run's own system prompt.
+    msgs = [{"role": "user", "content": "校园卡丢了怎么办？"}]
+    gen = S.set_values(S.GenerationSettings(), GEN)
+    assert cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=False) == base[1]["content"]
+    assert cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen) == tuned[1]["content"]
+    assert cache.loaded[0] == str(tiny_model_dir) and len(cache.loaded[1]) == 1
+    # A second question continues each side's own conversation.
+    base2, tuned2, _ = list(chat.chat(config, cache, "en", "还有呢？", str(run_dir), "", "", base, tuned, GEN))[-1]
+    assert len(base2) == len(tuned2) == 4 and base2[:2] == base
+
+
+def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cache):
+    base, tuned, _ = list(chat.chat(config, cache, "zh", "你好", None, "", "", [], [], GEN))[-1]
+    assert base[1]["content"] and tuned[1]["content"] == i18n.t("ui.chat.no_adapter", "zh")
+
+
+def test_chat_errors_are_shown_not_raised_as_tracebacks(config, cache, run_dir):
+    with pytest.raises(gr.Error, match="Type a question first"):
+        next(chat.chat(config, cache, "en", "  ", str(run_dir), "", "", [], [], GEN))
+    with pytest.raises(gr.Error, match=r"max_new_tokens: expected a value in \[1, 4096\], got 0"):
+        next(chat.chat(config, cache, "en", "q", str(run_dir), "", "", [], [], {**GEN, "max_new_tokens": 0}))
+
+
+def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, run_dir):
+    values = {"limit": 2, "batch_size": 2, "bootstrap": 100, "max_new_tokens": 4}
+    seen = []
+    md, table, bars, per_q, csv = evaluate.run_eval(config, "en", str(run_dir), "", None, values,
+                                                    progress=lambda f, desc: seen.append(f))
+    assert seen[0] == 0.0 and seen[-1] == 1.0
+    out = run_dir / "eval"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["models"] == ["base", "my-run"]
+    assert summary["settings"]["data"]["system_prompt"] == SYSTEM   # the run's data settings, not defaults
+    n_metrics = len(summary["metrics"])
+    assert len(table) == n_metrics and list(table.columns)[:4] == ["Set", "Metric", "base", "my-run"]
+    assert table.iloc[0]["n"] == 2 == summary["splits"]["test"]["n"]
+    first = summary["metrics"][0]
+    assert table.iloc[0]["base"] == round(100 * summary["splits"]["test"]["means"]["base"][first], 1)
+    means = summary["splits"]["test"]["means"]
+    assert len(bars) == sum(means[m][k] is not None for m in ("base", "my-run") for k in summary["metrics"])
+    assert set(bars["model"]) == {"base", "my-run"}
+    assert len(per_q) == 2 and "Answer: my-run" in per_q.columns
+    assert csv == str(out / "per_example.csv")
+    assert md.startswith("# ")
+    # Picking the run again shows the same files without recomputing.
+    assert evaluate.show(out, "en")[1].equals(table)
+
+
+def test_evaluate_without_an_adapter_is_a_clear_error(config):
+    with pytest.raises(gr.Error, match="adapter: pick a run"):
+        evaluate.run_eval(config, "en", None, "", None, {})
+
+
+def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(config, cache, run_dir):
+    voter = "browser-1"
+    pid, a, b, msg = arena.new_pair(config, cache, "en", voter, "校园卡丢了怎么办？", str(run_dir), "", seed=0)
+    assert a and b and a != b and msg == ""
+    # A reload re-shows the pending pair for this browser only.
+    restored = arena.restore(config, "en", voter)
+    assert restored[:5] == (voter, pid, "校园卡丢了怎么办？", a, b)
+    assert arena.restore(config, "en", "someone-else")[1] is None
+    assert len(arena.restore(config, "en", None)[0]) == 32  # a fresh voter id for a new browser
+    kept, text, table = arena.vote(config, "en", voter, pid, "a")
+    assert kept is None and "my-run" in text and "base" in text
+    row = table.iloc[0].to_dict()
+    assert (row["Fine-tuned model"], row["Votes"], row["Tuned better"] + row["Base better"]) == ("my-run", 1, 1)
+    assert arena.vote(config, "en", voter, pid, "b")[1] == i18n.t("ui.arena.already", "en")
+    assert arena.results_frame(config.arena_db, "en").iloc[0]["Votes"] == 1
+    assert arena.restore(config, "en", voter)[1] is None
+    assert arena.vote(config, "en", voter, None, "tie")[1] == i18n.t("ui.arena.no_pair", "en")
+
+
+def test_draw_question_comes_from_the_test_split(config, run_dir):
+    import random
+
+    from hust_sft.data import load_data
+
+    data = S.from_dict(S.DataSettings, json.loads((run_dir / "settings.json").read_text())["data"])
+    test_questions = {r.question for r in load_data(data).splits["test"]}
+    assert arena.draw_question(config, str(run_dir), "en", random.Random(0)) in test_questions
+
+
+def test_publish_checks_the_run_and_repo_and_never_shows_the_token(config, run_dir, monkeypatch):
+    assert publish.publish_run(config, None, None, "en", None, "a/b", True) == i18n.t("ui.publish.no_run", "en")
+    bad = publish.publish_run(config, None, None, "en", str(run_dir), "a/b/c", True)
+    assert bad.startswith("✗") and "a/b/c" in bad
+    token = "hf_" + "x" * 30
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    msg = publish.publish_run(config, None, type("T", (), {"token": token})(), "en", str(run_dir), "alice/r", True)
+    assert msg.startswith("✗") and token not in msg
+    space = AppConfig(runs_dir=config.runs_dir, space_id="alice/s", space_owner="alice")
+    assert publish.publish_run(space, None, None, "en", str(run_dir), "a/b", True) == common.training_lock(
+        space, None, "en")
+    assert publish.suggested_repo(type("P", (), {"username": "alice"})(), str(run_dir)) == "alice/hust-sft-my-run"

@@ -1,0 +1,172 @@
+"""Train tab functions and the shared UI helpers: generated widgets, settings round trip, live view, locks."""
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from hust_sft import i18n
+from hust_sft import settings as S
+from hust_sft.ui import common, train
+from hust_sft.ui.common import AppConfig, Texts, training_lock
+
+SAMPLE = common.SAMPLE_DATA
+
+
+@pytest.fixture
+def config(tmp_path):
+    return AppConfig(runs_dir=tmp_path / "runs", data=str(SAMPLE), model="some/model")
+
+
+def test_every_ui_string_exists_in_both_languages():
+    en = {k for k in i18n.EN if k.startswith("ui.")}
+    zh = {k for k in i18n.ZH if k.startswith("ui.")}
+    assert en == zh and len(en) > 100
+
+
+def test_generated_widgets_carry_the_dataclass_defaults_labels_and_ranges(config):
+    texts = Texts()
+    with gr.Blocks():
+        widgets = {name: common.widget_for(name, f, tp, S.get_value(S.RunSettings(), name), "en", texts)
+                   for name, f, tp in S.fields_of(S.RunSettings) if name not in train.NOT_SHOWN}
+    assert set(widgets) == set(train.setting_names())
+    assert isinstance(widgets["use_dora"], gr.Checkbox) and widgets["use_dora"].value is False
+    assert isinstance(widgets["truncation"], gr.Dropdown)
+    assert [c[1] for c in widgets["truncation"].choices] == ["drop", "truncate"]
+    assert isinstance(widgets["lora_r"], gr.Slider)
+    assert (widgets["lora_r"].minimum, widgets["lora_r"].maximum, widgets["lora_r"].value) == (1, 256, 16)
+    assert isinstance(widgets["lr"], gr.Number) and widgets["lr"].value == S.TrainSettings().lr  # unbounded step: a number box
+    assert isinstance(widgets["seed"], gr.Number)                           # 2**31 positions: a number box
+    assert widgets["lora_r"].label == "LoRA rank r" and widgets["lora_r"].info == i18n.field_help("lora_r", "en")
+    # Passing the widgets' own values back gives exactly the dataclass defaults (train.py's defaults).
+    values = {n: w.value for n, w in widgets.items()}
+    rs = train.collect(AppConfig(runs_dir=config.runs_dir), values)
+    expected = S.RunSettings()
+    expected.train.runs_dir = str(config.runs_dir)
+    assert S.to_dict(rs) == S.to_dict(expected)
+
+
+def test_language_switch_relabels_every_registered_component():
+    texts = Texts()
+    with gr.Blocks():
+        box = texts.field(gr.Textbox(), "lora_r")
+        btn = texts.add(gr.Button(), value="ui.train.start")
+    zh, en = texts.updates("zh"), texts.updates("en")
+    assert texts.components == [box, btn]
+    assert zh[0]["label"] == "LoRA 秩 r" and en[0]["label"] == "LoRA rank r"
+    assert zh[1]["value"] == "▶ 开始训练" and en[1]["value"] == "▶ Start training"
+    assert texts.updates("xx")[1]["value"] == zh[1]["value"]  # unknown language: the default (zh)
+
+
+def test_collect_range_checks_and_sanitises_the_run_name(config):
+    with pytest.raises(S.SettingsError, match=r"lora_r: expected a value in \[1, 256\], got 0"):
+        train.collect(config, {"lora_r": 0})
+    rs = train.collect(config, {"max_steps": 3.0, "data_file": ""}, run_name="LoRA r=16 (test)")
+    assert rs.train.max_steps == 3 and rs.data.data_file is None
+    assert rs.train.output == str(config.runs_dir / "LoRA-r-16-test")
+    assert rs.model.model == "some/model" and rs.data.data == str(SAMPLE)
+    with pytest.raises(S.SettingsError, match="run name"):
+        train.collect(config, {}, run_name="../..")
+
+
+def test_preset_fills_the_widgets_with_the_tutorial_recipe(config):
+    values = dict(zip(train.setting_names(), train.preset_values(config, "tutorial")))
+    assert (values["lora_r"], values["lora_alpha"], values["target_modules"], values["lr"]) == (8, 8, "q_proj,v_proj", 5e-5)
+    assert values["model"] == "some/model"  # the preset leaves the app's model alone
+
+
+def test_bad_settings_are_a_message_not_a_crash(config):
+    msg = train.start(config, None, "en", "", {"batch_size": 0})
+    assert msg == "✗ Settings: batch_size: expected a value in [1, 256], got 0"
+
+
+def test_public_space_locks_training_to_its_owner(config):
+    space = AppConfig(runs_dir=config.runs_dir, space_id="alice/hust", space_owner="alice")
+    owner, other = type("P", (), {"username": "alice"})(), type("P", (), {"username": "bob"})()
+    assert training_lock(config, None, "en") is None                       # not a Space: open
+    assert training_lock(space, owner, "en") is None
+    assert "bob" in training_lock(space, other, "en") and "alice" in training_lock(space, other, "en")
+    assert training_lock(space, None, "zh") == i18n.t("ui.lock.login", "zh", owner="alice")
+    assert train.start(space, other, "en", "", {}) == training_lock(space, other, "en")
+    assert train.stop(space, None, "en") == training_lock(space, None, "en")
+    space.open_training = True
+    assert training_lock(space, other, "en") is None
+
+
+def test_zero_gpu_space_explains_that_training_is_off(config):
+    config.zero_gpu = True
+    assert train.start(config, None, "en", "", {}) == i18n.t("ui.train.zero_gpu", "en")
+
+
+def test_preview_shows_the_first_records_and_the_report(config):
+    table, report = train.preview(config, "en", {})
+    assert list(table.columns) == ["Split", "Question", "Answer"]
+    assert len(table) == train.PREVIEW_ROWS
+    first = json.loads(SAMPLE.read_text(encoding="utf-8").splitlines()[0])
+    assert table.iloc[0]["Question"] == first["conversations"][0]["content"]
+    assert set(table["Split"]) <= {"train", "validation", "test"}
+    assert "40 records read" in report
+
+
+def test_preview_of_a_missing_file_names_it(config, tmp_path):
+    table, report = train.preview(config, "en", {"data": str(tmp_path / "nope.jsonl")})
+    assert len(table) == 0 and report.startswith("✗") and "nope.jsonl" in report
+
+
+def _fake_run(runs_dir: Path, name: str, events: list[dict], log: str = "") -> Path:
+    run = runs_dir / name
+    run.mkdir(parents=True)
+    (run / "settings.json").write_text(json.dumps(S.to_dict(S.RunSettings())), encoding="utf-8")
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    (run / "train.log").write_text(log, encoding="utf-8")
+    return run
+
+
+EVENTS = [
+    {"type": "status", "status": "running", "time": 1000.0},
+    {"type": "log", "step": 5, "total_steps": 20, "loss": 2.5, "tokens_per_s": 812.4, "elapsed_s": 30,
+     "eta_s": 90, "peak_memory_mb": 1536.2},
+    {"type": "eval", "step": 10, "eval_loss": 2.25},
+    {"type": "log", "step": 10, "total_steps": 20, "loss": 2.0, "tokens_per_s": 800.0, "elapsed_s": 60,
+     "eta_s": 60, "peak_memory_mb": 1540.0},
+    {"type": "status", "status": "stopped", "message": "stopped by the user at step 10"},
+]
+
+
+def test_loss_curve_has_a_train_and_a_validation_series():
+    df = train.loss_frame(EVENTS, "en")
+    assert df.to_dict("records") == [
+        {"step": 5, "loss": 2.5, "series": "train loss"}, {"step": 10, "loss": 2.0, "series": "train loss"},
+        {"step": 10, "loss": 2.25, "series": "validation loss"}]
+
+
+def test_status_of_a_finished_run_shows_its_figures_log_and_row(config):
+    _fake_run(config.runs_dir, "r1", EVENTS, log="line 1\nline 2\n")
+    html, curve, log, table = train.status(config, "en")
+    assert 'data-status="stopped"' in html and 'data-step="10" data-total="20"' in html
+    assert "Step 10 / 20 (50%)" in html and "800 tokens/s" in html and "1540 MB" in html
+    assert "elapsed 1:00" in html and "ETA –" in html          # no ETA once a run is over
+    assert "stopped by the user at step 10" in html
+    assert len(curve) == 3 and log == "line 1\nline 2"
+    row = table.iloc[0].to_dict()
+    assert (row["Run"], row["Status"], row["Steps"], row["Train loss"], row["Val. loss"]) == (
+        "r1", "stopped", "10/20", 2.0, 2.25)
+
+
+def test_status_with_no_runs_says_so(config):
+    html, curve, log, table = train.status(config, "zh")
+    assert html == i18n.t("ui.train.no_runs", "zh") and curve is None and len(table) == 0
+
+
+def test_fmt_seconds():
+    assert [train.fmt_seconds(s) for s in (None, 0, 59.6, 61, 3725)] == ["–", "0:00", "1:00", "1:01", "1:02:05"]
+
+
+def test_upload_is_copied_out_of_gradio_s_temp_folder(config, tmp_path):
+    src = tmp_path / "my data (1).JSONL"
+    src.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    kept = train.keep_upload(config, src)
+    assert kept == config.runs_dir / "uploads" / "my-data-1.jsonl" and kept.read_bytes() == src.read_bytes()
+    assert train.resolve_source(config, "builtin", None, "x") == str(SAMPLE)
+    assert train.resolve_source(config, "hub", None, str(SAMPLE)) == ""
+    assert train.resolve_source(config, "url", None, "https://e.org/a.jsonl") == "https://e.org/a.jsonl"
