@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from hust_sft.data import DataError, DataSourceError
+    from hust_sft.data.encoding import EncodingError
     from hust_sft.i18n import t
     from hust_sft.modeling import ModelError
     from hust_sft.settings import RunSettings, SettingsError, from_args
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = str(e).strip().splitlines()
         print("error: " + "\n".join(lines[:21]), file=sys.stderr)
         return 2
-    except (SettingsError, DataSourceError, ModelError) as e:
+    except (SettingsError, DataSourceError, EncodingError, ModelError) as e:
         print("error: " + " ".join(line.strip() for line in str(e).splitlines() if line.strip()),
               file=sys.stderr)
         return 2

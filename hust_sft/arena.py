@@ -15,7 +15,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from hust_sft.i18n import t
+from hust_sft.errors import LocalizedError
 
 CHOICES = ("A", "B", "tie", "both_bad")
 
@@ -42,13 +42,8 @@ CREATE TABLE IF NOT EXISTS votes (
 """
 
 
-class ArenaError(ValueError):
-    def __init__(self, key: str, **params):
-        self.key, self.params = key, params
-        super().__init__(t(key, "en", **params))
-
-    def text(self, lang: str) -> str:
-        return t(self.key, lang, **self.params)
+class ArenaError(LocalizedError, ValueError):
+    """A vote that cannot be recorded; str() is English, `.text(lang)` for the page."""
 
 
 class AlreadyVoted(ArenaError):

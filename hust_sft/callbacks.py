@@ -7,8 +7,6 @@ the Trainer's own stop-and-save control flags.
 """
 from __future__ import annotations
 
-import json
-import math
 import signal
 import threading
 import time
@@ -17,35 +15,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from hust_sft.modeling import peak_memory_bytes
-
-
-class EventLog:
-    """Appends one JSON object per line to events.jsonl and hands each to an optional in-process listener."""
-
-    def __init__(self, path: str | Path | None, on_event=None, enabled: bool = True):
-        self.path = Path(path) if path else None
-        self.on_event = on_event
-        self.enabled = enabled
-
-    def write(self, event: dict) -> dict:
-        event = {**event, "time": round(time.time(), 3)}
-        if not self.enabled:
-            return event
-        if self.path is not None:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(_finite(event), ensure_ascii=False) + "\n")
-                f.flush()
-        if self.on_event is not None:
-            self.on_event(event)
-        return event
-
-    def status(self, status: str, message: str = "", **extra) -> dict:
-        return self.write({"type": "status", "status": status, "message": message, **extra})
-
-
-def _finite(event: dict) -> dict:
-    """JSON has no NaN/inf; a diverged loss is written as null rather than breaking every reader."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()}
+from hust_sft.runs import EventLog
 
 
 class EventsCallback(TrainerCallback):

@@ -268,21 +268,31 @@ def write_outputs(out_dir: Path, rows: list[dict], summary: dict, markdown: str)
 
 # ---------------------------------------------------------------------------------------------------
 
-def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: str = "en") -> EvalReport:
-    """Generate with the base model and every adapter, score each answer, write the four output files."""
+def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: str = "en", model=None,
+             tokenizer=None, adapter_names: list[str] | None = None) -> EvalReport:
+    """Generate with the base model and every adapter, score each answer, write the four output files.
+
+    `model`/`tokenizer`: an already loaded model of `settings.model.model` (the Space's serving cache),
+    with `settings.adapter[i]` loaded under the PEFT name `adapter_names[i]`; then no second copy of the
+    weights is loaded. The caller must keep other generations off that model until this returns.
+    """
     import torch
     from tqdm.auto import tqdm
 
     from hust_sft.data.encoding import prompt_ids
     from hust_sft.generation import answer_with, generate_batch
     from hust_sft.modeling import (base_model_of_adapter, load_adapters, load_base_model, load_tokenizer,
-                                   peak_memory_bytes, pick_device, pick_dtype)
+                                   peak_memory_bytes)
 
     def report(fraction: float, key: str, **params):
         if progress is not None:
             progress(min(1.0, fraction), t(key, lang, **params))
 
     _check_settings(settings)
+    if (model is None) != (tokenizer is None) or (model is not None and
+                                                  len(adapter_names or []) != len(settings.adapter)):
+        raise ValueError("evaluate(): pass model and tokenizer together, with one adapter name per "
+                         f"settings.adapter ({len(settings.adapter)}), got {adapter_names!r}")
     out_dir = default_output_dir(settings)
     report(0.0, "eval.progress.data")
     examples, data_info = load_examples(settings)
@@ -291,11 +301,15 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     warnings = _data_warnings(settings)
 
     report(0.02, "eval.progress.model")
-    tokenizer = load_tokenizer(settings.model.model)
-    device = pick_device(settings.model.device)
-    base = load_base_model(settings.model)
-    peft_names = [f"adapter{i}" for i in range(len(names))]  # PEFT keys may not contain "."
-    model = load_adapters(base, settings.adapter, peft_names) if settings.adapter else base
+    if model is None:
+        tokenizer = load_tokenizer(settings.model.model)
+        base = load_base_model(settings.model)
+        peft_names = [f"adapter{i}" for i in range(len(names))]  # PEFT keys may not contain "."
+        model = load_adapters(base, settings.adapter, peft_names) if settings.adapter else base
+    else:
+        peft_names = list(adapter_names or [])
+    param = next(model.parameters())
+    device, dtype = param.device.type, str(param.dtype).replace("torch.", "")
     adapters = {}
     for name, spec in zip(names, settings.adapter):
         trained_on = base_model_of_adapter(spec)
@@ -349,7 +363,7 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     summary = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "models": models, "adapters": adapters, "metrics": list(metrics.METRICS),
-        "device": device, "dtype": str(pick_dtype(device, settings.model.dtype)).replace("torch.", ""),
+        "device": device, "dtype": dtype,
         "data": data_info, "settings": to_dict(settings), "warnings": warnings,
         "splits": summarize(rows, models, settings.bootstrap), "resources": resources,
     }

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from hust_sft import runs
+from hust_sft.errors import LocalizedError
 from hust_sft.i18n import field_label, t
 from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, from_dict, get_value
 
@@ -27,13 +28,8 @@ _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 _LOCAL_SETTINGS = {"output", "runs_dir", "resume"}
 
 
-class HubError(ValueError):
-    def __init__(self, key: str, **params):
-        self.key, self.params = key, params
-        super().__init__(t(key, "en", **params))
-
-    def text(self, lang: str) -> str:
-        return t(self.key, lang, **self.params)
+class HubError(LocalizedError, ValueError):
+    """Publishing cannot go on; str() is English (token scrubbed), `.text(lang)` for the page."""
 
 
 class RepoIdError(HubError):

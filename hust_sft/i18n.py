@@ -107,6 +107,10 @@ EN: dict[str, str] = {
     "field.bootstrap.label": "Bootstrap resamples",
     "field.bootstrap.help": "Resamples for the paired 95% confidence interval of tuned - base.",
     # ---- data: sources, validation, splits, encoding (hust_sft/data) ----
+    "data.encoding.at": "{where}: {reason}",
+    "data.encoding.not_user_last": "a prompt must end with a user turn",
+    "data.encoding.no_assistant": "the conversation has no assistant turn to learn from",
+    "data.encoding.not_prefix": "the model's chat template does not render earlier turns as a prefix of the whole conversation, so answer tokens cannot be located; use a model whose template renders turns left to right",
     "data.where.record": "record {n}",
     "data.issue.bad_json": "invalid JSON at column {col}: {error}",
     "data.issue.bad_utf8": "not valid UTF-8: byte 0x{byte} at byte offset {offset} of the file (byte {col} of this line); save the file as UTF-8",
@@ -140,6 +144,7 @@ EN: dict[str, str] = {
     "data.source.http_status": "the server answered HTTP {status} {phrase}",
     "data.source.modelscope_error": "ModelScope answered: {message}",
     # ---- training, jobs, runs (hust_sft/training.py, hust_sft/jobs.py) ----
+    "training.error.output_exists": "{path} already holds a run ({file} exists); its adapter would be overwritten. Choose another --output, or pass --resume to continue that run.",
     "runs.error.name_type": "run name: expected text, got {type}",
     "runs.error.bad_name": "run name {name!r}: nothing is left after keeping only letters, digits, '-', '_' and '.' (leading dots dropped); use at least one letter or digit",
     "runs.error.no_free_name": "{runs_dir}: no free run folder name left for {name!r}",
@@ -233,6 +238,7 @@ EN: dict[str, str] = {
     "metric.keyword_recall": "Keyword recall",
     "metric.key_phrase_recall": "Key-phrase recall",
     # ---- ui (hust_sft/ui/) ----
+    "ui.eval.chart_y": "Mean (%)",
     "ui.title": "HUST handbook LoRA fine-tuning",
     "ui.subtitle": "Train a LoRA adapter on the student-handbook Q&A set, compare it with the base model side by side, measure it honestly, publish it.",
     "ui.demo_banner": "⚠ **Demo mode**: the model is a tiny network with **random weights** (answers are gibberish) and the data is the bundled sample handbook. Everything else — training, evaluation, voting — is real.",
@@ -464,6 +470,10 @@ ZH: dict[str, str] = {
     "field.bootstrap.label": "自助重采样次数",
     "field.bootstrap.help": "计算（微调 − 基座）配对 95% 置信区间的重采样次数。",
     # ---- data: sources, validation, splits, encoding (hust_sft/data) ----
+    "data.encoding.at": "{where}：{reason}",
+    "data.encoding.not_user_last": "提示必须以用户轮次结尾",
+    "data.encoding.no_assistant": "该对话没有可学习的助手轮次",
+    "data.encoding.not_prefix": "该模型的对话模板不会把前面的轮次渲染为整段对话的前缀，因此无法定位回答的 token；请使用按从左到右顺序渲染轮次的模型",
     "data.where.record": "第 {n} 条记录",
     "data.issue.bad_json": "JSON 格式错误（第 {col} 列）：{error}",
     "data.issue.bad_utf8": "不是有效的 UTF-8：文件第 {offset} 字节（本行第 {col} 字节）为 0x{byte}；请把文件另存为 UTF-8 编码",
@@ -497,6 +507,7 @@ ZH: dict[str, str] = {
     "data.source.http_status": "服务器返回 HTTP {status} {phrase}",
     "data.source.modelscope_error": "ModelScope 返回：{message}",
     # ---- training, jobs, runs (hust_sft/training.py, hust_sft/jobs.py) ----
+    "training.error.output_exists": "{path} 中已有一次运行（存在 {file}），继续会覆盖它的适配器。请换一个 --output，或加 --resume 继续该运行。",
     "runs.error.name_type": "运行名称：应为文本，实际为 {type}",
     "runs.error.bad_name": "运行名称 {name!r}：只保留字母、数字、'-'、'_'、'.'（并去掉开头的点）后什么都不剩；请至少包含一个字母或数字",
     "runs.error.no_free_name": "{runs_dir}：找不到 {name!r} 可用的运行文件夹名",
@@ -590,6 +601,7 @@ ZH: dict[str, str] = {
     "metric.keyword_recall": "关键词召回率",
     "metric.key_phrase_recall": "关键信息召回率",
     # ---- ui (hust_sft/ui/) ----
+    "ui.eval.chart_y": "均值（%）",
     "ui.title": "华科学生手册 LoRA 微调",
     "ui.subtitle": "在学生手册问答数据上训练 LoRA 适配器，与基座模型并排对比，如实评测，并发布。",
     "ui.demo_banner": "⚠ **演示模式**：模型是一个**随机权重**的微型网络（回答是乱码），数据是内置的示例手册。训练、评测、投票等其余功能都是真实运行的。",

@@ -21,6 +21,8 @@ from pathlib import Path
 import psutil
 
 from hust_sft import runs
+from hust_sft.errors import LocalizedError
+from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
 from hust_sft.settings import RunSettings, to_dict
 
@@ -33,15 +35,8 @@ LOG_TAIL_LINES = 40
 _children: dict[int, subprocess.Popen] = {}  # processes this interpreter started, so they can be reaped
 
 
-class JobError(RuntimeError):
-    """An error with an i18n key: str() is English, `.text(lang)` any language the UI shows."""
-
-    def __init__(self, key: str, **params):
-        self.key, self.params = key, params
-        super().__init__(t(key, "en", **params))
-
-    def text(self, lang: str) -> str:
-        return t(self.key, lang, **self.params)
+class JobError(LocalizedError, RuntimeError):
+    """A job cannot start; str() is English, `.text(lang)` any language the UI shows."""
 
 
 class JobBusy(JobError):
@@ -65,12 +60,6 @@ def _locked(runs_dir: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -230,7 +219,7 @@ def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = Non
         settings = copy.deepcopy(settings)
         settings.train.output, settings.train.runs_dir = str(run_dir), str(runs_dir)
         config = run_dir / runs.SETTINGS_JSON
-        _write_json_atomic(config, to_dict(settings))
+        write_json_atomic(config, to_dict(settings))
         cmd = [sys.executable, str(TRAIN_SCRIPT), "--config", str(config), "--output", str(run_dir)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(run_dir / runs.TRAIN_LOG, "ab") as log:
@@ -243,7 +232,7 @@ def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = Non
             create_time = None
         job = Job(pid=proc.pid, run_dir=run_dir, started=time.time(), create_time=create_time,
                   runs_dir=runs_dir)
-        _write_json_atomic(runs_dir / ACTIVE_FILE, job.record())
+        write_json_atomic(runs_dir / ACTIVE_FILE, job.record())
         return job
 
 

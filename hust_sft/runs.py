@@ -6,6 +6,7 @@ being written while we read it is normal: a half-written last line of events.jso
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import unicodedata
@@ -88,11 +89,42 @@ def read_events(run_dir: str | Path) -> list[dict]:
     return events
 
 
+class EventLog:
+    """Appends one JSON object per line to events.jsonl and hands each to an optional in-process listener.
+
+    The one writer of events.jsonl (the trainer's callback, and jobs for a trainer that died silently), so
+    every line has the same shape: a float `time` (Unix seconds) and no NaN/inf, which JSON cannot hold.
+    """
+
+    def __init__(self, path: str | Path | None, on_event=None, enabled: bool = True):
+        self.path = Path(path) if path else None
+        self.on_event = on_event
+        self.enabled = enabled
+
+    def write(self, event: dict) -> dict:
+        event = {**event, "time": event.get("time", round(time.time(), 3))}
+        if not self.enabled:
+            return event
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(_finite(event), ensure_ascii=False) + "\n")
+                f.flush()
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def status(self, status: str, message: str = "", **extra) -> dict:
+        return self.write({"type": "status", "status": status, "message": message, **extra})
+
+
+def _finite(event: dict) -> dict:
+    """JSON has no NaN/inf; a diverged loss is written as null rather than breaking every reader."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in event.items()}
+
+
 def append_event(run_dir: str | Path, event: dict) -> None:
     """Append one event line (used by jobs to record the end of a trainer that died without saying so)."""
-    event = {**event, "time": event.get("time", _now_iso())}
-    with open(Path(run_dir) / EVENTS, "a", encoding="utf-8") as f:
-        f.write(json.dumps(event, ensure_ascii=False) + "\n")
+    EventLog(Path(run_dir) / EVENTS).write(event)
 
 
 def read_json(path: str | Path) -> dict | None:
@@ -168,10 +200,6 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, timezone.utc).astimezone().isoformat(timespec="seconds")
     return str(value)
-
-
-def _now_iso() -> str:
-    return _iso(time.time())
 
 
 def summarize_run(run_dir: str | Path) -> RunSummary:

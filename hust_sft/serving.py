@@ -1,12 +1,14 @@
 """One copy of the base weights per process, with LoRA adapters loaded by name on demand.
 
-The Chat, Evaluate-preview and Arena tabs all answer with "base" and "tuned" from the same weights:
+The Chat, Evaluate and Arena tabs all answer with "base" and "tuned" from the same weights:
 PEFT keeps several adapters on one model and switches between them, so a 0.5B model costs its weights
 once however many runs are compared. Generation switches adapters (global model state), so every
-answer is produced under one lock. Hand-written: no library keeps such a process-wide cache.
+answer (a whole stream, a whole evaluation) is produced under one lock. Hand-written: no library keeps
+such a process-wide cache.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -90,6 +92,17 @@ class ModelCache:
                 self._model = modeling.load_adapters(self._model, [adapter], [name])
                 self._adapters[adapter] = name
         return self._model, self._tokenizer, name
+
+    @contextlib.contextmanager
+    def hold(self, model_id: str, adapters: list[str]):
+        """(model, tokenizer, PEFT names of `adapters` in order), with the lock held for the whole block.
+
+        For work that switches adapters itself (an evaluation): nothing else generates on the model meanwhile.
+        """
+        with self.lock:
+            _, tok, _ = self._get(model_id, None)
+            names = [self._get(model_id, spec)[2] for spec in adapters]
+            yield self._model, tok, names  # after the loads: the first adapter turns the base into a PeftModel
 
     def stream(self, model_id: str, adapter: str | None, messages: list[dict], system_prompt: str,
                gen: GenerationSettings, *, use_adapter: bool = True) -> Iterator[str]:

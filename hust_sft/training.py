@@ -9,7 +9,6 @@ events.jsonl; under `accelerate launch` only the main process writes them.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -17,9 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hust_sft import runs
 from hust_sft import settings as S
-from hust_sft.callbacks import EventLog, EventsCallback, StopCallback
+from hust_sft.callbacks import EventsCallback, StopCallback
+from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
+from hust_sft.runs import EventLog
 from hust_sft.settings import RunSettings, SettingsError
 
 # Checkpoints kept in RUN_DIR/checkpoints: the latest for resuming plus one before it. Not a user setting:
@@ -44,12 +46,6 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class RunRecord(dict):
     """run.json as a dict, rewritten atomically on every `update` so a crash never leaves half a file."""
 
@@ -64,9 +60,23 @@ class RunRecord(dict):
 
 
 def resolve_run_dir(settings: RunSettings, run_dir: str | Path | None = None) -> Path:
+    """`run_dir`, else `--output`, else a fresh folder under `runs_dir` (never one another run already took)."""
     if run_dir is None:
-        run_dir = settings.train.output or Path(settings.train.runs_dir) / time.strftime("run-%Y%m%d-%H%M%S")
-    return Path(run_dir)
+        run_dir = settings.train.output
+    if run_dir:
+        return Path(run_dir)
+    if is_main_process():
+        return runs.new_run_dir(settings.train.runs_dir)
+    return Path(settings.train.runs_dir) / time.strftime("run-%Y%m%d-%H%M%S")  # rank > 0 writes nothing there
+
+
+def check_not_a_finished_run(settings: RunSettings, run_dir: Path) -> None:
+    """Refuse to train into a folder that already holds a run unless resuming it: its adapter would be lost."""
+    if settings.train.resume:
+        return
+    for name in (runs.EVENTS, runs.RUN_JSON):
+        if (run_dir / name).exists():
+            raise SettingsError(t("training.error.output_exists", path=run_dir, file=name))
 
 
 def library_versions() -> dict[str, str]:
@@ -146,12 +156,14 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
     """
     run_dir = resolve_run_dir(settings, run_dir)
     main = is_main_process()
+    if main:  # ranks > 0 start later and would see rank 0's fresh events.jsonl
+        check_not_a_finished_run(settings, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if main and not (run_dir / "settings.json").exists():
-        write_json_atomic(run_dir / "settings.json", S.to_dict(settings))
-    events = EventLog(run_dir / "events.jsonl", on_event, enabled=main)
-    record = RunRecord(run_dir / "run.json", enabled=main)
-    stop = StopCallback(run_dir / "STOP")
+    if main and not (run_dir / runs.SETTINGS_JSON).exists():
+        write_json_atomic(run_dir / runs.SETTINGS_JSON, S.to_dict(settings))
+    events = EventLog(run_dir / runs.EVENTS, on_event, enabled=main)
+    record = RunRecord(run_dir / runs.RUN_JSON, enabled=main)
+    stop = StopCallback(run_dir / runs.STOP_FILE)
     if main:
         _clear_stale_stop(stop.stop_file)
     started = time.time()
@@ -240,7 +252,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     eval_loss, eval_step = _last(state.log_history, "eval_loss")
     if status == "completed" and has_eval and settings.train.eval_each_epoch and eval_step != state.global_step:
         eval_loss = trainer.evaluate()["eval_loss"]  # logged as an eval event by EventsCallback
-    adapter = run_dir / "adapter"
+    adapter = run_dir / runs.ADAPTER_DIR
     trainer.save_model(str(adapter))  # adapter weights + config + tokenizer, main process only
     train_loss, _ = _last(state.log_history, "loss")
     mean_loss, _ = _last(state.log_history, "train_loss")
@@ -248,7 +260,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
         torch.cuda.synchronize()
     _finish(record, started, device, status=status, global_step=state.global_step,
             total_steps=state.max_steps, epoch=state.epoch, train_loss=train_loss, train_loss_mean=mean_loss,
-            eval_loss=eval_loss, adapter="adapter", tokens_seen=state.num_input_tokens_seen,
+            eval_loss=eval_loss, adapter=runs.ADAPTER_DIR, tokens_seen=state.num_input_tokens_seen,
             train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3))
     key = "training.status.stopped" if status == "stopped" else "training.status.completed"
     events.status(status, t(key, step=state.global_step, adapter=adapter), step=state.global_step)

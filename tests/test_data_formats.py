@@ -73,6 +73,13 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
+def error_lines(path) -> list[str]:
+    """The English lines of the DataError that loading `path` raises."""
+    with pytest.raises(DataError) as err:
+        load_records(path)
+    return err.value.text("en").splitlines()
+
+
 @pytest.mark.parametrize("container", ["jsonl", "json-array", "json-data"])
 @pytest.mark.parametrize("fmt", list(FORMATS))
 def test_all_formats_load_to_identical_conversations(tmp_path, fmt, container):
@@ -255,9 +262,7 @@ def test_empty_file_is_a_clear_error(tmp_path, content):
 
 def test_zero_valid_records_lists_why(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [conv(("user", "q")), conv(("user", "q"), ("assistant", ""))])
-    with pytest.raises(DataError) as err:
-        load_records(path)
-    assert err.value.text("en").splitlines() == [
+    assert error_lines(path) == [
         f"{path}: none of the 2 records is valid:",
         f"{path}:1: conversations: no assistant turn; a conversation needs at least one answer to learn from",
         f"{path}:2: conversations[1].content: empty or whitespace-only text",
@@ -268,9 +273,7 @@ def test_broken_json_array_gives_line_and_column(tmp_path):
     path = tmp_path / "d.json"
     path.write_text('[\n  {"instruction": "q", "output": "a"},\n  {"instruction": "q2" "output": "a"}\n]\n',
                     encoding="utf-8")
-    with pytest.raises(DataError) as err:
-        load_records(path)
-    assert err.value.text("en").splitlines() == [
+    assert error_lines(path) == [
         f"{path}: the file cannot be read:",
         f"{path}:3: json: invalid JSON at column 24: Expecting ',' delimiter",
     ]
@@ -304,9 +307,7 @@ def test_single_pretty_printed_object(tmp_path):
 
 def test_nothing_but_broken_lines(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", ["{oops", "[1]"])
-    with pytest.raises(DataError) as err:
-        load_records(path)
-    assert err.value.text("en").splitlines() == [
+    assert error_lines(path) == [
         f"{path}: none of the 2 records is valid:",
         f"{path}:1: json: invalid JSON at column 2: Expecting property name enclosed in double quotes",
         f"{path}:2: record: expected a JSON object {{...}}, got array",

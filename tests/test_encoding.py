@@ -94,3 +94,12 @@ def test_pad_collator_pads_right_with_pad_id_and_ignored_labels():
     assert batch["input_ids"].dtype == torch.long
     padded = PadCollator(pad_token_id=7, pad_to_multiple_of=4)([{"input_ids": [1, 2, 3, 4, 5], "labels": [1] * 5}])
     assert padded["input_ids"].shape == (1, 8)
+
+
+def test_a_conversation_that_cannot_be_encoded_is_named_by_file_and_line(tokenizer):
+    ok = Record([user("Hi"), assistant("Hello")], source="f.jsonl", line=1)
+    no_answer = Record([user("Hi")], source="f.jsonl", line=3)
+    with pytest.raises(EncodingError) as err:
+        encode_records([ok, no_answer], tokenizer, DataSettings(system_prompt="S", max_length=64))
+    assert str(err.value) == "f.jsonl:3: the conversation has no assistant turn to learn from"
+    assert err.value.text("zh") == "f.jsonl:3：该对话没有可学习的助手轮次"

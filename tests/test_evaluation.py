@@ -124,6 +124,29 @@ def test_limit_and_base_only_and_output_folder(tiny_model_dir, data_file, tmp_pa
     assert (tmp_path / "out" / "summary.md").is_file()
 
 
+def test_a_preloaded_model_is_used_as_is_no_second_copy_loaded(tiny_model_dir, data_file, run_dir, tmp_path,
+                                                               monkeypatch):
+    from hust_sft import modeling
+
+    own = evaluate(settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], limit=3,
+                                output=str(tmp_path / "own")))
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], limit=3, output=str(tmp_path / "shared"))
+    tokenizer = modeling.load_tokenizer(str(tiny_model_dir))
+    model = modeling.load_adapters(modeling.load_base_model(s.model), [str(run_dir)], ["cached"])
+
+    def refuse(*a, **k):
+        raise AssertionError("evaluate() loaded weights although it was given a model")
+    for name in ("load_base_model", "load_tokenizer", "load_adapters"):
+        monkeypatch.setattr(modeling, name, refuse)
+    with pytest.raises(ValueError, match="one adapter name per settings.adapter"):
+        evaluate(s, model=model, tokenizer=tokenizer)
+    report = evaluate(s, model=model, tokenizer=tokenizer, adapter_names=["cached"])
+    answers = [{k: v for k, v in r.items() if k.startswith("answer:")} for r in report.rows]
+    assert answers == [{k: v for k, v in r.items() if k.startswith("answer:")} for r in own.rows]
+    assert report.summary["models"] == ["base", "lora-r4.test"] and report.summary["dtype"] == "float32"
+    assert model.active_adapter == "cached"
+
+
 def test_sampling_is_refused_before_any_work(tiny_model_dir, data_file, tmp_path):
     with pytest.raises(EvalError, match="temperature is 0.7"):
         evaluate(settings_for(tiny_model_dir, data_file, temperature=0.7, output=str(tmp_path / "x")))

@@ -1,6 +1,7 @@
 """Publishing: the model card built from a run directory, repo-id rules, and a token that never leaks."""
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import traceback
@@ -10,7 +11,7 @@ import yaml
 
 from hust_sft import hub
 from hust_sft.hub import PublishError, RepoIdError
-from hust_sft.settings import RunSettings, set_values, to_dict
+from hust_sft.settings import DEFAULT_MODEL, RunSettings, set_values, to_dict
 
 SYSTEM = "你是华中科技大学学生手册助手。"
 
@@ -78,7 +79,9 @@ def test_model_card_body(run_dir):
 def test_model_card_snippet_runs_as_python(run_dir):
     card = hub.model_card(run_dir, "alice/qwen2.5-hust-lora")
     code = card.split("```python\n")[1].split("```")[0]
-    compile(code, "snippet", "exec")
+    tree = ast.parse(code)  # a SyntaxError here means a user cannot paste the snippet
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert {"alice/qwen2.5-hust-lora", DEFAULT_MODEL, SYSTEM} <= strings  # repo, base and prompt of this run
 
 
 def test_model_card_without_eval(run_dir):

@@ -12,17 +12,14 @@ import pytest
 
 from hust_sft import jobs, runs
 from hust_sft.settings import RunSettings, set_values, to_dict
+from qa_data import write_qa_jsonl
 
 REPO = jobs.REPO_ROOT
 
 
 @pytest.fixture(scope="module")
 def qa_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "qa.jsonl"
-    rows = [{"conversations": [{"role": "user", "content": f"问题 {i}"},
-                               {"role": "assistant", "content": f"答案是 {i * 7}"}]} for i in range(12)]
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    return path
+    return write_qa_jsonl(tmp_path_factory.mktemp("data") / "qa.jsonl", 12)
 
 
 def make_settings(data, model, **overrides) -> RunSettings:
@@ -159,3 +156,17 @@ def test_log_tail(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(100)) + "step 1/9\rstep 5/9\rstep 9/9\n")
     assert jobs.tail(log, 3) == "line 98\nline 99\nstep 9/9"
     assert jobs.tail(tmp_path / "missing.log") == ""
+
+
+def test_resume_clears_the_stop_left_by_the_stopped_run(tmp_path, qa_file, tiny_model_dir):
+    runs_dir = tmp_path / "runs"
+    old = runs.new_run_dir(runs_dir, "stopped")
+    runs.append_event(old, {"type": "status", "status": "stopped"})
+    (old / "STOP").touch()  # the Stop button's request, already honoured
+    job = jobs.start(make_settings(qa_file, tiny_model_dir, output=str(old), resume=True), runs_dir)
+    assert job.run_dir == old.resolve() and not (old / "STOP").exists()
+    assert job.wait(timeout=300)
+    # No checkpoint to resume from: the trainer says so (it was not stopped at once), history kept.
+    events = runs.read_events(old)
+    assert [e.get("status") for e in events] == ["stopped", "running", "failed"]
+    assert "checkpoint" in events[-1]["message"]

@@ -109,3 +109,27 @@ def test_list_runs_summarises_each_run(tmp_path):
     assert "run.json" in rows["broken"].error
     # newest first: live (started 2027), broken (no start recorded: folder time, now), done (2023)
     assert [r.name for r in runs.list_runs(tmp_path)] == ["live", "broken", "done"]
+
+
+def test_append_event_writes_the_trainers_line_shape(tmp_path, monkeypatch):
+    # jobs' "died" line and the trainer's lines share one writer: float Unix time, NaN as null.
+    monkeypatch.setattr(runs.time, "time", lambda: 1_700_000_000.12345)
+    runs.append_event(tmp_path, {"type": "log", "step": 3, "loss": float("nan")})
+    runs.append_event(tmp_path, {"type": "status", "status": "failed", "time": 5.0})
+    assert (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines() == [
+        '{"type": "log", "step": 3, "loss": null, "time": 1700000000.123}',
+        '{"type": "status", "status": "failed", "time": 5.0}',
+    ]
+
+
+def test_atomic_json_write_replaces_whole_and_leaves_no_temp_file(tmp_path):
+    from hust_sft.fileio import write_json_atomic
+
+    target = tmp_path / "run.json"
+    write_json_atomic(target, {"status": "running", "path": tmp_path / "x"})
+    write_json_atomic(target, {"status": "完成"})
+    assert json.loads(target.read_text(encoding="utf-8")) == {"status": "完成"}
+    (tmp_path / "adapter").mkdir()
+    with pytest.raises(OSError):  # os.replace onto a folder fails: the half-done temp file must not linger
+        write_json_atomic(tmp_path / "adapter", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "run.json"]

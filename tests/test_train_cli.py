@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hust_sft.settings import RunSettings, fields_of, from_args, to_dict
+from qa_data import write_qa_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
@@ -20,11 +21,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "
 
 @pytest.fixture(scope="module")
 def qa_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "qa.jsonl"
-    rows = [{"conversations": [{"role": "user", "content": f"问题 {i}"},
-                               {"role": "assistant", "content": f"答案是 {i}"}]} for i in range(8)]
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-    return path
+    return write_qa_jsonl(tmp_path_factory.mktemp("data") / "qa.jsonl", 8, factor=1)
 
 
 def small_run(qa_file, model, out, *extra):

@@ -92,16 +92,28 @@ def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cach
 def test_chat_errors_are_shown_not_raised_as_tracebacks(config, cache, run_dir):
     with pytest.raises(gr.Error, match="Type a question first"):
         next(chat.chat(config, cache, "en", "  ", str(run_dir), "", "", [], [], GEN))
-    with pytest.raises(gr.Error, match=r"max_new_tokens: expected a value in \[1, 4096\], got 0"):
-        next(chat.chat(config, cache, "en", "q", str(run_dir), "", "", [], [], {**GEN, "max_new_tokens": 0}))
+    lo, hi = (S.GenerationSettings.__dataclass_fields__["max_new_tokens"].metadata[k] for k in ("min", "max"))
+    with pytest.raises(gr.Error, match=rf"max_new_tokens: expected a value in \[{lo}, {hi}\], got {lo - 1}"):
+        next(chat.chat(config, cache, "en", "q", str(run_dir), "", "", [], [], {**GEN, "max_new_tokens": lo - 1}))
 
 
-def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, run_dir):
+def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, cache, run_dir, tiny_model_dir,
+                                                                         monkeypatch):
+    from hust_sft import metrics, modeling
+
+    cache.get(str(tiny_model_dir), str(run_dir))           # what Chat / Blind A/B left in the cache
+    def no_second_copy(*a, **k):
+        raise AssertionError("the Evaluate tab loaded a second copy of the base weights")
+    monkeypatch.setattr(modeling, "load_base_model", no_second_copy)
     values = {"limit": 2, "batch_size": 2, "bootstrap": 100, "max_new_tokens": 4}
-    seen = []
-    md, table, bars, per_q, csv = evaluate.run_eval(config, "en", str(run_dir), "", None, values,
-                                                    progress=lambda f, desc: seen.append(f))
-    assert seen[0] == 0.0 and seen[-1] == 1.0
+    seen, locked = [], []
+    def progress(f, desc):
+        seen.append(f)
+        locked.append(cache.lock.locked())                 # no chat/arena generation can switch adapters now
+    md, table, bars, per_q, csv = evaluate.run_eval(config, cache, "en", str(run_dir), "", None, values,
+                                                    progress=progress)
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and all(locked)
+    assert not cache.lock.locked()
     out = run_dir / "eval"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["models"] == ["base", "my-run"]
@@ -111,19 +123,57 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, r
     assert table.iloc[0]["n"] == 2 == summary["splits"]["test"]["n"]
     first = summary["metrics"][0]
     assert table.iloc[0]["base"] == round(100 * summary["splits"]["test"]["means"]["base"][first], 1)
+
+    # The chart: metrics on x in the table's order (not alphabetical), base and tuned side by side.
+    assert list(bars["model"]) == ["base", "my-run"] * len(metrics.METRICS)
+    assert [x.replace("\u200b", "") for x in bars["metric"][::2]] == list(table["Metric"])
+    assert len(set(bars["metric"])) == len(bars)             # one x per bar: Vega-Lite would stack equal x
     means = summary["splits"]["test"]["means"]
-    assert len(bars) == sum(means[m][k] is not None for m in ("base", "my-run") for k in summary["metrics"])
-    assert set(bars["model"]) == {"base", "my-run"}
-    assert len(per_q) == 2 and "Answer: my-run" in per_q.columns
+    assert list(bars["value"][1::2]) == [round(100 * means["my-run"][k], 1) for k in metrics.METRICS]
+    order = evaluate.bar_order()                             # the chart's fixed x order, in either language
+    for lang in ("en", "zh"):
+        xs = list(evaluate.bar_frame(summary, lang)["metric"])
+        assert sorted(xs, key=order.index) == xs
+
+    rows = per_q["value"]
+    assert len(rows) == 2 and "Answer: my-run" in rows.columns
+    assert len(per_q["column_widths"]) == len(rows.columns)
+    assert sum(float(w.rstrip("%")) for w in per_q["column_widths"]) == pytest.approx(100, abs=0.5)
+    raw = [json.loads(line) for line in (out / "per_example.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert list(rows["Answer: my-run"]) == [r["answer:my-run"].strip() for r in raw]
     assert csv == str(out / "per_example.csv")
     assert md.startswith("# ")
     # Picking the run again shows the same files without recomputing.
     assert evaluate.show(out, "en")[1].equals(table)
 
 
+def test_evaluate_waits_for_a_chat_answer_in_progress(config, cache, run_dir, tiny_model_dir):
+    """A chat stream holds the model; an evaluation started meanwhile only begins once it is done."""
+    import threading
+
+    cache.get(str(tiny_model_dir), str(run_dir))
+    gen = S.set_values(S.GenerationSettings(), GEN)
+    stream = cache.stream(str(tiny_model_dir), str(run_dir), [{"role": "user", "content": "你好"}], SYSTEM, gen)
+    next(stream)                                            # mid-answer, adapter switched on
+    started = []
+    worker = threading.Thread(target=lambda: evaluate.run_eval(
+        config, cache, "en", str(run_dir), "", None, {"limit": 1, "bootstrap": 100, "max_new_tokens": 2},
+        progress=lambda f, desc: started.append(f)), daemon=True)
+    try:
+        worker.start()
+        worker.join(timeout=2)
+        assert worker.is_alive() and started == []
+        for _ in stream:
+            pass
+    finally:
+        stream.close()                                      # releases the lock even when an assert failed
+    worker.join(timeout=120)
+    assert not worker.is_alive() and started[-1] == 1.0
+
+
 def test_evaluate_without_an_adapter_is_a_clear_error(config):
     with pytest.raises(gr.Error, match="adapter: pick a run"):
-        evaluate.run_eval(config, "en", None, "", None, {})
+        evaluate.run_eval(config, ModelCache(), "en", None, "", None, {})
 
 
 def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(config, cache, run_dir):
@@ -143,6 +193,18 @@ def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(co
     assert arena.results_frame(config.arena_db, "en").iloc[0]["Votes"] == 1
     assert arena.restore(config, "en", voter)[1] is None
     assert arena.vote(config, "en", voter, None, "tie")[1] == i18n.t("ui.arena.no_pair", "en")
+
+
+def test_blind_answers_are_shown_without_surrounding_blank_lines_but_stored_raw(config):
+    from hust_sft.arena import Arena
+
+    db = Arena(config.arena_db)
+    pair = db.create_pair("q?", "\n\n  base says\n", "\ntuned says  \n\n", base_name="base", tuned_name="t",
+                          adapter="t", seed=0, voter="browser-strip")
+    shown = arena.restore(config, "en", "browser-strip")
+    assert shown[1] == pair.id and sorted(shown[3:5]) == ["base says", "tuned says"]
+    assert db.pending_pair("browser-strip").answer_a == pair.answer_a          # the database keeps the raw text
+    assert pair.answer_a != pair.answer_a.strip()
 
 
 def test_draw_question_comes_from_the_test_split(config, run_dir):

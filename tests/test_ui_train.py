@@ -13,6 +13,11 @@ from hust_sft.ui.common import AppConfig, Texts, training_lock
 SAMPLE = common.SAMPLE_DATA
 
 
+def meta(name: str) -> dict:
+    """A setting's range metadata, read from hust_sft.settings (tests never restate defaults or ranges)."""
+    return next(f.metadata for n, f, _ in S.fields_of(S.RunSettings) if n == name)
+
+
 @pytest.fixture
 def config(tmp_path):
     return AppConfig(runs_dir=tmp_path / "runs", data=str(SAMPLE), model="some/model")
@@ -34,7 +39,8 @@ def test_generated_widgets_carry_the_dataclass_defaults_labels_and_ranges(config
     assert isinstance(widgets["truncation"], gr.Dropdown)
     assert [c[1] for c in widgets["truncation"].choices] == ["drop", "truncate"]
     assert isinstance(widgets["lora_r"], gr.Slider)
-    assert (widgets["lora_r"].minimum, widgets["lora_r"].maximum, widgets["lora_r"].value) == (1, 256, 16)
+    assert (widgets["lora_r"].minimum, widgets["lora_r"].maximum, widgets["lora_r"].value) == (
+        meta("lora_r")["min"], meta("lora_r")["max"], S.LoraSettings().lora_r)
     assert isinstance(widgets["lr"], gr.Number) and widgets["lr"].value == S.TrainSettings().lr  # unbounded step: a number box
     assert isinstance(widgets["seed"], gr.Number)                           # 2**31 positions: a number box
     assert widgets["lora_r"].label == "LoRA rank r" and widgets["lora_r"].info == i18n.field_help("lora_r", "en")
@@ -59,8 +65,9 @@ def test_language_switch_relabels_every_registered_component():
 
 
 def test_collect_range_checks_and_sanitises_the_run_name(config):
-    with pytest.raises(S.SettingsError, match=r"lora_r: expected a value in \[1, 256\], got 0"):
-        train.collect(config, {"lora_r": 0})
+    lo, hi = meta("lora_r")["min"], meta("lora_r")["max"]
+    with pytest.raises(S.SettingsError, match=rf"lora_r: expected a value in \[{lo}, {hi}\], got {lo - 1}"):
+        train.collect(config, {"lora_r": lo - 1})
     rs = train.collect(config, {"max_steps": 3.0, "data_file": ""}, run_name="LoRA r=16 (test)")
     assert rs.train.max_steps == 3 and rs.data.data_file is None
     assert rs.train.output == str(config.runs_dir / "LoRA-r-16-test")
@@ -71,13 +78,15 @@ def test_collect_range_checks_and_sanitises_the_run_name(config):
 
 def test_preset_fills_the_widgets_with_the_tutorial_recipe(config):
     values = dict(zip(train.setting_names(), train.preset_values(config, "tutorial")))
-    assert (values["lora_r"], values["lora_alpha"], values["target_modules"], values["lr"]) == (8, 8, "q_proj,v_proj", 5e-5)
+    assert {k: values[k] for k in S.PRESETS["tutorial"]} == S.PRESETS["tutorial"]
+    assert S.PRESETS["tutorial"]["lr"] != S.TrainSettings().lr      # it really changes the widgets
     assert values["model"] == "some/model"  # the preset leaves the app's model alone
 
 
 def test_bad_settings_are_a_message_not_a_crash(config):
-    msg = train.start(config, None, "en", "", {"batch_size": 0})
-    assert msg == "✗ Settings: batch_size: expected a value in [1, 256], got 0"
+    lo, hi = meta("batch_size")["min"], meta("batch_size")["max"]
+    msg = train.start(config, None, "en", "", {"batch_size": lo - 1})
+    assert msg == f"✗ Settings: batch_size: expected a value in [{lo}, {hi}], got {lo - 1}"
 
 
 def test_public_space_locks_training_to_its_owner(config):

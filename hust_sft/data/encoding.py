@@ -18,11 +18,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from hust_sft.errors import LocalizedError
+from hust_sft.i18n import DEFAULT_LANG, t
+
 IGNORE = -100
 
 
-class EncodingError(ValueError):
-    pass
+class EncodingError(LocalizedError, ValueError):
+    """A conversation the chat template cannot encode; `where` ("file:line") is set once the record is known."""
+
+    where: str | None = None
+
+    def text(self, lang: str = DEFAULT_LANG) -> str:
+        reason = super().text(lang)
+        return t("data.encoding.at", lang, where=self.where, reason=reason) if self.where else reason
 
 
 def conversation(messages: list[dict], system_prompt: str) -> list[dict]:
@@ -41,7 +50,7 @@ def prompt_ids(tokenizer, messages: list[dict], system_prompt: str) -> list[int]
     """Token ids of the conversation so far plus the assistant header, ready for `generate`."""
     conv = conversation(messages, system_prompt)
     if conv[-1]["role"] != "user":
-        raise EncodingError("a prompt must end with a user turn")
+        raise EncodingError("data.encoding.not_user_last")
     return _ids(tokenizer, conv, add_generation_prompt=True)
 
 
@@ -57,7 +66,7 @@ def _turn_spans(tokenizer, conv: list[dict]) -> tuple[list[int], list[tuple[int,
         start = len(prefix)
         end_turn = len(_ids(tokenizer, conv[:k + 1], add_generation_prompt=False))
         if full[:start] != prefix:
-            raise EncodingError("the chat template does not render turns as a prefix of the conversation")
+            raise EncodingError("data.encoding.not_prefix")
         learned_end = end_turn
         # Keep up to and including <|im_end|>; the template's trailing newline is not the model's to emit.
         while learned_end > start and full[learned_end - 1] != end_id:
@@ -74,7 +83,7 @@ def encode(tokenizer, messages: list[dict], system_prompt: str, max_length: int,
     conv = conversation(messages, system_prompt)
     full, spans = _turn_spans(tokenizer, conv)
     if not spans:
-        raise EncodingError("the conversation has no assistant turn")
+        raise EncodingError("data.encoding.no_assistant")
     truncated = False
     if len(full) > max_length:
         if truncation != "truncate":
@@ -121,8 +130,12 @@ def encode_records(records, tokenizer, data_settings) -> tuple[list[dict], Encod
     features = []
     for rec in records:
         report.total += 1
-        enc = encode(tokenizer, rec.messages, data_settings.system_prompt, data_settings.max_length,
-                     data_settings.truncation)
+        try:
+            enc = encode(tokenizer, rec.messages, data_settings.system_prompt, data_settings.max_length,
+                         data_settings.truncation)
+        except EncodingError as e:
+            e.where = f"{rec.source}:{rec.line}"
+            raise
         if enc is None:
             report.dropped_too_long += 1
             report.dropped_lines.append(f"{rec.source}:{rec.line}")

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from hust_sft.errors import LocalizedError
 from hust_sft.i18n import DEFAULT_LANG, t
 
 ROLES = ("system", "user", "assistant")
@@ -105,15 +106,14 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-class DataError(ValueError):
+class DataError(LocalizedError, ValueError):
     """The data cannot be used as is. The message names the file and lists every issue found."""
 
+    str_lang = DEFAULT_LANG
+
     def __init__(self, key: str, issues: list[Issue] | tuple = (), **params):
-        self.key, self.issues, self.params = key, list(issues), params
-        super().__init__(self.text(DEFAULT_LANG))
+        self.issues = list(issues)
+        super().__init__(key, **params)
 
     def text(self, lang: str = DEFAULT_LANG) -> str:
-        return "\n".join([t(self.key, lang, **self.params)] + [i.text(lang) for i in self.issues])
-
-    def __str__(self) -> str:
-        return self.text(DEFAULT_LANG)
+        return "\n".join([super().text(lang)] + [i.text(lang) for i in self.issues])

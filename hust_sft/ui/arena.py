@@ -20,6 +20,12 @@ CHOICES = ("a", "b", "tie", "both_bad")  # i18n key suffixes and element ids
 BACKEND_CHOICE = {"a": "A", "b": "B", "tie": "tie", "both_bad": "both_bad"}
 
 
+def shown(answer: str) -> str:
+    """An answer as displayed: without the blank lines a model may start or end with. The database keeps
+    the raw text, so what was voted on can be audited exactly."""
+    return (answer or "").strip()
+
+
 def draw_question(config: AppConfig, run_dir: str | None, lang: str, rng: random.Random | None = None) -> str:
     """A random question from the run's held-out test split (its own data settings)."""
     from hust_sft import runs
@@ -77,7 +83,7 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
             tuned_name=Path(adapter.rstrip("/")).name, adapter=adapter, seed=seed, voter=voter)
     except Exception as e:  # noqa: BLE001 - model, adapter and database errors are shown, not raised
         raise gr.Error(t("ui.arena.failed", lang, error=error_text(e, lang))) from None
-    return pair.id, pair.answer_a, pair.answer_b, ""
+    return pair.id, shown(pair.answer_a), shown(pair.answer_b), ""
 
 
 def vote(config: AppConfig, lang: str, voter: str | None, pair_id: str | None, choice: str):
@@ -107,7 +113,8 @@ def restore(config: AppConfig, lang: str, voter: str | None):
     results = results_frame(config.arena_db, lang)
     if pair is None:
         return voter, None, gr.update(), "", "", "", results
-    return voter, pair.id, pair.question, pair.answer_a, pair.answer_b, t("ui.arena.pending", lang), results
+    return (voter, pair.id, pair.question, shown(pair.answer_a), shown(pair.answer_b), t("ui.arena.pending", lang),
+            results)
 
 
 def build(ctx: Ctx) -> None:

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from hust_sft import runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
+from hust_sft.serving import base_model_for
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
 from hust_sft.ui.chat import adapter_choices, pick_adapter
 
@@ -32,7 +34,7 @@ def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, oo
     trained = (runs.read_settings_json(run_dir) or {}) if run_dir and adapter == run_dir else {}
     defaults = config.default_run_settings()
     es.data = S.from_dict(S.DataSettings, trained.get("data") or S.to_dict(defaults.data))
-    es.model.model = (trained.get("model") or {}).get("model") or defaults.model.model
+    es.model.model = base_model_for(adapter, defaults.model.model)  # the base Chat and Blind A/B load too
     es.adapter = [adapter]
     es.ood = ood or None
     if adapter != run_dir:
@@ -63,17 +65,45 @@ def summary_frame(summary: dict, lang: str):
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
+BAR_COLUMNS = ["metric", "model", "value"]
+MAX_BAR_MODELS = 4  # base + adapters the chart orders; the tab evaluates base + one
+
+
+def bar_x(metric: str, position: int, lang: str) -> str:
+    """A bar's x value: the metric's name followed by `position` zero-width spaces.
+
+    gr.BarPlot (Vega-Lite) stacks bars that share an x value and Gradio 6.31 exposes no x offset to
+    group them, so each model's bar gets its own x that still reads as the metric; the colour says
+    the model. The values depend only on the metric and the model's position, so their order can be
+    fixed once (`bar_order`) instead of Vega-Lite's alphabetical default.
+    """
+    return t(f"metric.{metric}", lang) + "\u200b" * position
+
+
+def bar_order() -> list[str]:
+    """Every possible x value, metric-major in the summary table's order (values not shown are ignored)."""
+    from hust_sft.i18n import LANGS
+    from hust_sft.metrics import METRICS
+
+    # Metric-major across languages: a name both languages share ("BLEU-4") keeps its place in each.
+    return list(dict.fromkeys(bar_x(k, i, lang) for k in METRICS for lang in LANGS for i in range(MAX_BAR_MODELS)))
+
+
 def bar_frame(summary: dict, lang: str, split: str = "test"):
-    """(metric, model, value %) rows for the bar chart; x is "metric · model" so bars stand side by side."""
+    """(metric, model, mean %) rows, one bar per model and metric; None (no chart) when there are none.
+
+    Never an empty frame: its columns have no dtype, the chart is drawn with a categorical y axis and
+    Gradio's plot can keep that stale axis when the real data arrives (seen in Gradio 6.31).
+    """
     s = summary["splits"].get(split) or next(iter(summary["splits"].values()), None)
     rows = []
     if s:
         for k in summary.get("metrics", []):
-            for m in summary["models"]:
+            for i, m in enumerate(summary["models"]):
                 v = s["means"][m][k]
                 if v is not None:
-                    rows.append({"bar": f"{t(f'metric.{k}', lang)} · {m}", "model": m, "value": round(100 * v, 1)})
-    return df_or_empty(rows, ["bar", "model", "value"])
+                    rows.append({"metric": bar_x(k, i, lang), "model": m, "value": round(100 * v, 1)})
+    return pd.DataFrame(rows, columns=BAR_COLUMNS) if rows else None
 
 
 def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "token_f1"):
@@ -87,8 +117,8 @@ def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "to
             r = json.loads(line)
             row = {t("ui.eval.col.split", lang): t(f"eval.split.{r['split']}", lang),
                    t("ui.eval.col.question", lang): r["question"], t("ui.eval.col.reference", lang): r["reference"]}
-            for m in summary["models"]:
-                row[t("ui.eval.col.answer", lang, model=m)] = r.get(f"answer:{m}", "")
+            for m in summary["models"]:  # stripped for display only; the files keep the raw answers
+                row[t("ui.eval.col.answer", lang, model=m)] = (r.get(f"answer:{m}") or "").strip()
             for m in summary["models"]:
                 v = r.get(f"{metric}:{m}")
                 row[f"{t(f'metric.{metric}', lang)} · {m}"] = None if v is None else round(100 * v, 1)
@@ -96,31 +126,47 @@ def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "to
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
+def column_widths(n_models: int) -> list[str]:
+    """Per-question table widths (%): set, question, reference, then one answer and one score per model
+    (`n_models` counts base too).
+
+    Fixed shares with wrap=True keep long answers on a laptop screen instead of one very wide row.
+    """
+    score, split = 6, 7
+    part = (100 - split - score * n_models) / (2 + 3 * (1 + n_models))  # question 2 parts, texts 3 each
+    return [f"{split}%", f"{2 * part:.1f}%"] + [f"{3 * part:.1f}%"] * (1 + n_models) + [f"{score}%"] * n_models
+
+
 def show(out_dir: str | Path | None, lang: str):
-    """(markdown, summary table, bar frame, per-question table, csv path) of an eval/ folder."""
+    """(markdown, summary table, chart frame, per-question update, csv path) of an eval/ folder."""
     from hust_sft.evaluation import render_markdown
 
     lang = lang_of(lang)
     empty = df_or_empty([], [])
     if not out_dir or not (Path(out_dir) / "summary.json").is_file():
-        return t("ui.eval.none_yet", lang), empty, df_or_empty([], ["bar", "model", "value"]), empty, None
+        return (t("ui.eval.none_yet", lang), empty, None,
+                gr.update(value=empty, column_widths=[]), None)
     out_dir = Path(out_dir)
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     csv = out_dir / "per_example.csv"
+    per_q = gr.update(value=per_example_frame(out_dir, summary, lang),
+                      column_widths=column_widths(len(summary["models"])))
     return (render_markdown(summary, lang), summary_frame(summary, lang), bar_frame(summary, lang),
-            per_example_frame(out_dir, summary, lang), str(csv) if csv.is_file() else None)
+            per_q, str(csv) if csv.is_file() else None)
 
 
-def run_eval(config: AppConfig, lang: str, run_dir: str | None, hub_id: str | None, ood: str | None,
+def run_eval(config: AppConfig, cache, lang: str, run_dir: str | None, hub_id: str | None, ood: str | None,
              values: dict[str, Any], progress=None):
-    """Run the evaluation and show its files; bad settings or data become a visible error, never a crash."""
+    """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), holding its
+    lock throughout, and show its files; bad settings or data become a visible error, never a crash."""
     from hust_sft.evaluation import evaluate
 
     lang = lang_of(lang)
     try:
         es = eval_settings(config, run_dir, hub_id, ood, values)
-        report = evaluate(es, lang=lang,
-                          progress=(lambda f, text: progress(f, desc=text)) if progress is not None else None)
+        with cache.hold(es.model.model, es.adapter) as (model, tokenizer, names):
+            report = evaluate(es, lang=lang, model=model, tokenizer=tokenizer, adapter_names=names,
+                              progress=(lambda f, text: progress(f, desc=text)) if progress is not None else None)
     except Exception as e:  # noqa: BLE001 - data, model, settings and Hub errors all end here, shown as is
         raise gr.Error(t("ui.eval.failed", lang, error=error_text(e, lang))) from None
     return show(report.output_dir, lang)
@@ -143,12 +189,18 @@ def build(ctx: Ctx) -> None:
                                 elem_id="eval-ood"), label="field.ood.label")  # gr.File has no `info`
     go = texts.add(gr.Button(t("ui.eval.run", lang0), variant="primary", elem_id="eval-go"), value="ui.eval.run")
     md = gr.Markdown(elem_id="eval-summary-md")
-    with gr.Row():
-        table = texts.add(gr.Dataframe(interactive=False, label=t("ui.eval.summary", lang0), elem_id="eval-summary",
-                                       scale=3), label="ui.eval.summary")
-        bars = texts.add(gr.BarPlot(x="bar", y="value", color="model", label=t("ui.eval.chart", lang0),
-                                    x_label_angle=-40, height=360, sort=None, elem_id="eval-bars", scale=2),
-                         label="ui.eval.chart")
+    table = texts.add(gr.Dataframe(interactive=False, label=t("ui.eval.summary", lang0), elem_id="eval-summary"),
+                      label="ui.eval.summary")
+    # Full width: 2 bars per metric with their names below. y on the full 0-100 % scale (Gradio's plots
+    # do not start at zero by themselves, and an all-zero demo result would leave an empty [0, 0] domain).
+    # The heading is the chart's own title: a block label would push the legend out of the block's height.
+    bars = texts.add(gr.BarPlot(x="metric", y="value", color="model", title=t("ui.eval.chart", lang0),
+                                show_label=False, x_title=t("ui.eval.col.metric", lang0),
+                                y_title=t("ui.eval.chart_y", lang0), color_title=t("eval.md.model", lang0),
+                                y_lim=[0, 100], x_label_angle=-30, sort=bar_order(), height=420,
+                                elem_id="eval-bars"),
+                     title="ui.eval.chart", x_title="ui.eval.col.metric", y_title="ui.eval.chart_y",
+                     color_title="eval.md.model")
     per_q = texts.add(gr.Dataframe(interactive=False, wrap=True, label=t("ui.eval.per_question", lang0),
                                    max_height=500, elem_id="eval-per-question"), label="ui.eval.per_question")
     csv = texts.add(gr.File(label=t("ui.eval.download", lang0), interactive=False, elem_id="eval-csv"),
@@ -165,5 +217,5 @@ def build(ctx: Ctx) -> None:
     # Explicit parameters: Gradio injects gr.Progress only into positional parameters, not after *args.
     def do_eval(lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens, progress=gr.Progress()):
         vals = (limit, batch_size, bootstrap, max_new_tokens)
-        return run_eval(config, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress)
+        return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress)
     go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate")

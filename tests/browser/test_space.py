@@ -1,9 +1,15 @@
 """The Space in real headless Chromium, in demo mode: train, re-attach after reload, stop, chat, evaluate, vote.
 
 One app subprocess and one browser for the module; the tests run in file order and build on each other
-(the stopped run's adapter is what Chat, Evaluate and Blind A/B use). Screenshots of every tab (zh UI) go
-to docs/screenshots/.
+(the stopped run's adapter is what Chat, Evaluate and Blind A/B use).
+
+Screenshots of every tab (zh UI) are written only when asked, so a test run never rewrites tracked files:
+
+    HUST_SFT_SCREENSHOTS=docs/screenshots python -m pytest tests/browser -q
+
+(a relative directory is taken from the repository root; look at each PNG before committing it).
 """
+import json
 import os
 import re
 import socket
@@ -18,7 +24,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "docs" / "screenshots"
+SHOTS = Path(ROOT, os.environ["HUST_SFT_SCREENSHOTS"]) if os.environ.get("HUST_SFT_SCREENSHOTS") else None
 RUN = "ui-run"
 
 if not Path(CHROMIUM).exists():
@@ -115,6 +121,8 @@ def wait_for(predicate, timeout=90, interval=0.5):
 
 
 def shot(page, name: str):
+    if SHOTS is None:
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -124,7 +132,7 @@ def test_page_loads_in_chinese_with_the_demo_banner_and_switches_language(page):
     assert "随机权重" in page.inner_text("#demo-banner")
     page.get_by_label("English").check()
     page.wait_for_selector("text=Start training")
-    assert page.get_by_role("tab", name="Evaluate").is_visible()
+    wait_for(lambda: page.get_by_role("tab", name="Evaluate").is_visible())  # labels update one by one
     page.get_by_label("中文").check()
     page.wait_for_selector("text=开始训练")
     page.click("#preview-btn")
@@ -186,7 +194,7 @@ def test_chat_streams_both_answers(page):
     shot(page, "chat")
 
 
-def test_evaluate_shows_the_summary_and_per_question_tables(page):
+def test_evaluate_shows_the_summary_and_per_question_tables(page, server):
     tab(page, "评测")
     pick(page, "eval-run", RUN)
     for name, value in (("limit", "2"), ("max_new_tokens", "4"), ("bootstrap", "100")):
@@ -194,10 +202,21 @@ def test_evaluate_shows_the_summary_and_per_question_tables(page):
     page.click("#eval-go")
     wait_for(lambda: df_rows(page, "eval-per-question") >= 1, timeout=120)
     from hust_sft.i18n import t
+    from hust_sft.metrics import METRICS
 
     assert t("metric.exact_match", "zh") in page.inner_text("#eval-summary")
-    assert df_rows(page, "eval-summary") == 7  # one row per metric
-    wait_for(lambda: page.locator("#eval-bars .mark-rect path").count() > 0)
+    assert df_rows(page, "eval-summary") == len(METRICS)  # one row per metric
+    # Bars grouped by metric in the table's order: each metric's name under its base and its tuned bar
+    # (a metric with no value, e.g. keyword recall without keywords, has no bar).
+    summary = json.loads((server[1] / "runs" / RUN / "eval" / "summary.json").read_text(encoding="utf-8"))
+    means = summary["splits"]["test"]["means"]
+    expected = [t(f"metric.{k}", "zh") for k in METRICS for m in summary["models"] if means[m][k] is not None]
+    wait_for(lambda: page.locator("#eval-bars .mark-rect path").count() == len(expected))
+    labels = [x.replace("\u200b", "") for x in
+              page.locator("#eval-bars .role-axis-label text").all_text_contents()]
+    assert labels[:len(expected)] == expected
+    assert labels[len(expected):] == ["0", "20", "40", "60", "80", "100"]   # a numeric % axis
+    assert page.locator("#eval-bars .role-legend-label text").all_text_contents() == summary["models"]
     shot(page, "evaluate")
 
 
