@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,25 +16,17 @@ from pathlib import Path
 from typing import Callable
 
 from hust_sft import metrics
-from hust_sft.i18n import DEFAULT_LANG, t
+from hust_sft.errors import LocalizedError
+from hust_sft.fileio import write_text_atomic
+from hust_sft.i18n import t
 from hust_sft.settings import EvalSettings, TrainSettings, to_dict
 
 BASE = "base"
 Progress = Callable[[float, str], None]
 
 
-class EvalError(ValueError):
+class EvalError(LocalizedError, ValueError):
     """Evaluation cannot run as asked; the message says what to change."""
-
-    def __init__(self, key: str, **params):
-        self.key, self.params = key, params
-        super().__init__(self.text(DEFAULT_LANG))
-
-    def text(self, lang: str = DEFAULT_LANG) -> str:
-        return t(self.key, lang, **self.params)
-
-    def __str__(self) -> str:
-        return self.text("en")
 
 
 @dataclass
@@ -244,15 +235,10 @@ def _fmt(v) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Files
 
-def _write_atomic(path: Path, text: str, encoding: str = "utf-8") -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(text, encoding=encoding, newline="")
-    os.replace(tmp, path)
-
-
 def write_outputs(out_dir: Path, rows: list[dict], summary: dict, markdown: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "per_example.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_text_atomic(out_dir / "per_example.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                      newline="")
     import io
 
     buf = io.StringIO()
@@ -261,9 +247,9 @@ def write_outputs(out_dir: Path, rows: list[dict], summary: dict, markdown: str)
     writer.writeheader()
     for r in rows:
         writer.writerow({k: "; ".join(v) if isinstance(v, list) else ("" if v is None else v) for k, v in r.items()})
-    _write_atomic(out_dir / "per_example.csv", buf.getvalue(), encoding="utf-8-sig")  # BOM: Excel reads UTF-8
-    _write_atomic(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
-    _write_atomic(out_dir / "summary.md", markdown)
+    write_text_atomic(out_dir / "per_example.csv", buf.getvalue(), encoding="utf-8-sig", newline="")  # BOM: Excel reads UTF-8
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n", newline="")
+    write_text_atomic(out_dir / "summary.md", markdown, newline="")
 
 
 # ---------------------------------------------------------------------------------------------------
