@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: " + " ".join(line.strip() for line in str(e).splitlines() if line.strip()),
               file=sys.stderr)
         return 2
-    print(t("training.cli.done", status=result.status, adapter=result.adapter_dir, run_dir=result.run_dir))
+    print(t("training.cli.done", "en", status=result.status, adapter=result.adapter_dir, run_dir=result.run_dir))
     return 0
 
 

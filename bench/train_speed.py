@@ -7,7 +7,8 @@
 (a) tutorial: every sample padded to 512, labels = input_ids (padding and prompt included), LoRA r=8 α=8
     on q_proj/v_proj, batch 4 × accumulation 8, fp32, plain Trainer, no length grouping;
 (b) ours: hust_sft.training.train with our defaults (answer-only labels, dynamic padding, length grouping,
-    answer-only LM head, bf16 autocast where the CPU supports it), batch 8 × accumulation 4.
+    the LM head only at answer positions and a chunk at a time, bf16 autocast with the frozen base stored
+    in bf16 where the CPU supports it, LoRA dropout 0, a fixed glibc mmap threshold), batch 8 × accumulation 4.
 Each arm runs in a fresh subprocess so its peak RSS is its own; the parent prints the table and ratios.
 Without --model the weights are random (speed and memory do not depend on their values).
 """
@@ -31,9 +32,10 @@ EFFECTIVE_BATCH = 32
 def qwen25_05b_dir(layers: int) -> Path:
     from hust_sft import demo_model
 
-    out = Path.home() / ".cache" / "hust-sft" / f"bench-qwen2.5-0.5b-random-{layers}l"
+    # Saved in bf16 like the Hub checkpoint (Qwen/Qwen2.5-0.5B-Instruct's safetensors are bf16).
+    out = Path.home() / ".cache" / "hust-sft" / f"bench-qwen2.5-0.5b-random-{layers}l-bf16"
     return demo_model.build(out, hidden_size=896, intermediate_size=4864, num_hidden_layers=layers,
-                            num_attention_heads=14, num_key_value_heads=2)
+                            num_attention_heads=14, num_key_value_heads=2, dtype="bfloat16")
 
 
 def write_samples(source: Path, n: int, out: Path) -> Path:

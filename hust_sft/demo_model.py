@@ -78,8 +78,11 @@ def tiny_config(**overrides):
     return Qwen2Config(**kw)
 
 
-def build(out: str | Path, *, seed: int = 0, **config_overrides) -> Path:
-    """A loadable model folder (tiny random Qwen2ForCausalLM + the real tokenizer) at `out`; idempotent."""
+def build(out: str | Path, *, seed: int = 0, dtype: str = "float32", **config_overrides) -> Path:
+    """A loadable model folder (tiny random Qwen2ForCausalLM + the real tokenizer) at `out`; idempotent.
+
+    `dtype` is the dtype the weights are saved in ("bfloat16" mirrors the Hub's Qwen2.5 checkpoints).
+    """
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
@@ -87,7 +90,7 @@ def build(out: str | Path, *, seed: int = 0, **config_overrides) -> Path:
     if (out / "config.json").is_file() and (out / "tokenizer.json").is_file():
         return out
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(tiny_config(**config_overrides))
+    model = Qwen2ForCausalLM(tiny_config(**config_overrides)).to(getattr(torch, dtype))
     model.generation_config = GenerationConfig(eos_token_id=[151645, 151643], pad_token_id=151643,
                                                bos_token_id=151643, do_sample=False)
     tmp = out.with_name(out.name + ".partial")

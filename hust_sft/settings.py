@@ -60,7 +60,7 @@ class ModelSettings:
 class LoraSettings:
     lora_r: int = opt(16, min=1, max=256, step=1)
     lora_alpha: int = opt(32, min=1, max=512, step=1)
-    lora_dropout: float = opt(0.05, min=0.0, max=0.5, step=0.01)
+    lora_dropout: float = opt(0.0, min=0.0, max=0.5, step=0.01)
     target_modules: str = opt("all-linear")
     use_rslora: bool = opt(False)
     use_dora: bool = opt(False)

@@ -76,7 +76,7 @@ def check_not_a_finished_run(settings: RunSettings, run_dir: Path) -> None:
         return
     for name in (runs.EVENTS, runs.RUN_JSON):
         if (run_dir / name).exists():
-            raise SettingsError(t("training.error.output_exists", path=run_dir, file=name))
+            raise SettingsError(t("training.error.output_exists", "en", path=run_dir, file=name))
 
 
 def library_versions() -> dict[str, str]:
@@ -126,6 +126,8 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
         train_sampling_strategy="group_by_length" if tr.group_by_length else "random",
         length_column_name="length",
         eval_strategy="epoch" if (has_eval and tr.eval_each_epoch) else "no",
+        # The untrained model's validation loss: the point the curve has to fall from.
+        eval_on_start=has_eval and tr.eval_each_epoch and not tr.resume,
         prediction_loss_only=True,  # never gather 151,936-wide eval logits; eval_loss is all we report
         save_strategy="steps" if tr.save_steps > 0 else "epoch", save_steps=max(tr.save_steps, 1),
         save_total_limit=SAVE_TOTAL_LIMIT,
@@ -140,8 +142,8 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
     )
 
 
-def _last(log_history: list[dict], key: str) -> tuple[Any, int | None]:
-    for entry in reversed(log_history):
+def _last(log_history: list[dict], key: str, *, first: bool = False) -> tuple[Any, int | None]:
+    for entry in (log_history if first else reversed(log_history)):
         if key in entry:
             return entry[key], entry.get("step")
     return None, None
@@ -169,7 +171,7 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
     started = time.time()
     record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
                   started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)))
-    events.status("running", t("training.status.running"))
+    events.status("running", t("training.status.running", "en"))
     stop.install_signal_handler()
     try:
         return _train(settings, run_dir, events, record, stop, started)
@@ -204,11 +206,14 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     from hust_sft.data.encoding import encode_records
     from hust_sft.modeling import (attach_lora, load_base_model, load_tokenizer, pick_device, pick_dtype,
                                    pick_mixed_precision)
+    from hust_sft.cpu_memory import cap_heap_fragmentation
     from hust_sft.trainer import AnswerOnlyHeadTrainer
 
     device = pick_device(settings.model.device)
-    dtype = pick_dtype(device, settings.model.dtype)
+    if device == "cpu":
+        cap_heap_fragmentation()
     mixed = pick_mixed_precision(device, settings.memory.mixed_precision)
+    dtype = pick_dtype(device, settings.model.dtype, mixed)
     record.update(device=device, dtype=str(dtype).removeprefix("torch."), mixed_precision=mixed,
                   world_size=int(os.environ.get("WORLD_SIZE", "1")))
 
@@ -216,7 +221,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     if settings.train.resume:
         checkpoint = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
         if checkpoint is None:
-            raise SettingsError(t("training.error.no_checkpoint", path=run_dir / "checkpoints"))
+            raise SettingsError(t("training.error.no_checkpoint", "en", path=run_dir / "checkpoints"))
         record.update(resumed_from=checkpoint)
 
     bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check
@@ -230,7 +235,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
                         dropped=train_report.dropped_too_long)
 
     quantization = settings.memory.quantization
-    model = load_base_model(settings.model, quantization=quantization)
+    model = load_base_model(settings.model, quantization=quantization, dtype=dtype)
     set_seed(settings.train.seed)  # LoRA's random A matrices are drawn here, before the Trainer seeds
     model = attach_lora(model, settings.lora, quantized=quantization != "none",
                         gradient_checkpointing=settings.memory.gradient_checkpointing)
@@ -256,13 +261,15 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     trainer.save_model(str(adapter))  # adapter weights + config + tokenizer, main process only
     train_loss, _ = _last(state.log_history, "loss")
     mean_loss, _ = _last(state.log_history, "train_loss")
+    start_eval_loss, start_step = _last(state.log_history, "eval_loss", first=True)
     if device == "cuda":
         torch.cuda.synchronize()
     _finish(record, started, device, status=status, global_step=state.global_step,
             total_steps=state.max_steps, epoch=state.epoch, train_loss=train_loss, train_loss_mean=mean_loss,
-            eval_loss=eval_loss, adapter=runs.ADAPTER_DIR, tokens_seen=state.num_input_tokens_seen,
+            eval_loss=eval_loss, eval_loss_start=start_eval_loss if start_step == 0 else None,
+            adapter=runs.ADAPTER_DIR, tokens_seen=state.num_input_tokens_seen,
             train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3))
     key = "training.status.stopped" if status == "stopped" else "training.status.completed"
-    events.status(status, t(key, step=state.global_step, adapter=adapter), step=state.global_step)
+    events.status(status, t(key, "en", step=state.global_step, adapter=adapter), step=state.global_step)
     return RunResult(run_dir=run_dir, adapter_dir=adapter, status=status, global_step=state.global_step,
                      train_loss=train_loss, eval_loss=eval_loss, record=dict(record), model=model)

@@ -66,7 +66,9 @@ def test_loss_falls_and_the_saved_adapter_reloads_to_the_same_answers(tmp_path, 
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    result = train(make_settings(qa_file, learnable_model_dir, max_steps=24, save_steps=1000), run_dir=tmp_path)
+    # fp32 throughout, so the reloaded fp32 base + adapter must reproduce the trained model token for token.
+    result = train(make_settings(qa_file, learnable_model_dir, max_steps=24, save_steps=1000,
+                                 mixed_precision="no"), run_dir=tmp_path)
     losses = [e["loss"] for e in read_events(tmp_path) if e["type"] == "log"]
     assert len(losses) == 24
     assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4  # about 11.5 -> 3 when measured
@@ -90,7 +92,8 @@ def test_events_and_run_json_have_the_documented_fields(tmp_path, qa_file, tiny_
     assert all(e["total_steps"] == 2 and e["tokens_per_s"] > 0 for e in logs)
     assert logs[-1]["eta_s"] == 0.0
     evals = [e for e in events if e["type"] == "eval"]
-    assert len(evals) == 1 and evals[0]["step"] == 2 and evals[0]["eval_loss"] > 0
+    # One before training (the untrained adapter's starting point) and one at the end of the epoch.
+    assert [e["step"] for e in evals] == [0, 2] and all(e["eval_loss"] > 0 for e in evals)
 
     run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
     assert RUN_KEYS <= set(run)
@@ -100,9 +103,41 @@ def test_events_and_run_json_have_the_documented_fields(tmp_path, qa_file, tiny_
     assert run["data"]["validation"]["kept"] == 12 and len(run["data"]["sha256"]) == 64
     assert run["data"]["encoding"]["train"]["kept"] == run["data"]["split_sizes"]["train"]
     assert {"torch", "transformers", "peft", "accelerate"} <= set(run["versions"])
-    assert run["eval_loss"] == evals[0]["eval_loss"] and run["train_loss"] == logs[-1]["loss"]
+    assert run["eval_loss"] == evals[-1]["eval_loss"] and run["train_loss"] == logs[-1]["loss"]
+    assert run["eval_loss_start"] == evals[0]["eval_loss"]
     assert 0 < run["trainable_params"] < run["total_params"]
     assert json.loads((tmp_path / "settings.json").read_text())["train"]["max_steps"] == 2
+
+
+def test_bf16_training_on_a_cpu_stores_the_base_in_bf16_and_saves_an_fp32_adapter(tmp_path, qa_file,
+                                                                                  tiny_model_dir):
+    from safetensors.torch import load_file
+
+    result = train(make_settings(qa_file, tiny_model_dir, max_steps=1, mixed_precision="bf16"), run_dir=tmp_path)
+    run = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert (run["device"], run["mixed_precision"], run["dtype"]) == ("cpu", "bf16", "bfloat16")
+    base_weights = {p.dtype for n, p in result.model.named_parameters() if "lora_" not in n}
+    assert base_weights == {torch.bfloat16}
+    saved = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    assert saved and {w.dtype for w in saved.values()} == {torch.float32}
+
+
+def test_cpu_training_fixes_the_glibc_mmap_threshold(monkeypatch):
+    from hust_sft import cpu_memory
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(cpu_memory.ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert cpu_memory.cap_heap_fragmentation() is True
+    assert calls == [(-3, 4 * 2**20)]
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # the user's own setting wins
+    assert cpu_memory.cap_heap_fragmentation() is False and len(calls) == 1
 
 
 def test_answer_only_head_loss_equals_the_standard_loss(tiny_model_dir, tokenizer):
@@ -120,6 +155,32 @@ def test_answer_only_head_loss_equals_the_standard_loss(tiny_model_dir, tokenize
         summed, _ = answer_only_loss(model, batch, num_items_in_batch=torch.tensor(2 * n))
     assert abs(ours.item() - standard.item()) < 1e-5
     assert abs(summed.item() * 2 - standard.item()) < 1e-5
+
+
+def test_chunked_head_gives_the_standard_gradients(tiny_model_dir, tokenizer, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from hust_sft import trainer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                             init_lora_weights=False))  # non-zero B: every LoRA weight gets a gradient
+    assert trainer.frozen_head_weight(model) is not None  # the chunked path is the one under test
+    monkeypatch.setattr(trainer, "rows_per_chunk", lambda vocab: 3)  # several chunks, one of them partial
+    convs = [[{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there, welcome."}],
+             [{"role": "user", "content": "一卡通丢了怎么办？"}, {"role": "assistant", "content": "去服务大厅挂失。"}]]
+    batch = PadCollator(tokenizer.pad_token_id)([encode(tokenizer, c, "S", 256) for c in convs])
+
+    def grads(loss):
+        model.zero_grad()
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad])
+
+    ours, _ = answer_only_loss(model, batch)
+    standard = model(**batch).loss
+    assert ours.item() == pytest.approx(standard.item(), abs=1e-5)
+    torch.testing.assert_close(grads(ours), grads(standard), atol=1e-6, rtol=1e-4)
 
 
 def test_answer_only_head_trains_exactly_like_the_standard_path_with_accumulation(tmp_path, qa_file,
@@ -173,7 +234,7 @@ def test_a_finished_run_is_never_trained_over_without_resume(tmp_path, qa_file, 
     (tmp_path / "run.json").write_text('{"status": "completed"}', encoding="utf-8")
     with pytest.raises(SettingsError) as err:
         train(make_settings(qa_file, tiny_model_dir, max_steps=1), run_dir=tmp_path)
-    assert t("training.error.output_exists", path=tmp_path, file="run.json") == str(err.value)
+    assert t("training.error.output_exists", "en", path=tmp_path, file="run.json") == str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]  # nothing written, nothing replaced
 
 
