@@ -74,7 +74,10 @@ def default_output_dir(settings: EvalSettings) -> Path:
     if settings.output:
         return Path(settings.output)
     if settings.adapter and is_run_dir(settings.adapter[0]):
-        return Path(settings.adapter[0]) / EVAL_DIR
+        # A quick look at the first N questions never replaces the run's full evaluation (which the
+        # runs table, the Evaluate tab and the published model card read from eval/).
+        name = f"{EVAL_DIR}-first{settings.limit}" if settings.limit else EVAL_DIR
+        return Path(settings.adapter[0]) / name
     return Path(TrainSettings().runs_dir) / time.strftime("eval-%Y%m%d-%H%M%S")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -209,6 +210,9 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     from hust_sft.cpu_memory import cap_heap_fragmentation
     from hust_sft.trainer import AnswerOnlyHeadTrainer
 
+    # transformers 5.23 warns about its own deprecated name (called by PEFT) on every run: noise in the
+    # log tail a newcomer reads on the Train tab.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     device = pick_device(settings.model.device)
     if device == "cpu":
         cap_heap_fragmentation()

@@ -124,6 +124,15 @@ def test_limit_and_base_only_and_output_folder(tiny_model_dir, data_file, tmp_pa
     assert (tmp_path / "out" / "summary.md").is_file()
 
 
+def test_a_quick_limited_evaluation_never_replaces_the_full_one(tiny_model_dir, data_file, run_dir):
+    full = evaluate(settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)]))
+    before = (run_dir / "eval" / "summary.json").read_bytes()
+    quick = evaluate(settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], limit=1))
+    assert full.output_dir == run_dir / "eval" and quick.output_dir == run_dir / "eval-first1"
+    assert (run_dir / "eval" / "summary.json").read_bytes() == before
+    assert json.loads((quick.output_dir / "summary.json").read_text(encoding="utf-8"))["splits"]["test"]["n"] == 1
+
+
 def test_a_preloaded_model_is_used_as_is_no_second_copy_loaded(tiny_model_dir, data_file, run_dir, tmp_path,
                                                                monkeypatch):
     from hust_sft import modeling

@@ -114,7 +114,7 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
                                                     progress=progress)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and all(locked)
     assert not cache.lock.locked()
-    out = run_dir / "eval"
+    out = run_dir / "eval-first2"  # limit 2: written beside the run's full evaluation
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["models"] == ["base", "my-run"]
     assert summary["settings"]["data"]["system_prompt"] == SYSTEM   # the run's data settings, not defaults

@@ -162,6 +162,13 @@ def test_status_of_a_finished_run_shows_its_figures_log_and_row(config):
         "r1", "stopped", "10/20", 2.0, 2.25)
 
 
+def test_a_completed_run_shows_its_last_step_even_between_logging_steps(config):
+    events = EVENTS[:-1] + [{"type": "status", "status": "completed", "step": 12, "message": "done"}]
+    _fake_run(config.runs_dir, "r2", events)
+    html, *_ = train.status(config, "en")
+    assert 'data-status="completed"' in html and "Step 12 / 20 (100%)" in html
+
+
 def test_status_with_no_runs_says_so(config):
     html, curve, log, table = train.status(config, "zh")
     assert html == i18n.t("ui.train.no_runs", "zh") and curve is None and len(table) == 0

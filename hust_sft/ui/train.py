@@ -191,7 +191,9 @@ def progress_html(state: dict | None, lang: str) -> str:
     status, events = state["status"], state["events"]
     logs = [e for e in events if e.get("type") == "log"]
     last = logs[-1] if logs else {}
-    step, total = last.get("step") or 0, last.get("total_steps") or 0
+    # The final status line carries the last step, which logging every N steps may not have reached.
+    final_step = next((e.get("step") for e in reversed(events) if e.get("type") == "status"), None) or 0
+    step, total = max(last.get("step") or 0, final_step), last.get("total_steps") or 0
     pct = 100.0 if status == "completed" else (100.0 * step / total if total else 0.0)
     live = status in ("starting", "running", "stopping")
     figures = t("ui.train.figures", lang, step=step, total=total or "?", pct=f"{pct:.0f}",
@@ -307,9 +309,14 @@ def build(ctx: Ctx) -> None:
     message = gr.Markdown(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress-box")
     with gr.Row():
-        plot = texts.add(gr.LinePlot(x="step", y="loss", color="series", label=t("ui.train.loss_curve", lang0),
-                                     height=300, y_axis_format=".3f", elem_id="loss-plot", scale=2),
-                         label="ui.train.loss_curve")
+        # The heading is the chart's own title, as in the Evaluate tab: a block label would push the
+        # legend (which line is training, which validation) out of the block.
+        plot = texts.add(gr.LinePlot(x="step", y="loss", color="series", title=t("ui.train.loss_curve", lang0),
+                                     show_label=False, color_title=t("ui.train.series.title", lang0),
+                                     x_title=t("ui.train.axis.step", lang0), y_title=t("ui.train.axis.loss", lang0),
+                                     height=340, y_axis_format=".3f", elem_id="loss-plot", scale=2),
+                         title="ui.train.loss_curve", color_title="ui.train.series.title",
+                         x_title="ui.train.axis.step", y_title="ui.train.axis.loss")
         log = texts.add(gr.Textbox(label=t("ui.train.log", lang0), lines=12, max_lines=12, interactive=False,
                                    elem_id="train-log", scale=1),
                         label="ui.train.log")
