@@ -149,6 +149,19 @@ def test_loss_curve_has_a_train_and_a_validation_series():
         {"step": 10, "loss": 2.25, "series": "validation loss"}]
 
 
+def test_loss_curve_carries_both_series_from_the_first_point():
+    import math
+
+    df = train.loss_frame([{"type": "eval", "step": 0, "eval_loss": 3.29}], "en")  # before the first step
+    rows = df.to_dict("records")
+    assert [r["series"] for r in rows] == ["train loss", "validation loss"]
+    assert rows[0]["step"] == 0 and math.isnan(rows[0]["loss"]) and rows[1]["loss"] == 3.29
+    only_train = train.loss_frame([EVENTS[1]], "en").to_dict("records")
+    assert only_train[0] == {"step": 5, "loss": 2.5, "series": "train loss"}
+    assert only_train[1]["series"] == "validation loss" and math.isnan(only_train[1]["loss"])
+    assert len(train.loss_frame([], "en")) == 0
+
+
 def test_status_of_a_finished_run_shows_its_figures_log_and_row(config):
     _fake_run(config.runs_dir, "r1", EVENTS, log="line 1\nline 2\n")
     html, curve, log, table = train.status(config, "en")

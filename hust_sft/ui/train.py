@@ -178,9 +178,17 @@ def loss_frame(events: list[dict], lang: str):
     train_name, val_name = t("ui.train.series.train", lang), t("ui.train.series.val", lang)
     rows = [{"step": e["step"], "loss": e["loss"], "series": train_name}
             for e in events if e.get("type") == "log" and e.get("loss") is not None and e.get("step") is not None]
-    rows += [{"step": e["step"], "loss": e["eval_loss"], "series": val_name}
-             for e in events if e.get("type") == "eval" and e.get("eval_loss") is not None
-             and e.get("step") is not None]
+    val_rows = [{"step": e["step"], "loss": e["eval_loss"], "series": val_name}
+                for e in events if e.get("type") == "eval" and e.get("eval_loss") is not None
+                and e.get("step") is not None]
+    if rows or val_rows:
+        # Gradio 6.31's LinePlot fixes its colour legend at the first frame it draws: a series that
+        # appears later (training loss after the step-0 validation loss, or validation loss after the
+        # first epoch) is never drawn (seen in Chromium). So both series are in every frame; one without
+        # points yet holds a single NaN row, which Vega leaves undrawn. Training first: its colour is fixed.
+        first = min(r["step"] for r in rows + val_rows)
+        rows = (rows or [{"step": first, "loss": float("nan"), "series": train_name}]) + \
+            (val_rows or [{"step": first, "loss": float("nan"), "series": val_name}])
     return df_or_empty(rows, ["step", "loss", "series"]).astype({"step": "int64", "loss": "float64"})
 
 
@@ -235,7 +243,7 @@ def status(config: AppConfig, lang: str):
     curve = loss_frame(state["events"] if state else [], lang)
     # None rather than an empty frame: Gradio 6.31's LinePlot never draws coloured lines once it was given
     # an empty frame (seen in Chromium), and a run's first seconds have no loss yet.
-    return (progress_html(state, lang), curve if len(curve) else None,
+    return (progress_html(state, lang), curve if curve["loss"].notna().any() else None,
             state["log_tail"] if state else "", runs_table(config, lang))
 
 

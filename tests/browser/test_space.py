@@ -156,6 +156,9 @@ def test_train_shows_live_progress_and_loss_curve_then_reattaches_after_reload(p
     # A drawn line: Vega's path has a non-empty outline (an undrawn series leaves d="" or no path at all).
     wait_for(lambda: any(len(d or "") > 10 for d in page.locator("#loss-plot .mark-line path").evaluate_all(
         "els => els.map(e => e.getAttribute('d'))")))
+    # Both series in the legend: the validation loss before training came first, and the training loss
+    # that followed is still drawn (the plot fixes its legend at its first frame).
+    wait_for(lambda: page.locator("#loss-plot .role-legend-label text").all_text_contents() == ["训练损失", "验证损失"])
     wait_for(lambda: progress(page)[1] >= 6)  # a few more points, for the screenshot
     shot(page, "train")
     # A second Start names the running run instead of starting another.
