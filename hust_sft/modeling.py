@@ -52,9 +52,9 @@ def pick_dtype(device: str, requested: str = "auto", mixed_precision: str = "no"
 
     `mixed_precision` is the autocast a training run will use. On a CPU under bf16 autocast, fp32 base
     weights would be cast to bf16 in every forward pass (autocast caches casts only for trainable leaves)
-    and each bf16 copy kept for the backward pass: storing the frozen base in bf16 once saves that time
-    and ~1.5 bytes per parameter twice over. Inference on a CPU keeps fp32, where batched greedy decoding
-    equals one-at-a-time decoding exactly.
+    and each bf16 copy kept for the backward pass: fp32 weights (4 bytes a parameter) plus per-step bf16
+    copies (2 more) become one bf16 copy (2), and the casts go. Inference on a CPU keeps fp32, where
+    batched greedy decoding equals one-at-a-time decoding exactly.
     """
     if requested != "auto":
         return DTYPES[requested]

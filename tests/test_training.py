@@ -122,7 +122,7 @@ def test_bf16_training_on_a_cpu_stores_the_base_in_bf16_and_saves_an_fp32_adapte
     assert saved and {w.dtype for w in saved.values()} == {torch.float32}
 
 
-def test_cpu_training_fixes_the_glibc_mmap_threshold(monkeypatch):
+def test_heap_cap_fixes_glibc_s_mmap_threshold_unless_the_user_set_it(monkeypatch):
     from hust_sft import cpu_memory
 
     calls = []
