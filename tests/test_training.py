@@ -198,6 +198,17 @@ def test_answer_only_head_trains_exactly_like_the_standard_path_with_accumulatio
     assert len(logs_a) == 3
 
 
+def test_gradient_checkpointing_trains_exactly_like_keeping_activations(tmp_path, qa_file, tiny_model_dir):
+    # Recomputing activations in backward must not change what is learnt (chunked head included).
+    kw = dict(max_steps=2, batch_size=2, grad_accum=2, mixed_precision="no", save_steps=1000)
+    train(make_settings(qa_file, tiny_model_dir, gradient_checkpointing=True, **kw), run_dir=tmp_path / "gc")
+    train(make_settings(qa_file, tiny_model_dir, **kw), run_dir=tmp_path / "plain")
+    logs_gc = [e for e in read_events(tmp_path / "gc") if e["type"] == "log"]
+    logs_plain = [e for e in read_events(tmp_path / "plain") if e["type"] == "log"]
+    assert [e["loss"] for e in logs_gc] == pytest.approx([e["loss"] for e in logs_plain], abs=1e-5)
+    assert [e["grad_norm"] for e in logs_gc] == pytest.approx([e["grad_norm"] for e in logs_plain], rel=1e-4)
+
+
 def test_stop_file_saves_a_loadable_adapter_and_resume_continues_from_the_checkpoint(tmp_path, qa_file,
                                                                                      tiny_model_dir):
     from peft import PeftModel
