@@ -105,7 +105,7 @@ def load_base_model(settings: ModelSettings, quantization: str = "none", dtype: 
     from transformers import AutoModelForCausalLM
 
     device = pick_device(settings.device)
-    dtype = dtype or pick_dtype(device, settings.dtype)
+    dtype = dtype if dtype is not None else pick_dtype(device, settings.dtype)
     kwargs: dict = {"dtype": dtype}
     if quantization != "none":
         if device != "cuda":

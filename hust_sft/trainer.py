@@ -98,15 +98,14 @@ def answer_only_loss(model, inputs: dict, num_items_in_batch=None) -> tuple[torc
     keep[:, :-1] = targets_mask
     targets = labels[:, 1:][targets_mask]
     weight = frozen_head_weight(model)
-    if weight is not None:
-        # An all-False mask: the model's own head projects nothing; the last hidden state is post-norm.
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                        logits_to_keep=torch.zeros_like(keep), output_hidden_states=True)
+    chunked = weight is not None
+    # Chunked: an all-False mask, so the model's own head projects nothing; the last hidden state is post-norm.
+    outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
+                    logits_to_keep=torch.zeros_like(keep) if chunked else keep, output_hidden_states=chunked)
+    if chunked:
         hidden = outputs.hidden_states[-1][keep]  # (kept positions, hidden size)
         loss_sum = ChunkedHeadCrossEntropy.apply(hidden, weight, targets, rows_per_chunk(weight.shape[0]))
     else:
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"),
-                        logits_to_keep=keep)
         logits = outputs.logits.reshape(-1, outputs.logits.shape[-1])  # (kept positions, vocab)
         loss_sum = F.cross_entropy(logits.float(), targets, reduction="sum")
     if num_items_in_batch is not None:

@@ -116,6 +116,7 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
     from transformers import TrainingArguments
 
     tr, mem = settings.train, settings.memory
+    evaluating = has_eval and tr.eval_each_epoch
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
         num_train_epochs=tr.epochs, max_steps=tr.max_steps,
@@ -126,9 +127,9 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
         bf16=mixed_precision == "bf16", fp16=mixed_precision == "fp16", use_cpu=device == "cpu",
         train_sampling_strategy="group_by_length" if tr.group_by_length else "random",
         length_column_name="length",
-        eval_strategy="epoch" if (has_eval and tr.eval_each_epoch) else "no",
+        eval_strategy="epoch" if evaluating else "no",
         # The untrained model's validation loss: the point the curve has to fall from.
-        eval_on_start=has_eval and tr.eval_each_epoch and not tr.resume,
+        eval_on_start=evaluating and not tr.resume,
         prediction_loss_only=True,  # never gather 151,936-wide eval logits; eval_loss is all we report
         save_strategy="steps" if tr.save_steps > 0 else "epoch", save_steps=max(tr.save_steps, 1),
         save_total_limit=SAVE_TOTAL_LIMIT,
