@@ -1,7 +1,7 @@
 """Batched vs one-by-one greedy generation on the same questions: identical answers, how much faster.
 
-    python bench/eval_speed.py                       # real Qwen2.5-0.5B widths, random weights
-    python bench/eval_speed.py --model DIR --n 32    # a real model folder
+    python -m bench.eval_speed                       # real Qwen2.5-0.5B widths, random weights
+    python -m bench.eval_speed --model DIR --n 32    # a real model folder
 
 Random weights never emit a stop token, so every answer runs to --max-new-tokens: a fair speed test.
 """
@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 BJTU = ROOT.parent / "shared" / "data" / "bjtu" / "bjtu.json"
 SAMPLE = ROOT / "hust_sft" / "assets" / "sample_handbook.jsonl"

@@ -1,8 +1,8 @@
 """One epoch of LoRA training, the usual tutorial recipe vs ours, on the same samples and effective batch.
 
-    python bench/train_speed.py --layers 4            # quick: Qwen2.5-0.5B shape, 4 of its 24 layers
-    python bench/train_speed.py                       # full 24-layer Qwen2.5-0.5B architecture
-    python bench/train_speed.py --model DIR           # a real model folder
+    python -m bench.train_speed --layers 4            # quick: Qwen2.5-0.5B shape, 4 of its 24 layers
+    python -m bench.train_speed                       # full 24-layer Qwen2.5-0.5B architecture
+    python -m bench.train_speed --model DIR           # a real model folder
 
 (a) tutorial: every sample padded to 512, labels = input_ids (padding and prompt included), LoRA r=8 α=8
     on q_proj/v_proj, batch 4 × accumulation 8, fp32, plain Trainer, no length grouping;
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 BJTU = ROOT.parent / "shared" / "data" / "bjtu" / "bjtu.json"
 EFFECTIVE_BATCH = 32
 
@@ -59,8 +58,7 @@ def arm_tutorial(model_dir: str, data: Path, work: Path) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
-    from transformers import (AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments,
-                              default_data_collator)
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments, default_data_collator
 
     from hust_sft.settings import QWEN25_SYSTEM_PROMPT
 
@@ -102,10 +100,10 @@ def arm_ours(model_dir: str, data: Path, work: Path) -> dict:
 
 def run_arm(arm: str, model_dir: str, data: Path, work: Path) -> dict:
     out = work / f"{arm}.json"
-    cmd = [sys.executable, __file__, "--arm", arm, "--model", model_dir, "--samples-file", str(data),
-           "--work", str(work)]
+    cmd = [sys.executable, "-m", "bench.train_speed", "--arm", arm, "--model", model_dir,
+           "--samples-file", str(data), "--work", str(work)]
     t0 = time.time()
-    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                    stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
     result = json.loads(out.read_text())
     result["wall_s"] = round(time.time() - t0, 1)

@@ -25,7 +25,7 @@ QWEN25_CHAT_TEMPLATE = (
     "{{- '<|im_start|>system\\n" + QWEN25_SYSTEM_PROMPT + "<|im_end|>\\n' }}"
     "{%- endif %}"
     "{%- for message in messages %}"
-    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or (message.role == 'assistant') %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) or (message.role == 'assistant') %}"  # noqa: E501 - the template line as Qwen ships it
     "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
     "{%- endif %}"
     "{%- endfor %}"

@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from hust_sft import metrics
 from hust_sft.errors import LocalizedError
@@ -250,7 +250,8 @@ def write_outputs(out_dir: Path, rows: list[dict], summary: dict, markdown: str)
     writer.writeheader()
     for r in rows:
         writer.writerow({k: "; ".join(v) if isinstance(v, list) else ("" if v is None else v) for k, v in r.items()})
-    write_text_atomic(out_dir / "per_example.csv", buf.getvalue(), encoding="utf-8-sig", newline="")  # BOM: Excel reads UTF-8
+    # BOM: Excel reads UTF-8
+    write_text_atomic(out_dir / "per_example.csv", buf.getvalue(), encoding="utf-8-sig", newline="")
     write_text_atomic(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n", newline="")
     write_text_atomic(out_dir / "summary.md", markdown, newline="")
 
@@ -270,8 +271,13 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
 
     from hust_sft.data.encoding import prompt_ids
     from hust_sft.generation import answer_with, generate_batch
-    from hust_sft.modeling import (base_model_of_adapter, load_adapters, load_base_model, load_tokenizer,
-                                   peak_memory_bytes)
+    from hust_sft.modeling import (
+        base_model_of_adapter,
+        load_adapters,
+        load_base_model,
+        load_tokenizer,
+        peak_memory_bytes,
+    )
 
     def report(fraction: float, key: str, **params):
         if progress is not None:
@@ -350,7 +356,7 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
         rows.append(row)
 
     summary = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "models": models, "adapters": adapters, "metrics": list(metrics.METRICS),
         "device": device, "dtype": dtype,
         "data": data_info, "settings": to_dict(settings), "warnings": warnings,

@@ -40,7 +40,7 @@ class JobError(LocalizedError, RuntimeError):
 
 
 class JobBusy(JobError):
-    def __init__(self, job: "Job"):
+    def __init__(self, job: Job):
         self.job = job
         super().__init__("jobs.busy", run=job.name, pid=job.pid)
 

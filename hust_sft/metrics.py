@@ -22,7 +22,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 METRICS = ("exact_match", "token_f1", "lcs_f1", "rouge_l", "bleu4", "keyword_recall", "key_phrase_recall")
 

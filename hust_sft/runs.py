@@ -11,7 +11,7 @@ import re
 import time
 import unicodedata
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,7 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc).astimezone().isoformat(timespec="seconds")
+        return datetime.fromtimestamp(value, UTC).astimezone().isoformat(timespec="seconds")
     return str(value)
 
 

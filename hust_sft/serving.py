@@ -120,6 +120,6 @@ class ModelCache:
 
     def answer(self, *args, **kwargs) -> str:
         text = ""
-        for text in self.stream(*args, **kwargs):
+        for text in self.stream(*args, **kwargs):  # noqa: B007 - keep the last (full) text
             pass
         return text

@@ -13,9 +13,10 @@ import os
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hust_sft import runs
 from hust_sft import settings as S
@@ -203,12 +204,18 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     from transformers import Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
+    from hust_sft.cpu_memory import cap_heap_fragmentation
     from hust_sft.data import DataError, load_data
     from hust_sft.data.collator import PadCollator
     from hust_sft.data.encoding import encode_records
-    from hust_sft.modeling import (attach_lora, load_base_model, load_tokenizer, pick_device, pick_dtype,
-                                   pick_mixed_precision)
-    from hust_sft.cpu_memory import cap_heap_fragmentation
+    from hust_sft.modeling import (
+        attach_lora,
+        load_base_model,
+        load_tokenizer,
+        pick_device,
+        pick_dtype,
+        pick_mixed_precision,
+    )
     from hust_sft.trainer import AnswerOnlyHeadTrainer
 
     # transformers 5.23 warns about its own deprecated name (called by PEFT) on every run: noise in the

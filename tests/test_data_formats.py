@@ -281,7 +281,7 @@ def test_broken_json_array_gives_line_and_column(tmp_path):
 
 def test_non_utf8_json_array_names_line_and_byte(tmp_path):
     path = tmp_path / "d.json"
-    path.write_bytes('[\n {"instruction": "q", "output": "a"},\n {"instruction": "'.encode() + b"\xe9t\xe9"
+    path.write_bytes(b'[\n {"instruction": "q", "output": "a"},\n {"instruction": "' + b"\xe9t\xe9"
                      + b'", "output": "a"}\n]')
     with pytest.raises(DataError) as err:
         load_records(path)

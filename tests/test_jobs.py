@@ -9,10 +9,10 @@ import sys
 import time
 
 import pytest
+from qa_data import write_qa_jsonl
 
 from hust_sft import jobs, runs
 from hust_sft.settings import RunSettings, set_values, to_dict
-from qa_data import write_qa_jsonl
 
 REPO = jobs.REPO_ROOT
 

@@ -82,7 +82,8 @@ def test_keyword_recall():
 
 
 def test_key_phrases_and_recall():
-    ref = "请于2024年9月1日前访问 http://xsc.hust.edu.cn 或致电027-87541234，邮箱office@hust.edu.cn，见《学生手册》“绿色通道”。"
+    ref = ("请于2024年9月1日前访问 http://xsc.hust.edu.cn 或致电027-87541234，"
+           "邮箱office@hust.edu.cn，见《学生手册》“绿色通道”。")
     assert M.key_phrases(ref) == ["2024年9月1日", "http://xsc.hust.edu.cn", "027-87541234", "office@hust.edu.cn",
                                   "学生手册", "绿色通道"]
     # has the date, the URL and 绿色通道: 3 of 6

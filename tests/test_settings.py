@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from hust_sft import i18n, settings as S
+from hust_sft import i18n
+from hust_sft import settings as S
 
 
 def parse(cls, argv):

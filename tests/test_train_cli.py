@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from qa_data import write_qa_jsonl
 
 from hust_sft.settings import RunSettings, fields_of, from_args, to_dict
-from qa_data import write_qa_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
@@ -54,7 +54,6 @@ def test_train_end_to_end_writes_an_adapter(tmp_path, qa_file, tiny_model_dir):
     assert record["status"] == "completed" and record["global_step"] == 3
     assert record["settings"]["data"]["max_length"] == 64
     # A finished run's run.json is a valid --config: it gives back exactly the settings of that run.
-    sys.path.insert(0, str(ROOT))
     from train import build_parser
 
     again = from_args(RunSettings, build_parser().parse_args(["--config", str(tmp_path / "run" / "run.json")]))

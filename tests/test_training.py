@@ -7,15 +7,15 @@ import time
 
 import pytest
 import torch
+from qa_data import write_qa_jsonl
 
 from hust_sft.data.collator import PadCollator
 from hust_sft.data.encoding import encode
+from hust_sft.i18n import t
 from hust_sft.modeling import ModelError
 from hust_sft.settings import RunSettings, SettingsError, set_values
 from hust_sft.trainer import answer_only_loss
-from hust_sft.i18n import t
 from hust_sft.training import resolve_run_dir, train
-from qa_data import write_qa_jsonl
 
 LOG_KEYS = {"type", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s",
             "elapsed_s", "eta_s", "peak_memory_mb", "time"}

@@ -41,7 +41,8 @@ def test_generated_widgets_carry_the_dataclass_defaults_labels_and_ranges(config
     assert isinstance(widgets["lora_r"], gr.Slider)
     assert (widgets["lora_r"].minimum, widgets["lora_r"].maximum, widgets["lora_r"].value) == (
         meta("lora_r")["min"], meta("lora_r")["max"], S.LoraSettings().lora_r)
-    assert isinstance(widgets["lr"], gr.Number) and widgets["lr"].value == S.TrainSettings().lr  # unbounded step: a number box
+    # unbounded step: a number box
+    assert isinstance(widgets["lr"], gr.Number) and widgets["lr"].value == S.TrainSettings().lr
     assert isinstance(widgets["seed"], gr.Number)                           # 2**31 positions: a number box
     assert widgets["lora_r"].label == "LoRA rank r" and widgets["lora_r"].info == i18n.field_help("lora_r", "en")
     # Passing the widgets' own values back gives exactly the dataclass defaults (train.py's defaults).

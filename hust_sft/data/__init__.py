@@ -6,7 +6,7 @@ run.json so a run names exactly which bytes it learnt from.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hust_sft.data.formats import load_records

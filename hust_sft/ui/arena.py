@@ -13,8 +13,8 @@ import gradio as gr
 
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of
 from hust_sft.ui.chat import adapter_choices, pick_adapter, system_prompt_of
+from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of
 
 CHOICES = ("a", "b", "tie", "both_bad")  # i18n key suffixes and element ids
 BACKEND_CHOICE = {"a": "A", "b": "B", "tie": "tie", "both_bad": "both_bad"}

@@ -1,8 +1,8 @@
 """Chat tab: one question, base and tuned answers streamed side by side from one copy of the base weights."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import gradio as gr
 

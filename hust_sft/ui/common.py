@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gradio as gr
 
@@ -42,7 +43,7 @@ class AppConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, *, runs_dir: str | Path | None = None, demo: bool | None = None) -> "AppConfig":
+    def from_env(cls, *, runs_dir: str | Path | None = None, demo: bool | None = None) -> AppConfig:
         demo = _env_flag("HUST_SFT_DEMO") if demo is None else demo
         cfg = cls(
             runs_dir=Path(runs_dir or os.environ.get("HUST_SFT_RUNS", "runs")),

@@ -17,8 +17,8 @@ from hust_sft import runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.serving import base_model_for
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
 from hust_sft.ui.chat import adapter_choices, pick_adapter
+from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
 
 SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens")
 

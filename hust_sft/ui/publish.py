@@ -10,8 +10,8 @@ import gradio as gr
 
 from hust_sft import runs
 from hust_sft.i18n import t
-from hust_sft.ui.common import AppConfig, Ctx, lang_of, training_lock
 from hust_sft.ui.chat import adapter_choices
+from hust_sft.ui.common import AppConfig, Ctx, lang_of, training_lock
 
 
 def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, run_dir: str | None,

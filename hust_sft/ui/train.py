@@ -349,7 +349,7 @@ def build(ctx: Ctx) -> None:
         try:
             return preset_values(config, p)
         except S.SettingsError as e:
-            raise gr.Error(str(e))
+            raise gr.Error(str(e)) from None
     preset.change(on_preset, preset, widget_list, api_name=False)
 
     def do_preview(lang_value, *vals):
