@@ -120,20 +120,21 @@ def prompt_messages(record) -> list[dict]:
 
 def _data_warnings(settings: EvalSettings) -> list[str]:
     """Differences from the first run's data settings: they would move questions between splits."""
-    from hust_sft.runs import read_settings_json
+    from hust_sft.runs import load_settings
 
     if not settings.adapter or not is_run_dir(settings.adapter[0]):
         return []
     try:
-        run = read_settings_json(settings.adapter[0]) or {}
+        run = load_settings(settings.adapter[0])
     except ValueError:
         return []
-    trained = run.get("data", run)
+    if run is None:
+        return []
     out = []
     for key in ("data", "data_file", "val_ratio", "test_ratio", "system_prompt"):
-        if key in trained and trained[key] != getattr(settings.data, key):
-            out.append(("eval.warn.data_differs", {"key": key, "run": trained[key],
-                                                   "now": getattr(settings.data, key)}))
+        trained, now = getattr(run.data, key), getattr(settings.data, key)
+        if trained != now:
+            out.append(("eval.warn.data_differs", {"key": key, "run": trained, "now": now}))
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hust_sft import runs
 from hust_sft.errors import LocalizedError
 from hust_sft.i18n import field_label, t
-from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, from_dict, get_value
+from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, get_value
 
 CARD_TAGS = ["lora", "peft", "sft", "qwen2"]
 # Qwen2.5-0.5B-Instruct is Apache-2.0; an adapter trained on it is published under the same licence.
@@ -108,9 +108,8 @@ def _table(head: tuple[str, str], rows: list[tuple]) -> list[str]:
     return [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {_cell(k)} | {_cell(v)} |" for k, v in rows), ""]
 
 
-def _settings_of(run_dir: Path, run: dict) -> RunSettings:
-    data = run.get("settings") or runs.read_settings_json(run_dir)
-    return from_dict(RunSettings, data) if data else RunSettings()
+def _settings_of(run_dir: Path) -> RunSettings:
+    return runs.load_settings(run_dir) or RunSettings()
 
 
 LOAD_SNIPPET = '''```python
@@ -138,7 +137,7 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
 
     run_dir = Path(run_dir)
     run = runs.read_run_json(run_dir) or {}
-    settings = _settings_of(run_dir, run)
+    settings = _settings_of(run_dir)
     data = run.get("data") or {}
     base = settings.model.model or DEFAULT_MODEL
     dataset = _hub_id(settings.data.data)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hust_sft.i18n import t
+from hust_sft.settings import RunSettings, from_dict
 
 FINAL_STATUSES = ("completed", "stopped", "failed")
 MAX_NAME_LENGTH = 64
@@ -147,6 +148,20 @@ def read_run_json(run_dir: str | Path) -> dict | None:
 
 def read_settings_json(run_dir: str | Path) -> dict | None:
     return read_json(Path(run_dir) / SETTINGS_JSON)
+
+
+def load_settings(run_dir: str | Path) -> RunSettings | None:
+    """The settings a run was started with: settings.json, else run.json's "settings" block; None when the
+    folder has neither. Keys a run did not write take today's defaults (`settings.from_dict`).
+
+    Raises RunFileError for an unreadable file, SettingsError for a value that is no longer valid.
+    """
+    data = read_settings_json(run_dir)
+    if data is None:
+        data = (read_run_json(run_dir) or {}).get("settings")
+    if not isinstance(data, dict):
+        return None
+    return from_dict(RunSettings, data)
 
 
 def _last_status_event(events: list[dict]) -> dict | None:

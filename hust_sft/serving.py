@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from hust_sft import modeling
+from hust_sft import modeling, runs
 from hust_sft.settings import GenerationSettings, ModelSettings
 
 
@@ -29,15 +28,13 @@ def base_model_for(spec: str | None, default: str) -> str:
     the Hub adapter's config, else `default`."""
     if not spec:
         return default
-    run_settings = Path(spec) / "settings.json"
-    if run_settings.is_file():
+    if Path(spec).is_dir():
         try:
-            data = json.loads(run_settings.read_text(encoding="utf-8"))
-            model = (data.get("model") or {}).get("model")
-            if model:
-                return model
-        except (OSError, ValueError):
-            pass
+            trained = runs.load_settings(spec)
+        except (OSError, ValueError):  # RunFileError / SettingsError: fall back to the adapter's own config
+            trained = None
+        if trained is not None and trained.model.model:
+            return trained.model.model
     try:
         found = modeling.base_model_of_adapter(spec)
     except modeling.ModelError:

@@ -49,16 +49,59 @@ def is_main_process() -> bool:
 
 
 class RunRecord(dict):
-    """run.json as a dict, rewritten atomically on every `update` so a crash never leaves half a file."""
+    """run.json as a dict, rewritten atomically on every change (`record[k] = v`, `update`, `setdefault`,
+    `pop`, `del`, ...) so a crash never leaves half a file and no assignment is silently unsaved.
+
+    Only top-level changes are seen: mutating a nested value in place (`record["data"]["x"] = 1`) is not;
+    assign the key again to save it.
+    """
 
     def __init__(self, path: Path, enabled: bool = True):
         super().__init__()
         self.path, self.enabled = path, enabled
 
-    def update(self, *args, **kwargs):
-        super().update(*args, **kwargs)
+    def save(self) -> None:
         if self.enabled:
             write_json_atomic(self.path, dict(self))
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self.save()
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self.save()
+
+    def __ior__(self, other):
+        super().__ior__(other)
+        self.save()
+        return self
+
+    def update(self, *args, **kwargs):
+        super().update(*args, **kwargs)
+        self.save()
+
+    def setdefault(self, key, default=None):
+        if key in self:
+            return self[key]
+        self[key] = default
+        return default
+
+    def pop(self, key, *default):
+        had = key in self
+        value = super().pop(key, *default)
+        if had:
+            self.save()
+        return value
+
+    def popitem(self):
+        item = super().popitem()
+        self.save()
+        return item
+
+    def clear(self):
+        super().clear()
+        self.save()
 
 
 def resolve_run_dir(settings: RunSettings, run_dir: str | Path | None = None) -> Path:

@@ -133,3 +133,25 @@ def test_atomic_json_write_replaces_whole_and_leaves_no_temp_file(tmp_path):
     with pytest.raises(OSError):  # os.replace onto a folder fails: the half-done temp file must not linger
         write_json_atomic(tmp_path / "adapter", {"a": 1})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "run.json"]
+
+
+def test_load_settings_reads_settings_json_else_run_json_else_none(tmp_path):
+    from hust_sft.settings import RunSettings, to_dict
+
+    assert runs.load_settings(tmp_path) is None                    # neither file: nothing to read
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"status": "completed", "settings": {"data": {"system_prompt": "from run.json"},
+                                             "model": {"model": "org/base-a"}}}), encoding="utf-8")
+    loaded = runs.load_settings(tmp_path)
+    assert isinstance(loaded, RunSettings)
+    assert (loaded.data.system_prompt, loaded.model.model) == ("from run.json", "org/base-a")
+    assert loaded.train.lr == RunSettings().train.lr               # missing keys: today's defaults
+
+    written = RunSettings()
+    written.data.system_prompt, written.model.model = "from settings.json", "org/base-b"
+    (tmp_path / "settings.json").write_text(json.dumps(to_dict(written)), encoding="utf-8")
+    assert to_dict(runs.load_settings(tmp_path)) == to_dict(written)   # settings.json wins
+
+    (tmp_path / "settings.json").write_text("{", encoding="utf-8")
+    with pytest.raises(runs.RunFileError, match="settings.json"):
+        runs.load_settings(tmp_path)

@@ -268,3 +268,32 @@ def test_qlora_on_a_cpu_fails_with_a_model_error_recorded_in_the_run(tmp_path, q
     assert run["status"] == "failed" and "CUDA" in run["error"]
     last = read_events(tmp_path)[-1]
     assert last["status"] == "failed" and last["error_type"] == "ModelError"
+
+
+def test_run_record_saves_run_json_on_every_kind_of_change(tmp_path):
+    from hust_sft.training import RunRecord
+
+    path = tmp_path / "run.json"
+    record = RunRecord(path)
+
+    def on_disk():
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    record["status"] = "running"
+    assert on_disk() == {"status": "running"}
+    assert record.setdefault("error", None) is None
+    assert on_disk() == {"status": "running", "error": None}
+    assert record.setdefault("status", "failed") == "running"      # an existing key is kept
+    record.update(global_step=3)
+    record |= {"train_loss": 1.5}
+    assert on_disk() == {"status": "running", "error": None, "global_step": 3, "train_loss": 1.5}
+    del record["error"]
+    assert record.pop("train_loss") == 1.5
+    assert record.pop("missing", "default") == "default"
+    assert on_disk() == {"status": "running", "global_step": 3}
+    record.clear()
+    assert on_disk() == {}
+
+    off = RunRecord(tmp_path / "rank1.json", enabled=False)   # ranks > 0 write nothing
+    off["status"] = "running"
+    assert not (tmp_path / "rank1.json").exists()

@@ -32,8 +32,8 @@ def draw_question(config: AppConfig, run_dir: str | None, lang: str, rng: random
     from hust_sft.data import load_data
 
     lang = lang_of(lang)
-    trained = (runs.read_settings_json(run_dir) or {}) if run_dir else {}
-    data = S.from_dict(S.DataSettings, trained.get("data") or S.to_dict(config.default_run_settings().data))
+    trained = runs.load_settings(run_dir) if run_dir else None
+    data = (trained or config.default_run_settings()).data
     try:
         test = load_data(data).splits["test"]
     except Exception as e:  # noqa: BLE001 - DataError/DataSourceError: shown, not raised to the page

@@ -29,12 +29,11 @@ def system_prompt_of(config: AppConfig, run_dir: str | None) -> str:
     """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
     if run_dir:
         try:
-            data = runs.read_settings_json(run_dir) or {}
+            trained = runs.load_settings(run_dir)
         except runs.RunFileError:
-            data = {}
-        prompt = (data.get("data") or {}).get("system_prompt")
-        if prompt:
-            return prompt
+            trained = None
+        if trained is not None and trained.data.system_prompt:
+            return trained.data.system_prompt
     return config.default_run_settings().data.system_prompt
 
 

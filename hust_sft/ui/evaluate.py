@@ -31,9 +31,9 @@ def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, oo
     if not adapter:
         raise S.SettingsError("adapter: pick a run or type a Hub id")
     es = S.EvalSettings()
-    trained = (runs.read_settings_json(run_dir) or {}) if run_dir and adapter == run_dir else {}
+    trained = runs.load_settings(run_dir) if run_dir and adapter == run_dir else None
     defaults = config.default_run_settings()
-    es.data = S.from_dict(S.DataSettings, trained.get("data") or S.to_dict(defaults.data))
+    es.data = (trained or defaults).data
     es.model.model = base_model_for(adapter, defaults.model.model)  # the base Chat and Blind A/B load too
     es.adapter = [adapter]
     es.ood = ood or None
