@@ -17,16 +17,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from hust_sft.data import DataError, DataSourceError
-    from hust_sft.evaluation import EvalError, evaluate
-    from hust_sft.modeling import ModelError
+    from hust_sft.errors import LocalizedError
+    from hust_sft.evaluation import evaluate
 
     try:
         eval_settings = settings.from_args(settings.EvalSettings, args)
         report = evaluate(eval_settings, lang=LANG)
-    except (DataError, DataSourceError, EvalError, settings.SettingsError, ModelError, OSError) as e:
-        message = e.text(LANG) if hasattr(e, "text") else str(e)   # the i18n errors speak every language
-        print(t("eval.cli.error", LANG, message=message), file=sys.stderr)
+    except LocalizedError as e:  # every user-facing error: settings, data, model, evaluation
+        print(t("eval.cli.error", LANG, message=e.text(LANG)), file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the evaluation reads or writes (not ours to translate)
+        print(t("eval.cli.error", LANG, message=str(e)), file=sys.stderr)
         return 2
     print(report.markdown)
     return 0

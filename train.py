@@ -30,12 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     return add_arguments(parser, RunSettings, lang="en")
 
 
+LANG = "en"
+
+
 def main(argv: list[str] | None = None) -> int:
-    from hust_sft.data import DataError, DataSourceError
-    from hust_sft.data.encoding import EncodingError
+    from hust_sft.data import DataError
+    from hust_sft.errors import LocalizedError
     from hust_sft.i18n import t
-    from hust_sft.modeling import ModelError
-    from hust_sft.settings import RunSettings, SettingsError, from_args
+    from hust_sft.settings import RunSettings, from_args
 
     args = build_parser().parse_args(argv)
     try:
@@ -43,15 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         from hust_sft.training import train
 
         result = train(settings)
-    except DataError as e:  # keeps its list of issues, one per line, each naming file:line: field
-        lines = str(e).strip().splitlines()
-        print("error: " + "\n".join(lines[:21]), file=sys.stderr)
+    except LocalizedError as e:  # every user-facing error: settings, data, encoding, model, run folder
+        lines = e.text(LANG).strip().splitlines()
+        if isinstance(e, DataError):  # keeps its list of issues, one per line, each naming file:line: field
+            message = "\n".join(lines[:21])
+        else:
+            message = " ".join(line.strip() for line in lines if line.strip())
+        print("error: " + message, file=sys.stderr)
         return 2
-    except (SettingsError, DataSourceError, EncodingError, ModelError) as e:
-        print("error: " + " ".join(line.strip() for line in str(e).splitlines() if line.strip()),
-              file=sys.stderr)
-        return 2
-    print(t("training.cli.done", "en", status=result.status, adapter=result.adapter_dir, run_dir=result.run_dir))
+    print(t("training.cli.done", LANG, status=result.status, adapter=result.adapter_dir, run_dir=result.run_dir))
     return 0
 
 

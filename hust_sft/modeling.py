@@ -16,19 +16,20 @@ from pathlib import Path
 
 import torch
 
+from hust_sft.errors import LocalizedError
 from hust_sft.settings import LoraSettings, ModelSettings, target_modules_of
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
-class ModelError(RuntimeError):
-    pass
+class ModelError(LocalizedError, RuntimeError):
+    """The model, tokenizer, adapter or device cannot be used as asked; the message says what to change."""
 
 
 def pick_device(requested: str = "auto") -> str:
     if requested != "auto":
         if requested == "cuda" and not torch.cuda.is_available():
-            raise ModelError("device 'cuda' was asked for, but no CUDA GPU is visible to PyTorch")
+            raise ModelError("model.error.no_cuda")
         return requested
     if torch.cuda.is_available():
         return "cuda"
@@ -74,11 +75,11 @@ def pick_mixed_precision(device: str, requested: str = "auto") -> str:
         if requested == "auto":
             return "bf16" if bf16_ok else "fp16"
         if requested == "bf16" and not bf16_ok:
-            raise ModelError("mixed_precision 'bf16' needs an Ampere or newer GPU; use 'fp16' on this one")
+            raise ModelError("model.error.bf16_gpu")
         return requested
     if device == "cpu":
         if requested == "fp16":
-            raise ModelError("mixed_precision 'fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'")
+            raise ModelError("model.error.fp16_cpu")
         if requested == "bf16" or cpu_has_bf16():
             return "bf16"
         return "no"
@@ -91,12 +92,12 @@ def load_tokenizer(model: str):
     try:
         tok = AutoTokenizer.from_pretrained(model)
     except OSError as e:
-        raise ModelError(f"could not load a tokenizer from {model!r}: {e}") from None
+        raise ModelError("model.error.tokenizer", model=model, reason=str(e)) from None
     if tok.pad_token is None:
         # Qwen's <|endoftext|>; never the <|im_end|> the model must learn to emit.
         tok.pad_token = "<|endoftext|>" if "<|endoftext|>" in tok.get_vocab() else tok.eos_token
     if tok.chat_template is None:
-        raise ModelError(f"the tokenizer of {model!r} has no chat template; pick an instruct/chat model")
+        raise ModelError("model.error.no_chat_template", model=model)
     return tok
 
 
@@ -109,12 +110,11 @@ def load_base_model(settings: ModelSettings, quantization: str = "none", dtype: 
     kwargs: dict = {"dtype": dtype}
     if quantization != "none":
         if device != "cuda":
-            raise ModelError(f"quantization '{quantization}' (QLoRA) needs a CUDA GPU with bitsandbytes; "
-                             f"this run is on '{device}'. Set quantization to 'none'.")
+            raise ModelError("model.error.quantization_device", quantization=quantization, device=device)
         try:
             import bitsandbytes  # noqa: F401
         except ImportError:
-            raise ModelError("quantization needs the 'bitsandbytes' package: pip install bitsandbytes") from None
+            raise ModelError("model.error.no_bitsandbytes") from None
         from transformers import BitsAndBytesConfig
 
         if quantization == "4bit":
@@ -127,7 +127,7 @@ def load_base_model(settings: ModelSettings, quantization: str = "none", dtype: 
     try:
         model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
     except OSError as e:
-        raise ModelError(f"could not load model {settings.model!r}: {e}") from None
+        raise ModelError("model.error.load_model", model=settings.model, reason=str(e)) from None
     if quantization == "none":
         model.to(device)
     model.config.use_cache = False
@@ -155,7 +155,7 @@ def attach_lora(model, lora: LoraSettings, *, quantized: bool = False, gradient_
     try:
         return get_peft_model(model, lora_config(lora))
     except ValueError as e:
-        raise ModelError(f"target_modules {lora.target_modules!r}: {e}") from None
+        raise ModelError("model.error.target_modules", target_modules=lora.target_modules, reason=str(e)) from None
 
 
 def adapter_dir(spec: str) -> str:
@@ -166,7 +166,7 @@ def adapter_dir(spec: str) -> str:
     if (p / "adapter_config.json").is_file():
         return str(p)
     if p.exists():
-        raise ModelError(f"{spec}: no adapter_config.json here or in {spec}/adapter")
+        raise ModelError("model.error.no_adapter_config", spec=spec)
     return spec  # a Hub id; PEFT downloads it
 
 
@@ -187,7 +187,7 @@ def load_adapters(model, specs: list[str], names: list[str] | None = None):
             else:
                 peft_model = PeftModel.from_pretrained(model, path, adapter_name=name)
         except (OSError, ValueError) as e:
-            raise ModelError(f"could not load adapter {spec!r}: {e}") from None
+            raise ModelError("model.error.load_adapter", spec=spec, reason=str(e)) from None
     peft_model.eval()
     return peft_model
 

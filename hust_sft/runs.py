@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hust_sft.i18n import t
-from hust_sft.settings import RunSettings, from_dict
+from hust_sft.errors import LocalizedError
+from hust_sft.settings import RunSettings, SettingsError, from_dict
 
 FINAL_STATUSES = ("completed", "stopped", "failed")
 MAX_NAME_LENGTH = 64
@@ -26,8 +26,16 @@ EVENTS, RUN_JSON, SETTINGS_JSON, STOP_FILE, TRAIN_LOG = ("events.jsonl", "run.js
 ADAPTER_DIR, EVAL_DIR = "adapter", "eval"
 
 
-class RunFileError(ValueError):
+class RunFileError(LocalizedError, ValueError):
     """A run file exists but cannot be read; the message names the file and line."""
+
+
+class RunNameError(SettingsError):
+    """A run name that cannot become a folder name (a SettingsError: the run name is a setting of the UI)."""
+
+
+class RunDirError(LocalizedError, RuntimeError):
+    """No run folder could be created."""
 
 
 def sanitize_run_name(name: str) -> str:
@@ -36,14 +44,14 @@ def sanitize_run_name(name: str) -> str:
     Spaces and other characters become '-', so "LoRA r=16 (test)" -> "LoRA-r-16-test".
     """
     if not isinstance(name, str):
-        raise ValueError(t("runs.error.name_type", "en", type=type(name).__name__))
+        raise RunNameError("runs.error.name_type", type=type(name).__name__)
     text = unicodedata.normalize("NFKC", name).strip()
     text = re.sub(r"[^\w.\-]+", "-", text)          # \w: letters and digits of any script, and '_'
     text = re.sub(r"\.{2,}", ".", text)             # no '..' anywhere
     text = re.sub(r"-{2,}", "-", text)
     text = text.lstrip(".-_").rstrip(".-")[:MAX_NAME_LENGTH].rstrip(".-")
     if not text:
-        raise ValueError(t("runs.error.bad_name", "en", name=name))
+        raise RunNameError("runs.error.bad_name", name=name)
     return text
 
 
@@ -59,7 +67,7 @@ def new_run_dir(runs_dir: str | Path, name: str | None = None) -> Path:
             return candidate
         except FileExistsError:
             continue
-    raise RuntimeError(t("runs.error.no_free_name", "en", runs_dir=runs_dir, name=base))
+    raise RunDirError("runs.error.no_free_name", runs_dir=runs_dir, name=base)
 
 
 def read_events(run_dir: str | Path) -> list[dict]:
@@ -83,9 +91,9 @@ def read_events(run_dir: str | Path) -> list[dict]:
         except json.JSONDecodeError as e:
             if i == len(lines):  # last piece without a trailing newline: still being written
                 break
-            raise RunFileError(t("runs.error.bad_line", "en", path=path, line=i, reason=e.msg)) from None
+            raise RunFileError("runs.error.bad_line", path=path, line=i, reason=e.msg) from None
         if not isinstance(event, dict):
-            raise RunFileError(t("runs.error.not_object", "en", path=path, line=i, type=type(event).__name__))
+            raise RunFileError("runs.error.not_object", path=path, line=i, type=type(event).__name__)
         events.append(event)
     return events
 
@@ -136,9 +144,9 @@ def read_json(path: str | Path) -> dict | None:
     except FileNotFoundError:
         return None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunFileError(t("runs.error.bad_json", "en", path=path, reason=e)) from None
+        raise RunFileError("runs.error.bad_json", path=path, reason=str(e)) from None
     if not isinstance(data, dict):
-        raise RunFileError(t("runs.error.not_object_file", "en", path=path, type=type(data).__name__))
+        raise RunFileError("runs.error.not_object_file", path=path, type=type(data).__name__)
     return data
 
 

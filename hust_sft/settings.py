@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from hust_sft.errors import LocalizedError
+
 QWEN25_SYSTEM_PROMPT = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
 DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 # The HUST handbook on ModelScope, fetched over plain HTTP (see hust_sft.data.sources).
@@ -184,7 +186,7 @@ def set_values(settings, values: dict[str, Any]):
     leaves = {name: (f, tp) for name, f, tp in fields_of(settings)}
     unknown = sorted(set(values) - set(leaves))
     if unknown:
-        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
+        raise SettingsError("settings.error.unknown", names=", ".join(unknown))
     for name, value in values.items():
         f, tp = leaves[name]
         _assign(settings, name, coerce(name, value, f, tp))
@@ -203,8 +205,8 @@ def _assign(settings, name, value) -> bool:
     return False
 
 
-class SettingsError(ValueError):
-    pass
+class SettingsError(LocalizedError, ValueError):
+    """A setting's value cannot be used; the message names the setting and what was expected."""
 
 
 def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
@@ -215,7 +217,7 @@ def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
     if value is None or (optional and value == ""):
         if optional:
             return None
-        raise SettingsError(f"{name}: a value is required")
+        raise SettingsError("settings.error.required", name=name)
     try:
         if base is bool:
             if isinstance(value, str):
@@ -235,13 +237,14 @@ def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
         else:
             value = str(value)
     except (TypeError, ValueError):
-        raise SettingsError(f"{name}: expected {base.__name__}, got {value!r}") from None
+        raise SettingsError("settings.error.type", name=name, type=base.__name__, value=value) from None
     if meta.get("choices") and value not in meta["choices"]:
-        raise SettingsError(f"{name}: expected one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+        raise SettingsError("settings.error.choice", name=name, choices=", ".join(map(str, meta["choices"])),
+                            value=value)
     if base in (int, float):
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise SettingsError(f"{name}: expected a value in [{lo}, {hi}], got {value}")
+            raise SettingsError("settings.error.range", name=name, lo=lo, hi=hi, value=value)
     return value
 
 
@@ -270,7 +273,7 @@ def from_dict(cls, data: dict):
 
 def apply_preset(settings, preset: str):
     if preset not in PRESETS:
-        raise SettingsError(f"preset: expected one of {', '.join(PRESETS)}, got {preset!r}")
+        raise SettingsError("settings.error.preset", choices=", ".join(PRESETS), value=preset)
     return set_values(settings, PRESETS[preset])
 
 
@@ -281,7 +284,7 @@ def target_modules_of(spec: str) -> list[str] | str:
         return TARGET_PRESETS[spec]
     modules = [m.strip() for m in spec.split(",") if m.strip()]
     if not modules:
-        raise SettingsError("target_modules: expected a preset or a comma-separated list of module names")
+        raise SettingsError("settings.error.target_modules")
     return modules
 
 
@@ -330,7 +333,7 @@ def from_args(cls, ns: argparse.Namespace):
         try:
             settings = from_dict(cls, json.loads(Path(config).read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as e:
-            raise SettingsError(f"--config {config}: {e}") from None
+            raise SettingsError("settings.error.config", path=config, reason=str(e)) from None
     if preset:
         apply_preset(settings, preset)
     known = {name for name, _, _ in fields_of(cls)}

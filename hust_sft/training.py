@@ -121,7 +121,7 @@ def check_not_a_finished_run(settings: RunSettings, run_dir: Path) -> None:
         return
     for name in (runs.EVENTS, runs.RUN_JSON):
         if (run_dir / name).exists():
-            raise SettingsError(t("training.error.output_exists", "en", path=run_dir, file=name))
+            raise SettingsError("training.error.output_exists", path=run_dir, file=name)
 
 
 def library_versions() -> dict[str, str]:
@@ -276,7 +276,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     if settings.train.resume:
         checkpoint = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
         if checkpoint is None:
-            raise SettingsError(t("training.error.no_checkpoint", "en", path=run_dir / "checkpoints"))
+            raise SettingsError("training.error.no_checkpoint", path=run_dir / "checkpoints")
         record.update(resumed_from=checkpoint)
 
     bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check

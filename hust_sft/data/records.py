@@ -107,9 +107,7 @@ class ValidationReport:
 
 
 class DataError(LocalizedError, ValueError):
-    """The data cannot be used as is. The message names the file and lists every issue found."""
-
-    str_lang = DEFAULT_LANG
+    """The data cannot be used as is. The message names the file and lists every issue found (`issues`)."""
 
     def __init__(self, key: str, issues: list[Issue] | tuple = (), **params):
         self.issues = list(issues)

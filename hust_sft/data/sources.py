@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from hust_sft.errors import LocalizedError
 from hust_sft.i18n import DEFAULT_LANG, t
 
 log = logging.getLogger(__name__)
@@ -27,25 +28,25 @@ HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 JSON_SUFFIXES = (".json", ".jsonl")
 
 
-class DataSourceError(RuntimeError):
-    """The source could not be read. The reason is one line: a library's error text, or an i18n key."""
+class DataSourceError(LocalizedError, RuntimeError):
+    """The source could not be read ("data.source.error": the source, a one-line reason, how to upload instead).
+
+    The reason is a library's error text (`reason`, not translated) or an i18n key (`key` with `params`).
+    """
 
     def __init__(self, source: str, reason: str = "", *, key: str | None = None, **params):
-        self.source, self._reason, self.key, self.params = source, reason, key, params
-        super().__init__(self.text(DEFAULT_LANG))
+        self.source, self._reason, self.reason_key, self.reason_params = source, reason, key, params
+        super().__init__("data.source.error", source=source)
 
     def reason_text(self, lang: str = DEFAULT_LANG) -> str:
-        return t(self.key, lang, **self.params) if self.key else self._reason
+        return t(self.reason_key, lang, **self.reason_params) if self.reason_key else self._reason
 
     @property
     def reason(self) -> str:
-        return self.reason_text(DEFAULT_LANG)
+        return self.reason_text(self.str_lang)
 
     def text(self, lang: str = DEFAULT_LANG) -> str:
-        return t("data.source.error", lang, source=self.source, reason=self.reason_text(lang))
-
-    def __str__(self) -> str:
-        return self.text(DEFAULT_LANG)
+        return t(self.key, lang, **self.params, reason=self.reason_text(lang))
 
 
 def _one_line(error: BaseException) -> str:

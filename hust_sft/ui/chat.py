@@ -63,7 +63,7 @@ def chat(config: AppConfig, cache, lang: str, question: str, run_dir: str | None
     try:
         gen = S.set_values(S.GenerationSettings(), gen_values)
     except S.SettingsError as e:
-        raise gr.Error(str(e)) from None
+        raise gr.Error(error_text(e, lang)) from None
     from hust_sft.serving import base_model_for
 
     adapter = pick_adapter(run_dir, hub_id)

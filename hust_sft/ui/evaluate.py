@@ -29,7 +29,7 @@ def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, oo
     and base model; a Hub adapter is evaluated on this app's default data."""
     adapter = pick_adapter(run_dir, hub_id)
     if not adapter:
-        raise S.SettingsError("adapter: pick a run or type a Hub id")
+        raise S.SettingsError("eval.error.no_adapter")
     es = S.EvalSettings()
     trained = runs.load_settings(run_dir) if run_dir and adapter == run_dir else None
     defaults = config.default_run_settings()

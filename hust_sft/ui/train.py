@@ -37,10 +37,7 @@ def collect(config: AppConfig, values: dict[str, Any], run_name: str | None = No
     S.set_values(rs, values)
     rs.train.runs_dir = str(config.runs_dir)
     if run_name and run_name.strip():
-        try:
-            rs.train.output = str(config.runs_dir / runs.sanitize_run_name(run_name))
-        except ValueError as e:
-            raise S.SettingsError(str(e)) from None
+        rs.train.output = str(config.runs_dir / runs.sanitize_run_name(run_name))  # RunNameError: a SettingsError
     return rs
 
 
@@ -118,7 +115,7 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
     try:
         rs = collect(config, values, run_name)
     except S.SettingsError as e:
-        return t("ui.train.bad_settings", lang, error=str(e))
+        return t("ui.train.bad_settings", lang, error=error_text(e, lang))
     try:
         job = jobs.start(rs, config.runs_dir)
     except jobs.JobBusy as e:
