@@ -159,14 +159,16 @@ def read_settings_json(run_dir: str | Path) -> dict | None:
 
 
 def load_settings(run_dir: str | Path) -> RunSettings | None:
-    """The settings a run was started with: settings.json, else run.json's "settings" block; None when the
-    folder has neither. Keys a run did not write take today's defaults (`settings.from_dict`).
+    """The settings a run trained with: run.json's "settings" block, else settings.json; None when the folder
+    has neither. Keys a run did not write take today's defaults (`settings.from_dict`).
 
+    run.json first: training rewrites its block on every start (a `--resume` with a changed flag included),
+    while settings.json is written once, before the first start; it is all a pending run has.
     Raises RunFileError for an unreadable file, SettingsError for a value that is no longer valid.
     """
-    data = read_settings_json(run_dir)
-    if data is None:
-        data = (read_run_json(run_dir) or {}).get("settings")
+    data = (read_run_json(run_dir) or {}).get("settings")
+    if not isinstance(data, dict):
+        data = read_settings_json(run_dir)
     if not isinstance(data, dict):
         return None
     return from_dict(RunSettings, data)

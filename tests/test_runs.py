@@ -135,23 +135,25 @@ def test_atomic_json_write_replaces_whole_and_leaves_no_temp_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter", "run.json"]
 
 
-def test_load_settings_reads_settings_json_else_run_json_else_none(tmp_path):
+def test_load_settings_reads_run_json_else_settings_json_else_none(tmp_path):
     from hust_sft.settings import RunSettings, to_dict
 
     assert runs.load_settings(tmp_path) is None                    # neither file: nothing to read
+    written = RunSettings()
+    written.data.system_prompt, written.model.model = "from settings.json", "org/base-b"
+    (tmp_path / "settings.json").write_text(json.dumps(to_dict(written)), encoding="utf-8")
+    assert to_dict(runs.load_settings(tmp_path)) == to_dict(written)   # a pending run: settings.json
+
     (tmp_path / "run.json").write_text(json.dumps(
         {"status": "completed", "settings": {"data": {"system_prompt": "from run.json"},
                                              "model": {"model": "org/base-a"}}}), encoding="utf-8")
-    loaded = runs.load_settings(tmp_path)
+    loaded = runs.load_settings(tmp_path)                          # what training wrote wins
     assert isinstance(loaded, RunSettings)
     assert (loaded.data.system_prompt, loaded.model.model) == ("from run.json", "org/base-a")
     assert loaded.train.lr == RunSettings().train.lr               # missing keys: today's defaults
 
-    written = RunSettings()
-    written.data.system_prompt, written.model.model = "from settings.json", "org/base-b"
-    (tmp_path / "settings.json").write_text(json.dumps(to_dict(written)), encoding="utf-8")
-    assert to_dict(runs.load_settings(tmp_path)) == to_dict(written)   # settings.json wins
-
-    (tmp_path / "settings.json").write_text("{", encoding="utf-8")
-    with pytest.raises(runs.RunFileError, match="settings.json"):
+    (tmp_path / "run.json").write_text('{"status": "running"}', encoding="utf-8")   # no settings block yet
+    assert runs.load_settings(tmp_path).model.model == "org/base-b"
+    (tmp_path / "run.json").write_text("{", encoding="utf-8")
+    with pytest.raises(runs.RunFileError, match="run.json"):
         runs.load_settings(tmp_path)
