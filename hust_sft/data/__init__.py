@@ -11,13 +11,13 @@ from pathlib import Path
 
 from hust_sft.data.formats import load_records
 from hust_sft.data.records import DataError, Issue, Record, ValidationReport
-from hust_sft.data.sources import DataSourceError, fetch, modelscope_url
+from hust_sft.data.sources import DataSourceError, fetch, is_url_source, modelscope_url, source_kind
 from hust_sft.data.split import SPLITS, split_of, split_records
 from hust_sft.settings import DataSettings
 
 __all__ = ["DataBundle", "DataError", "DataSourceError", "Issue", "Record", "ValidationReport", "fetch",
-           "file_sha256", "load_data", "load_records", "modelscope_url", "preview", "split_of",
-           "split_records"]
+           "file_sha256", "is_url_source", "load_data", "load_records", "modelscope_url", "preview",
+           "source_kind", "split_of", "split_records"]
 
 
 @dataclass
@@ -47,12 +47,16 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def load_data(settings: DataSettings, *, cache_dir: str | Path | None = None) -> DataBundle:
-    """fetch → load_records(strict=settings.strict) → split_records; raises DataSourceError/DataError."""
+def load_data(settings: DataSettings, *, cache_dir: str | Path | None = None,
+              allow_loopback: bool = False) -> DataBundle:
+    """fetch → load_records(strict=settings.strict) → split_records; raises DataSourceError/DataError.
+    `allow_loopback` is for tests only (see `fetch`)."""
     path = fetch(settings.data, data_file=settings.data_file, data_split=settings.data_split,
-                 cache_dir=cache_dir)
+                 cache_dir=cache_dir, allow_loopback=allow_loopback)
     source = settings.data if not settings.data_file else f"{settings.data}/{settings.data_file}"
-    records, report = load_records(path, strict=settings.strict, source=source)
+    # A URL's body is not quoted back (its keys could be an internal service's answer).
+    records, report = load_records(path, strict=settings.strict, source=source,
+                                   quote_keys=source_kind(settings.data) != "url")
     splits = split_records(records, settings.val_ratio, settings.test_ratio)
     if not splits["train"]:
         raise DataError("data.error.no_train", source=source, val=settings.val_ratio, test=settings.test_ratio)

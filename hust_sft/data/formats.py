@@ -266,12 +266,13 @@ def _to_record(obj: Any, fmt: str, check: _Checker) -> Record | None:
 
 # ---------------------------------------------------------------------------------------------------
 
-def load_records(path: str | Path, *, strict: bool = False,
-                 source: str | None = None) -> tuple[list[Record], ValidationReport]:
+def load_records(path: str | Path, *, strict: bool = False, source: str | None = None,
+                 quote_keys: bool = True) -> tuple[list[Record], ValidationReport]:
     """Validated, de-duplicated records and the report of what was skipped and why.
 
     `source` is the name used in messages (default: the path). Lenient mode skips bad records;
     strict mode raises `DataError` listing every issue. No valid record at all always raises.
+    `quote_keys=False` (a file fetched from a URL) keeps the file's keys out of the unknown-format message.
     """
     path = Path(path)
     source = source or str(path)
@@ -281,6 +282,8 @@ def load_records(path: str | Path, *, strict: bool = False,
     fmt = next((f for _, obj in entries if isinstance(obj, dict) and (f := detect_format(obj))), None)
     first = next((obj for _, obj in entries if isinstance(obj, dict)), None)
     if fmt is None and first is not None:
+        if not quote_keys:
+            raise DataError("data.error.unknown_format_unquoted", source=source)
         raise DataError("data.error.unknown_format", issues, source=source, keys=", ".join(sorted(first)))
     # With no object at all every entry fails below (bad JSON, not an object) and "no valid record" is raised.
     report = ValidationReport(source=source, format=fmt or "", total=len(entries))
