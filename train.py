@@ -42,9 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = from_args(RunSettings, args)
-        from hust_sft.training import train
+        from hust_sft.training import is_main_process, train
 
-        result = train(settings)
+        def show_data(bundle):  # every skipped record where a CLI user looks, before training starts
+            if is_main_process():
+                print("\n".join(bundle.report.summary_lines(LANG)), flush=True)
+
+        result = train(settings, on_data=show_data)
     except LocalizedError as e:  # every user-facing error: settings, data, encoding, model, run folder
         lines = e.text(LANG).strip().splitlines()
         if isinstance(e, DataError):  # keeps its list of issues, one per line, each naming file:line: field

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -238,6 +239,8 @@ def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
             value = str(value)
     except (TypeError, ValueError):
         raise SettingsError("settings.error.type", name=name, type=base.__name__, value=value) from None
+    if base is float and not math.isfinite(value):  # NaN passes every range check below
+        raise SettingsError("settings.error.not_finite", name=name, value=value)
     if meta.get("choices") and value not in meta["choices"]:
         raise SettingsError("settings.error.choice", name=name, choices=", ".join(map(str, meta["choices"])),
                             value=value)

@@ -196,8 +196,11 @@ def _last(log_history: list[dict], key: str, *, first: bool = False) -> tuple[An
 
 
 def train(settings: RunSettings, *, run_dir: str | Path | None = None,
-          on_event: Callable[[dict], None] | None = None) -> RunResult:
+          on_event: Callable[[dict], None] | None = None, on_data: Callable[[Any], None] | None = None) -> RunResult:
     """Train, write RUN_DIR (events.jsonl, run.json, adapter/, checkpoints/) and return what happened.
+
+    `on_data(bundle)` is called with the loaded `DataBundle` before the model is loaded (train.py prints
+    its validation report there).
 
     A STOP file or SIGTERM ends training at the next step with a checkpoint and a saved adapter
     (status "stopped"); any error is recorded as status "failed" and re-raised.
@@ -220,7 +223,7 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
     events.status("running", t("training.status.running", "en"))
     stop.install_signal_handler()
     try:
-        return _train(settings, run_dir, events, record, stop, started)
+        return _train(settings, run_dir, events, record, stop, started, on_data)
     except BaseException as e:
         message = str(e) or type(e).__name__
         _finish(record, started, record.get("device"), status="failed", error=message,
@@ -242,7 +245,7 @@ def _finish(record: RunRecord, started: float, device: str | None, **fields) -> 
 
 
 def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRecord,
-           stop: StopCallback, started: float) -> RunResult:
+           stop: StopCallback, started: float, on_data: Callable[[Any], None] | None = None) -> RunResult:
     import torch
     from transformers import Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
@@ -280,6 +283,8 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
         record.update(resumed_from=checkpoint)
 
     bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check
+    if on_data is not None:
+        on_data(bundle)
     tokenizer = load_tokenizer(settings.model.model)
     train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data)
     val_features, val_report = encode_records(bundle.splits["validation"], tokenizer, settings.data)

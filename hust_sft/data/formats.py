@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hust_sft.data.records import DataError, Issue, Record, ValidationReport
+from hust_sft.data.records import MAX_ISSUES, DataError, Issue, IssueLog, Record, ValidationReport
 
 SUFFIXES = (".jsonl", ".json", ".txt", "")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -26,6 +26,9 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 ROLE_NAMES = ("system", "user", "assistant")
 ARRAY_KEYS = ("data", "train")
 ALPACA_KEYS = ("instruction", "input", "output", "system", "history")
+# Deepest nesting accepted in one record. A chat record is 3-4 levels deep; much deeper only costs memory
+# and stack (Python's json raises RecursionError near 1000 levels), so it is reported, never parsed on.
+MAX_JSON_DEPTH = 64
 
 
 def json_type(value: Any) -> str:
@@ -65,7 +68,7 @@ class _Checker:
 # ---------------------------------------------------------------------------------------------------
 # Reading the file into (line, object) entries.
 
-def _read_entries(path: Path, source: str) -> tuple[list[tuple[int, Any]], list[Issue], str]:
+def _read_entries(path: Path, source: str) -> tuple[list[tuple[int, Any]], IssueLog, str]:
     """(line or record number, parsed value) per record, the line-level issues, and the unit."""
     raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
@@ -83,6 +86,10 @@ def _read_entries(path: Path, source: str) -> tuple[list[tuple[int, Any]], list[
         return _read_lines(raw, source)
     try:
         value = json.loads(text)
+    except RecursionError:  # nested too deep for Python's parser: name the line rather than crash
+        if looks_array or path.suffix.lower() == ".json":
+            raise DataError("data.error.bad_file", [_deep_issue(source, text)], source=source) from None
+        return _read_lines(raw, source)
     except json.JSONDecodeError as e:
         if looks_array or (path.suffix.lower() == ".json" and not e.msg.startswith("Extra data")):
             issue = Issue(source, e.lineno, "json", "bad_json", params={"col": e.colno, "error": e.msg})
@@ -94,10 +101,51 @@ def _read_entries(path: Path, source: str) -> tuple[list[tuple[int, Any]], list[
                 value = value[key]
                 break
     if isinstance(value, list):
-        return list(enumerate(value, 1)), [], "record"
+        entries, issues = [], IssueLog()
+        for number, obj in enumerate(value, 1):
+            if _depth(obj) > MAX_JSON_DEPTH:
+                issues.append(Issue(source, number, "json", "too_deep", params={"max": MAX_JSON_DEPTH},
+                                    unit="record"))
+                obj = _BAD
+            entries.append((number, obj))
+        return entries, issues, "record"
     if isinstance(value, dict):  # one object, on one line or pretty-printed over several
-        return [(1, value)], [], "line"
+        if _depth(value) > MAX_JSON_DEPTH:
+            raise DataError("data.error.bad_file", [_deep_issue(source, text)], source=source)
+        return [(1, value)], IssueLog(), "line"
     return _read_lines(raw, source)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion; stops past the limit."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        obj, level = stack.pop()
+        if isinstance(obj, (list, dict)):
+            deepest = max(deepest, level)
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+            stack.extend((child, level + 1) for child in (obj.values() if isinstance(obj, dict) else obj))
+    return deepest
+
+
+def _deep_issue(source: str, text: str) -> Issue:
+    """The issue for JSON nested past MAX_JSON_DEPTH, at the line where the nesting passes the limit."""
+    depth, in_string, escaped, line = 0, False, False, 1
+    for ch in text:
+        if ch == "\n":
+            line += 1
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                break
+        elif ch in "]}":
+            depth -= 1
+    return Issue(source, line, "json", "too_deep", params={"max": MAX_JSON_DEPTH})
 
 
 def _utf8_issue(source: str, line: int, raw: bytes, offset: int) -> Issue:
@@ -106,8 +154,8 @@ def _utf8_issue(source: str, line: int, raw: bytes, offset: int) -> Issue:
                  params={"byte": f"{raw[offset]:02x}", "offset": offset, "col": offset - line_start + 1})
 
 
-def _read_lines(raw: bytes, source: str) -> tuple[list[tuple[int, Any]], list[Issue], str]:
-    entries, issues, start = [], [], 0
+def _read_lines(raw: bytes, source: str) -> tuple[list[tuple[int, Any]], IssueLog, str]:
+    entries, issues, start = [], IssueLog(), 0
     for number, chunk in enumerate(raw.split(b"\n"), 1):
         line_start, start = start, start + len(chunk) + 1
         if not chunk.strip():
@@ -119,10 +167,20 @@ def _read_lines(raw: bytes, source: str) -> tuple[list[tuple[int, Any]], list[Is
             entries.append((number, _BAD))
             continue
         try:
-            entries.append((number, json.loads(text)))
+            value = json.loads(text)
+        except RecursionError:
+            value = None
+            too_deep = True
         except json.JSONDecodeError as e:
             issues.append(Issue(source, number, "json", "bad_json", params={"col": e.colno, "error": e.msg}))
             entries.append((number, _BAD))
+            continue
+        else:
+            too_deep = _depth(value) > MAX_JSON_DEPTH
+        if too_deep:
+            issues.append(Issue(source, number, "json", "too_deep", params={"max": MAX_JSON_DEPTH}))
+            value = _BAD
+        entries.append((number, value))
     return entries, issues, "line"
 
 
@@ -287,26 +345,29 @@ def load_records(path: str | Path, *, strict: bool = False, source: str | None =
         raise DataError("data.error.unknown_format", issues, source=source, keys=", ".join(sorted(first)))
     # With no object at all every entry fails below (bad JSON, not an object) and "no valid record" is raised.
     report = ValidationReport(source=source, format=fmt or "", total=len(entries))
-    records, seen = [], {}
+    records, seen, record_issues = [], {}, IssueLog()
     for line, obj in entries:
         if obj is _BAD:
             report.skipped += 1
             continue
         check = _Checker(source, line, unit)
         record = _to_record(obj, fmt, check)
-        issues += check.issues
+        record_issues.extend(check.issues)
         if record is None:
             report.skipped += 1
             continue
         key = json.dumps(record.messages, ensure_ascii=False)
         if key in seen:
             report.duplicates += 1
-            report.duplicate_lines.append((line, seen[key]))
+            if len(report.duplicate_lines) < MAX_ISSUES:
+                report.duplicate_lines.append((line, seen[key]))
             continue
         seen[key] = line
         records.append(record)
-    issues.sort(key=lambda i: i.line)
-    report.issues, report.kept = issues, len(records)
+    # Both logs are in line order: the first MAX_ISSUES of their union are among each one's first.
+    issues = IssueLog.merged(issues, record_issues)
+    report.issues, report.dropped_issues, report.kept = issues.kept, issues.dropped, len(records)
+    report.issue_counts = dict(issues.counts)
     if strict and issues:
         raise DataError("data.error.strict", issues, source=source, n=report.skipped)
     if not records:
