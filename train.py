@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             message = " ".join(line.strip() for line in lines if line.strip())
         print("error: " + message, file=sys.stderr)
         return 2
+    if result.adapter_dir is None:  # stopped while loading: nothing trained, no adapter
+        print(t("training.status.stopped_loading", LANG))
+        return 0
     print(t("training.cli.done", LANG, status=result.status, adapter=result.adapter_dir, run_dir=result.run_dir))
     return 0
 

@@ -7,6 +7,7 @@ the Trainer's own stop-and-save control flags.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -53,26 +54,60 @@ def _round(x, n):
     return None if x is None else round(float(x), n)
 
 
+class StopRequested(BaseException):
+    """A stop arrived before training began (data, tokenizer or model still loading): leave at once.
+    A BaseException, like KeyboardInterrupt, so a library's `except Exception` cannot swallow it."""
+
+
 class StopCallback(TrainerCallback):
-    """Stop at the next step boundary, saving a checkpoint, when RUN_DIR/STOP exists or SIGTERM arrives."""
+    """Stop at the next step boundary, saving a checkpoint, when RUN_DIR/STOP exists or SIGTERM arrives.
+
+    Before the Trainer starts there is no step boundary: loading a model can take minutes. Then SIGTERM
+    raises `StopRequested` in the main thread, and a watcher thread turns a STOP file into that SIGTERM,
+    so a stop works from the moment `install_signal_handler` runs.
+    """
+
+    POLL_S = 0.5
 
     def __init__(self, stop_file: str | Path):
         self.stop_file = Path(stop_file)
         self.requested = False
+        self.training = False
         self._previous = None
+        self._done = threading.Event()  # set once training begins or the handler is removed
+        self._watcher = None
 
     def install_signal_handler(self):
         """Catch SIGTERM (main thread only; Python allows handlers nowhere else). Undo with `restore`."""
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._on_signal)
+            self._watcher = threading.Thread(target=self._watch_while_loading, name="stop-watch", daemon=True)
+            self._watcher.start()
 
     def restore(self):
+        self._done.set()
+        if self._watcher is not None:  # it may be sending its SIGTERM right now: let that land on our handler
+            self._watcher.join(timeout=5)
+            self._watcher = None
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
             self._previous = None
 
+    def _watch_while_loading(self):
+        while not self._done.wait(self.POLL_S):
+            if self.stop_file.exists():
+                os.kill(os.getpid(), signal.SIGTERM)  # handled in the main thread, which is the one loading
+                return
+
     def _on_signal(self, signum, frame):
-        self.requested = True
+        first, self.requested = not self.requested, True
+        # Once, and only while loading: a second SIGTERM must not interrupt the clean exit.
+        if first and not self.training and not self._done.is_set():
+            raise StopRequested()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.training = True
+        self._done.set()
 
     def on_step_end(self, args, state, control, **kwargs):
         stop = self.requested or self.stop_file.exists()

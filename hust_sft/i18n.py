@@ -185,6 +185,7 @@ EN: dict[str, str] = {
     "model.error.load_adapter": "could not load adapter {spec!r}: {reason}",
     "eval.error.no_adapter": "adapter: pick a run or type a Hub id",
     "jobs.busy": "A training run is already going: {run} (pid {pid}). Stop it or wait for it to finish before starting another.",
+    "jobs.killed": "Stopped on request: the trainer was ended by a signal before it could save (exit code {code}); the last saved checkpoint is kept and --resume continues from it.",
     "jobs.died": "The training process ended (exit code {code}) without reporting a final status; see {log} for the reason.",
     "jobs.output_exists": "{path} already holds a run; choose another run name, or turn on Resume to continue it.",
     "jobs.no_script": "{path} is missing: the training script must sit in the repository root.",
@@ -194,6 +195,7 @@ EN: dict[str, str] = {
     "training.status.completed": "training completed; adapter saved to {adapter}",
     "training.status.stopped": "stopped on request at step {step}; adapter saved to {adapter}",
     "training.cli.done": "{status}: adapter saved to {adapter} (run directory {run_dir})",
+    "training.status.stopped_loading": "stopped on request before training began (while loading the data or the model); nothing was trained in this segment",
     # ---- evaluation, arena, hub (hust_sft/evaluation.py, arena.py, hub.py) ----
     "arena.error.bad_choice": "vote: expected one of {choices}, got {choice!r}",
     "arena.error.unknown_pair": "vote: no pair with id {pair_id!r} (it may belong to another arena database)",
@@ -583,6 +585,7 @@ ZH: dict[str, str] = {
     "model.error.load_adapter": "无法加载适配器 {spec!r}：{reason}",
     "eval.error.no_adapter": "adapter：请选择一次运行，或输入 Hub id",
     "jobs.busy": "已有训练在进行：{run}（pid {pid}）。请先停止它或等它结束，再开始新的训练。",
+    "jobs.killed": "已按请求停止：训练进程在保存前被信号结束（退出码 {code}）；保留最后保存的检查点，可用 --resume 从那里继续。",
     "jobs.died": "训练进程已结束（退出码 {code}），但没有报告最终状态；原因请查看 {log}。",
     "jobs.output_exists": "{path} 中已有一次运行；请换一个运行名称，或打开「断点续训」继续它。",
     "jobs.no_script": "缺少 {path}：训练脚本必须位于仓库根目录。",
@@ -592,6 +595,7 @@ ZH: dict[str, str] = {
     "training.status.completed": "训练完成；适配器已保存到 {adapter}",
     "training.status.stopped": "已按请求在第 {step} 步停止；适配器已保存到 {adapter}",
     "training.cli.done": "{status}：适配器已保存到 {adapter}（运行目录 {run_dir}）",
+    "training.status.stopped_loading": "训练开始前（加载数据或模型时）已按请求停止；本段没有进行训练",
     # ---- evaluation, arena, hub (hust_sft/evaluation.py, arena.py, hub.py) ----
     "arena.error.bad_choice": "投票：应为 {choices} 之一，实际为 {choice!r}",
     "arena.error.unknown_pair": "投票：没有 id 为 {pair_id!r} 的对比（可能属于另一个竞技场数据库）",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "train.py"
 ACTIVE_FILE, LOCK_FILE = ".active.json", ".active.lock"
 STOP_GRACE_S = 30.0     # seconds between writing STOP and sending SIGTERM
+KILL_GRACE_S = 30.0     # seconds between SIGTERM and SIGKILL
 LOG_TAIL_LINES = 40
 
 _children: dict[int, subprocess.Popen] = {}  # processes this interpreter started, so they can be reaped
@@ -160,6 +162,10 @@ def _record_silent_death(run_dir: Path, returncode: int | None) -> None:
     except runs.RunFileError:
         pass
     code = "?" if returncode is None else returncode
+    if (run_dir / runs.STOP_FILE).exists():  # asked to stop, then ended by SIGTERM/SIGKILL before saving
+        runs.append_event(run_dir, {"type": "status", "status": "stopped",
+                                    "message": t("jobs.killed", "en", code=code)})
+        return
     runs.append_event(run_dir, {"type": "status", "status": "failed",
                                 "message": t("jobs.died", "en", code=code, log=run_dir / runs.TRAIN_LOG)})
 
@@ -236,11 +242,28 @@ def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = Non
         return job
 
 
-def stop(runs_dir: str | Path, *, grace_s: float = STOP_GRACE_S, wait: bool = False) -> Job | None:
-    """Ask the running trainer to save and exit: write STOP, then SIGTERM after `grace_s` if it still runs.
+def _signal(job: Job, sig: int) -> None:
+    """Send `sig` to the trainer's process group (its own session: pgid == pid), if it is still ours."""
+    if not job.alive():  # never signal a pid that now belongs to another process
+        return
+    try:
+        os.killpg(job.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(job.pid, sig)
+        except ProcessLookupError:
+            pass
 
-    Never SIGKILLs: both requests let the trainer save its adapter. With wait=False the escalation runs in a
-    background thread so the UI returns at once; returns the job, or None when nothing was running.
+
+def stop(runs_dir: str | Path, *, grace_s: float = STOP_GRACE_S, kill_grace_s: float = KILL_GRACE_S,
+         wait: bool = False) -> Job | None:
+    """Ask the running trainer to save and exit, escalating: STOP file, then SIGTERM after `grace_s`,
+    then SIGKILL after `kill_grace_s` more.
+
+    STOP and SIGTERM both let the trainer save a checkpoint and its adapter (while it is still loading
+    they end it at once, status "stopped"); SIGKILL is for a trainer stuck where neither is noticed, and
+    loses the steps since the last checkpoint. With wait=False the escalation runs in a background thread
+    so the UI returns at once; returns the job, or None when nothing was running.
     """
     job = active(runs_dir)
     if job is None:
@@ -248,12 +271,13 @@ def stop(runs_dir: str | Path, *, grace_s: float = STOP_GRACE_S, wait: bool = Fa
     (job.run_dir / runs.STOP_FILE).touch()
 
     def escalate():
-        if not job.wait(grace_s) and job.alive():
-            try:
-                psutil.Process(job.pid).terminate()
-            except psutil.NoSuchProcess:
-                return
-            job.wait(grace_s)
+        if job.wait(grace_s):
+            return
+        _signal(job, signal.SIGTERM)
+        if job.wait(kill_grace_s):
+            return
+        _signal(job, signal.SIGKILL)
+        job.wait(10.0)
 
     if wait:
         escalate()

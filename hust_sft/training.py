@@ -9,18 +9,20 @@ events.jsonl; under `accelerate launch` only the main process writes them.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hust_sft import runs
 from hust_sft import settings as S
-from hust_sft.callbacks import EventsCallback, StopCallback
+from hust_sft.callbacks import EventsCallback, StopCallback, StopRequested
 from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
 from hust_sft.runs import EventLog
@@ -29,6 +31,7 @@ from hust_sft.settings import RunSettings, SettingsError
 # Checkpoints kept in RUN_DIR/checkpoints: the latest for resuming plus one before it. Not a user setting:
 # each holds optimizer state, and a finished run's result is adapter/, not a checkpoint.
 SAVE_TOTAL_LIMIT = 2
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
 @dataclass
@@ -218,12 +221,21 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
     if main:
         _clear_stale_stop(stop.stop_file)
     started = time.time()
-    record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
-                  started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)))
-    events.status("running", t("training.status.running", "en"))
-    stop.install_signal_handler()
+    stop.install_signal_handler()  # first: a stop must work while data and model are still loading
     try:
+        # A resumed run keeps its first started_at and adds a segment; wall_time_s sums the segments.
+        first_started_at, segments = earlier_segments(run_dir) if settings.train.resume else (None, [])
+        segments.append({"started_at": _timestamp(started), "ended_at": None, "wall_s": None,
+                         "status": "running"})
+        record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
+                      started_at=first_started_at or _timestamp(started), segments=segments)
+        events.status("running", t("training.status.running", "en"))
         return _train(settings, run_dir, events, record, stop, started, on_data)
+    except StopRequested:  # stopped before the Trainer began: nothing trained in this segment
+        _finish(record, started, record.get("device"), status="stopped")
+        events.status("stopped", t("training.status.stopped_loading", "en"))
+        return RunResult(run_dir=run_dir, adapter_dir=None, status="stopped", global_step=0, train_loss=None,
+                         eval_loss=None, record=dict(record))
     except BaseException as e:
         message = str(e) or type(e).__name__
         _finish(record, started, record.get("device"), status="failed", error=message,
@@ -234,11 +246,47 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
         stop.restore()
 
 
+def _timestamp(t_s: float) -> str:
+    return time.strftime(TIME_FORMAT, time.localtime(t_s))
+
+
+def earlier_segments(run_dir: Path) -> tuple[str | None, list[dict]]:
+    """(first started_at, segments) of the run.json a resumed run continues. A segment that ended without
+    writing its end (killed) ends at the last line written to events.jsonl, with status "killed"."""
+    try:
+        old = json.loads((run_dir / runs.RUN_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, []
+    if not isinstance(old, dict):
+        return None, []
+    started_at = old.get("started_at") if isinstance(old.get("started_at"), str) else None
+    segments = [dict(seg) for seg in old.get("segments") or [] if isinstance(seg, dict)]
+    if not segments and started_at:  # a run.json written before segments existed: one segment
+        segments = [{"started_at": started_at, "ended_at": old.get("finished_at"),
+                     "wall_s": old.get("wall_time_s"), "status": old.get("status")}]
+    for seg in segments:
+        if seg.get("ended_at") is None:
+            try:
+                begin = datetime.strptime(seg["started_at"], TIME_FORMAT).timestamp()
+                end = max(begin, (run_dir / runs.EVENTS).stat().st_mtime)
+            except (KeyError, TypeError, ValueError, OSError):
+                continue
+            seg.update(ended_at=_timestamp(end), wall_s=round(end - begin, 2), status="killed")
+    return started_at, segments
+
+
 def _finish(record: RunRecord, started: float, device: str | None, **fields) -> None:
+    """Close this segment and sum every segment's wall time into wall_time_s."""
     from hust_sft.modeling import peak_memory_bytes
 
-    fields.update(wall_time_s=round(time.time() - started, 2),
-                  finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    now = time.time()
+    segments = [dict(seg) for seg in record.get("segments") or []]
+    if segments:
+        segments[-1].update(ended_at=_timestamp(now), wall_s=round(now - started, 2),
+                            status=fields.get("status", "failed"))
+    fields.update(segments=segments, finished_at=_timestamp(now),
+                  wall_time_s=round(sum(seg.get("wall_s") or 0.0 for seg in segments) if segments
+                                    else now - started, 2))
     if device:
         fields["peak_memory_mb"] = round(peak_memory_bytes(device) / 2**20, 1)
     record.update(fields)
