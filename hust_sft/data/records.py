@@ -100,7 +100,7 @@ class IssueLog:
         return self.total - len(self.kept)
 
     @classmethod
-    def merged(cls, *logs: "IssueLog", limit: int = MAX_ISSUES) -> "IssueLog":
+    def merged(cls, *logs: IssueLog, limit: int = MAX_ISSUES) -> IssueLog:
         """One log of the first `limit` issues by line of several logs, each already in line order."""
         out = cls(limit)
         out.kept = sorted((i for log in logs for i in log.kept), key=lambda i: i.line)[:limit]

@@ -104,7 +104,7 @@ def test_malformed_modelscope_names_are_refused_before_anything_is_written(spec,
     cache = tmp_path / "cache"
     with pytest.raises(DataSourceError) as err:
         fetch(spec, cache_dir=cache, allow_loopback=True)
-    assert err.value.key == "data.source.bad_modelscope"
+    assert err.value.reason_key == "data.source.bad_modelscope"
     assert not cache.exists() and connections == []
 
 
@@ -130,7 +130,7 @@ def test_absolute_modelscope_path_creates_nothing_where_it_points(tmp_path):
 def test_hub_names_are_checked_before_any_request(spec, kwargs, key, tmp_path):
     with pytest.raises(DataSourceError) as err:
         fetch(spec, cache_dir=tmp_path / "cache", **kwargs)
-    assert err.value.key == key
+    assert err.value.reason_key == key
     assert not (tmp_path / "cache").exists()
 
 
@@ -143,7 +143,7 @@ def test_a_symlink_inside_the_cache_cannot_lead_outside(server, tmp_path):
     (cache / "modelscope" / "alice").symlink_to(outside, target_is_directory=True)
     with pytest.raises(DataSourceError) as err:
         fetch("modelscope://alice/hb/x.jsonl", cache_dir=cache, allow_loopback=True)
-    assert err.value.key == "data.source.outside_cache"
+    assert err.value.reason_key == "data.source.outside_cache"
     assert files_under(outside) == [] and server.requests == []
 
 
@@ -251,7 +251,7 @@ def test_redirects_are_followed_by_hand_and_bounded(server, tmp_path):
     server.routes["/file"] = (302, {"Location": "file:///etc/passwd"}, b"")
     with pytest.raises(DataSourceError) as err:
         fetch(f"{server.base}/file", cache_dir=tmp_path / "c", allow_loopback=True)
-    assert err.value.key == "data.source.bad_url"
+    assert err.value.reason_key == "data.source.bad_url"
 
 
 @pytest.mark.parametrize("chunked", [False, True])

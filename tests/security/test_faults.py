@@ -20,12 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from qa_data import write_qa_jsonl
 
 from hust_sft import jobs, runs
 from hust_sft.i18n import t
 from hust_sft.settings import RunSettings, set_values
 from hust_sft.training import TIME_FORMAT, train
-from qa_data import write_qa_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
