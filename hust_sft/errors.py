@@ -17,7 +17,7 @@ class LocalizedError(Exception):
 
     str_lang = "en"
 
-    def __init__(self, key: str, **params):
+    def __init__(self, key: str, /, **params):  # positional-only: a message may have a {key}
         self.key, self.params = key, params
         super().__init__(self.text(self.str_lang))
 

@@ -1,17 +1,26 @@
-"""Held-out evaluation of the base model and each adapter: answers, per-example scores, paired comparison.
+"""Held-out evaluation of "arms" (base, each adapter): answers, per-example scores, paired comparisons.
 
-The test split is the one training never saw (same `split_of` rule and settings); an out-of-domain file can
-be added whole. All models share one copy of the base weights. Outputs (in `<run>/eval/` by default):
-per_example.jsonl / .csv (one row per question, every model's answer and scores), summary.json and
-summary.md (means per model and split; adapter − base with a paired-bootstrap 95% CI; speed and memory).
+An arm is one way of answering: the base model or an adapter. The test split is the one training never
+saw (same `split_of` rule and settings); an out-of-domain file can be added whole, and a sample of
+training questions shows how much was memorised ("did it learn?"). All arms share one copy of the base
+weights.
+
+Nothing generated is ever lost: each batch's answers are scored and appended to `per_example.jsonl` (one
+line per arm and question, keyed by arm + question id) as soon as they exist. A rerun with the same
+settings reuses every line whose arm settings and prompt are unchanged and generates only the rest; a
+line whose arm changed (other adapter weights, max_new_tokens, model, system prompt…) is dropped and
+answered again. The reports — summary.json, summary.md, per_example.csv — are rendered afterwards FROM
+per_example.jsonl, so a crash while reporting costs no answers: run the same command again.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +31,9 @@ from hust_sft.i18n import t
 from hust_sft.settings import EvalSettings, TrainSettings, to_dict
 
 BASE = "base"
+PER_EXAMPLE = "per_example.jsonl"
+OUTPUT_FILES = (PER_EXAMPLE, "per_example.csv", "summary.json", "summary.md")
+TRAIN_SPLIT = "train"    # the sample of training questions, for "did it learn?"
 Progress = Callable[[float, str], None]
 
 
@@ -34,14 +46,22 @@ class EvalReport:
     output_dir: Path
     summary: dict
     markdown: str
-    rows: list[dict] = field(repr=False, default_factory=list)
+    rows: list[dict] = field(repr=False, default_factory=list)   # per_example.jsonl, one per arm × question
 
     @property
     def files(self) -> dict[str, Path]:
         return {name: self.output_dir / name for name in OUTPUT_FILES}
 
 
-OUTPUT_FILES = ("per_example.jsonl", "per_example.csv", "summary.json", "summary.md")
+@dataclass(frozen=True)
+class Arm:
+    """One way of answering. `model` is "base" or the adapter's table name; `adapter` its spec."""
+    name: str
+    model: str = BASE
+    adapter: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -68,6 +88,18 @@ def model_names(specs: list[str]) -> list[str]:
     return names
 
 
+def plan_arms(settings: EvalSettings) -> list[Arm]:
+    """The arms of this evaluation, in table order: base, then each adapter."""
+    return [Arm(BASE)] + [Arm(name, name, spec) for name, spec in zip(model_names(settings.adapter),
+                                                                     settings.adapter)]
+
+
+def comparisons(arms: list[Arm]) -> list[tuple[str, str]]:
+    """(arm, against) pairs the summary compares with a paired-bootstrap CI: every arm against base."""
+    names = [a.name for a in arms]
+    return [(a.name, BASE) for a in arms if a.name != BASE and BASE in names]
+
+
 def default_output_dir(settings: EvalSettings) -> Path:
     from hust_sft.runs import EVAL_DIR
 
@@ -92,24 +124,44 @@ def _check_settings(settings: EvalSettings) -> None:
         raise EvalError("eval.error.repetition_penalty", value=gen.repetition_penalty)
 
 
-def load_examples(settings: EvalSettings) -> tuple[list[tuple[str, object]], dict]:
-    """[(split, Record)] for the test split (and "ood"), each cut to `limit`; plus what data was used."""
+@dataclass(frozen=True)
+class Example:
+    qid: str          # "<split>-<index in split>": with the prompt, what a per_example line is keyed by
+    split: str
+    record: object
+
+
+def train_sample(records: list, n: int) -> list:
+    """`n` training records picked by a hash of the question (stable, and unrelated to the split hash)."""
+    key = (lambda r: hashlib.sha256(("train-sample\0" + r.question).encode("utf-8")).hexdigest())
+    return sorted(records, key=key)[:n]
+
+
+def load_examples(settings: EvalSettings) -> tuple[list[Example], dict, object]:
+    """The test split (and "ood", and a training sample), each cut to `limit`; what data was used; the
+    data bundle (its training split feeds retrieval)."""
     from hust_sft.data import fetch, file_sha256, load_data, load_records
 
     bundle = load_data(settings.data)
-    test = bundle.splits["test"][:settings.limit] if settings.limit else bundle.splits["test"]
+    cut = (lambda rs: rs[:settings.limit] if settings.limit else rs)
+    test = cut(bundle.splits["test"])
     info = {"test": {**bundle.to_dict(), "n": len(test)}}
-    examples = [("test", r) for r in test]
+    parts = [("test", test)]
     if settings.ood:
         path = fetch(settings.ood)
         ood, report = load_records(path, source=settings.ood)
-        ood = ood[:settings.limit] if settings.limit else ood
+        ood = cut(ood)
         info["ood"] = {"source": settings.ood, "path": str(path), "sha256": file_sha256(path), "n": len(ood),
                        "validation": report.to_dict()}
-        examples += [("ood", r) for r in ood]
-    if not examples:
+        parts.append(("ood", ood))
+    if not any(rs for _, rs in parts):
         raise EvalError("eval.error.no_examples", source=bundle.source, test_ratio=settings.data.test_ratio)
-    return examples, info
+    sample = cut(train_sample(bundle.splits["train"], settings.train_sample))
+    if sample:
+        info[TRAIN_SPLIT] = {"n": len(sample), "of": len(bundle.splits["train"])}
+        parts.append((TRAIN_SPLIT, sample))
+    examples = [Example(f"{split}-{i}", split, r) for split, rs in parts for i, r in enumerate(rs)]
+    return examples, info, bundle
 
 
 def prompt_messages(record) -> list[dict]:
@@ -118,7 +170,7 @@ def prompt_messages(record) -> list[dict]:
     return record.messages[:last]
 
 
-def _data_warnings(settings: EvalSettings) -> list[str]:
+def _data_warnings(settings: EvalSettings) -> list:
     """Differences from the first run's data settings: they would move questions between splits."""
     from hust_sft.runs import load_settings
 
@@ -139,7 +191,156 @@ def _data_warnings(settings: EvalSettings) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Resources
+# Identity of an arm: what must not change for a stored answer to be reused
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _adapter_identity(spec: str) -> dict:
+    """The adapter's weights and config by content (a retrained run in the same folder is a new arm)."""
+    from hust_sft.modeling import adapter_dir
+
+    path = Path(adapter_dir(spec))
+    if not path.is_dir():
+        return {"hub": spec}
+    files = sorted(f for f in path.iterdir() if f.is_file() and f.name.startswith("adapter_"))
+    return {f.name: _sha256(f.read_bytes()) for f in files}
+
+
+def arm_fingerprint(settings: EvalSettings, arm: Arm) -> str:
+    """sha256 of everything besides the prompt that decides an arm's answers (not batch size, bootstrap
+    or output folder: batched greedy decoding gives the same tokens, see generation.generate_batch)."""
+    gen = settings.generation
+    key = {"model": to_dict(settings.model), "max_new_tokens": gen.max_new_tokens,
+           "temperature": gen.temperature, "repetition_penalty": gen.repetition_penalty,
+           "arm": arm.to_dict(), "adapter": _adapter_identity(arm.adapter) if arm.adapter else None}
+    return _sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8"))[:16]
+
+
+def prompt_sha(ids: list[int]) -> str:
+    return _sha256(json.dumps(ids).encode("ascii"))[:16]
+
+
+# ---------------------------------------------------------------------------------------------------
+# per_example.jsonl: written as answers are produced, read back for every report
+
+def read_rows(path: Path) -> list[dict]:
+    """The lines of per_example.jsonl; a half-written last line (a crash mid-append) is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and "arm" in row and "qid" in row:
+            rows.append(row)
+    return rows
+
+
+def _append_rows(path: Path, rows: list[dict]) -> None:
+    """One write + flush + fsync per batch: the answers are on disk before the next batch starts."""
+    import os
+
+    with open(path, "a", encoding="utf-8", newline="") as f:
+        f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _keep_reusable(path: Path, wanted: dict[tuple[str, str], tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """Rows still valid for this evaluation, by (arm, qid); per_example.jsonl is rewritten to hold only them.
+
+    `wanted[(arm, qid)] = (fingerprint, prompt sha)`. A row of an arm that is no longer asked for, or
+    whose arm settings or prompt changed, is dropped (that part starts fresh).
+    """
+    rows = read_rows(path)
+    kept: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        key = (r["arm"], r["qid"])
+        if wanted.get(key) == (r.get("fingerprint"), r.get("prompt_sha")):
+            kept[key] = r
+    if path.is_file():  # also ends a half-written last line, which the next append would be glued to
+        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept.values()),
+                          newline="")
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------------
+# Summary (from rows)
+
+def by_arm(rows: list[dict], split: str) -> dict[str, dict[str, dict]]:
+    """{arm: {qid: row}} of one split."""
+    out: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        if r["split"] == split:
+            out.setdefault(r["arm"], {})[r["qid"]] = r
+    return out
+
+
+def summarize(rows: list[dict], arms: list[str], pairs: list[tuple[str, str]], n_boot: int,
+              seed: int = 0) -> dict:
+    """Per split: means per arm and metric, answer behaviour per arm, and each (arm, against) pair's
+    mean difference with its paired-bootstrap 95% CI (over the questions both answered)."""
+    out = {}
+    for split in dict.fromkeys(r["split"] for r in rows):
+        table = by_arm(rows, split)
+        qids = list(dict.fromkeys(r["qid"] for r in rows if r["split"] == split))
+        means = {a: {k: metrics.mean(r["scores"].get(k) for r in table.get(a, {}).values())
+                     for k in metrics.METRICS} for a in arms}
+        behaviour = {a: _behaviour(table.get(a, {})) for a in arms}
+        compared = []
+        for arm, against in pairs:
+            both = [q for q in qids if q in table.get(arm, {}) and q in table.get(against, {})]
+            entry = {"arm": arm, "against": against, "metrics": {},
+                     "identical": (sum(_same(table[arm][q]["answer"], table[against][q]["answer"]) for q in both)
+                                   / len(both)) if both else None}
+            for k in metrics.METRICS:
+                a = [table[against][q]["scores"].get(k) for q in both]
+                b = [table[arm][q]["scores"].get(k) for q in both]
+                diff, lo, hi = metrics.paired_bootstrap(a, b, n=n_boot, seed=seed)
+                n = sum(x is not None and y is not None for x, y in zip(a, b))
+                entry["metrics"][k] = {"diff": diff, "lo": lo, "hi": hi, "n": n}
+            compared.append(entry)
+        out[split] = {"n": len(qids), "means": means, "behaviour": behaviour, "comparisons": compared}
+    return out
+
+
+def _same(a: str, b: str) -> bool:
+    return (a or "").strip() == (b or "").strip()
+
+
+def _behaviour(rows: dict[str, dict]) -> dict:
+    """Answers of one arm on one split: how many, how many loop, mean length (characters, tokens)."""
+    answers = [r["answer"] or "" for r in rows.values()]
+    n = len(answers)
+    return {"n": n,
+            "looping": sum(metrics.loops(a) for a in answers),
+            "mean_chars": sum(len(a.strip()) for a in answers) / n if n else None,
+            "mean_new_tokens": sum(r.get("new_tokens") or 0 for r in rows.values()) / n if n else None}
+
+
+def resources(rows: list[dict], arms: list[Arm]) -> dict[str, dict]:
+    """Per arm: generated tokens/s and seconds per answer (over the rows' own timings), peak memory."""
+    out = {}
+    for arm in arms:
+        mine = [r for r in rows if r["arm"] == arm.name]
+        seconds = sum(r.get("seconds") or 0.0 for r in mine)
+        tokens = sum(r.get("new_tokens") or 0 for r in mine)
+        peaks = [r["peak_memory_mb"] for r in mine if r.get("peak_memory_mb") is not None]
+        res = {"answers": len(mine), "generated_tokens": tokens,
+               "tokens_per_s": round(tokens / seconds, 2) if seconds else None,
+               "mean_latency_s": round(seconds / len(mine), 4) if mine else None,
+               "peak_memory_mb": max(peaks) if peaks else None}
+        if arm.adapter:
+            res.update(adapter_resources(arm.adapter))
+        out[arm.name] = res
+    return out
+
 
 def _dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and "adapter" in f.name) if path.is_dir() else 0
@@ -165,26 +366,30 @@ def adapter_resources(spec: str) -> dict:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------
-# Summary
-
-def summarize(rows: list[dict], models: list[str], n_boot: int, seed: int = 0) -> dict:
-    """Means per split and model; each adapter − base per metric with its paired-bootstrap 95% CI."""
+def did_it_learn(splits: dict, arms: list[str]) -> dict:
+    """Per arm: held-out vs training-question score (token F1, key-phrase recall), share of answers
+    identical to base's, looping answers, mean answer length — the signs of learning or of copying."""
+    held = splits.get("test") or next((s for k, s in splits.items() if k != TRAIN_SPLIT), None)
+    train = splits.get(TRAIN_SPLIT)
     out = {}
-    for split in dict.fromkeys(r["split"] for r in rows):
-        part = [r for r in rows if r["split"] == split]
-        means = {m: {k: metrics.mean(r[f"{k}:{m}"] for r in part) for k in metrics.METRICS} for m in models}
-        vs_base = {}
-        for m in models[1:]:
-            vs_base[m] = {}
-            for k in metrics.METRICS:
-                a, b = [r[f"{k}:{BASE}"] for r in part], [r[f"{k}:{m}"] for r in part]
-                diff, lo, hi = metrics.paired_bootstrap(a, b, n=n_boot, seed=seed)
-                n = sum(x is not None and y is not None for x, y in zip(a, b))
-                vs_base[m][k] = {"diff": diff, "lo": lo, "hi": hi, "n": n}
-        out[split] = {"n": len(part), "means": means, "vs_base": vs_base}
+    for arm in arms:
+        entry = {}
+        for name, s in (("held_out", held), (TRAIN_SPLIT, train)):
+            if s is None:
+                entry[name] = None
+                continue
+            b = s["behaviour"][arm]
+            entry[name] = {"n": b["n"], "token_f1": s["means"][arm]["token_f1"],
+                           "key_phrase_recall": s["means"][arm]["key_phrase_recall"],
+                           "identical_to_base": next((c["identical"] for c in s["comparisons"]
+                                                      if c["arm"] == arm and c["against"] == BASE), None),
+                           "looping": b["looping"], "mean_chars": b["mean_chars"]}
+        out[arm] = entry
     return out
 
+
+# ---------------------------------------------------------------------------------------------------
+# Reports
 
 def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.1f}"
@@ -196,7 +401,7 @@ def _signed(v) -> str:
 
 def render_markdown(summary: dict, lang: str = "en") -> str:
     """summary.md from summary.json, in `lang` (the UI re-renders it in the user's language)."""
-    models = summary["models"]
+    arms = summary["arms"]
     lines = [f"# {t('eval.md.title', lang)}", ""]
     for key, params in summary.get("warnings", []):
         lines.append(f"> ⚠ {t(key, lang, **params)}")
@@ -204,28 +409,67 @@ def render_markdown(summary: dict, lang: str = "en") -> str:
         lines.append("")
     for split, s in summary["splits"].items():
         lines += [f"## {t('eval.split.' + split, lang)} (n = {s['n']})", ""]
-        head = [t("eval.md.metric", lang)] + models
-        for m in models[1:]:
-            head.append(t("eval.md.diff", lang, model=m))
+        head = [t("eval.md.metric", lang)] + arms
+        for c in s["comparisons"]:
+            head.append(t("eval.md.diff", lang, model=c["arm"], against=c["against"]))
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for k in metrics.METRICS:
-            cells = [t(f"metric.{k}", lang)] + [_pct(s["means"][m][k]) for m in models]
-            for m in models[1:]:
-                d = s["vs_base"][m][k]
+        for k in summary["metrics"]:
+            cells = [t(f"metric.{k}", lang)] + [_pct(s["means"][a][k]) for a in arms]
+            for c in s["comparisons"]:
+                d = c["metrics"][k]
                 cells.append("–" if d["diff"] is None else
                              f"{_signed(d['diff'])} [{_signed(d['lo'])}, {_signed(d['hi'])}] (n={d['n']})")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _did_it_learn_markdown(summary, lang)
     lines += [f"## {t('eval.md.resources', lang)}", ""]
     cols = ["tokens_per_s", "mean_latency_s", "peak_memory_mb", "wall_time_s", "trainable_params",
             "adapter_size_mb"]
     lines += ["| " + " | ".join([t("eval.md.model", lang)] + [t(f"eval.res.{c}", lang) for c in cols]) + " |",
               "|" + "---|" * (len(cols) + 1)]
-    for m in models:
-        res = summary["resources"][m]
-        lines.append("| " + " | ".join([m] + [_fmt(res.get(c)) for c in cols]) + " |")
+    for a in arms:
+        res = summary["resources"][a]
+        lines.append("| " + " | ".join([a] + [_fmt(res.get(c)) for c in cols]) + " |")
     lines += ["", t("eval.md.note", lang, device=summary.get("device", "?"), dtype=summary.get("dtype", "?"))]
     return "\n".join(lines) + "\n"
+
+
+DID_IT_LEARN_COLUMNS = ("held_out.token_f1", "train.token_f1", "held_out.key_phrase_recall",
+                        "train.key_phrase_recall", "held_out.identical_to_base", "held_out.looping",
+                        "held_out.mean_chars")
+
+
+def did_it_learn_rows(summary: dict, lang: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of the did-it-learn table: one row per arm, cells as text."""
+    head = [t("eval.md.model", lang)] + [t(f"eval.learn.{c}", lang) for c in DID_IT_LEARN_COLUMNS]
+    rows = []
+    for arm in summary["arms"]:
+        entry = summary["did_it_learn"][arm]
+        cells = [arm]
+        for col in DID_IT_LEARN_COLUMNS:
+            part, key = col.split(".", 1)
+            e = entry.get(part)
+            v = None if e is None else e.get(key)
+            if v is None:
+                cells.append("–")
+            elif key == "looping":
+                cells.append(f"{v} / {e['n']}")
+            elif key == "mean_chars":
+                cells.append(f"{v:.0f}")
+            else:
+                cells.append(_pct(v))
+        rows.append(cells)
+    return head, rows
+
+
+def _did_it_learn_markdown(summary: dict, lang: str) -> list[str]:
+    head, rows = did_it_learn_rows(summary, lang)
+    lines = [f"## {t('eval.md.did_it_learn', lang)}", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    train = summary["data"].get(TRAIN_SPLIT)
+    lines += ["", t("eval.md.learn_note", lang, n=train["n"] if train else 0, of=train["of"] if train else 0), ""]
+    return lines
 
 
 def _fmt(v) -> str:
@@ -236,49 +480,69 @@ def _fmt(v) -> str:
     return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
-# ---------------------------------------------------------------------------------------------------
-# Files
-
-def write_outputs(out_dir: Path, rows: list[dict], summary: dict, markdown: str) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "per_example.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                      newline="")
-    import io
-
-    buf = io.StringIO()
-    columns = list(rows[0]) if rows else []
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+def flat_rows(rows: list[dict], arms: list[str]) -> list[dict]:
+    """One row per question with every arm's answer and scores as `answer:<arm>`, `<metric>:<arm>` columns:
+    the CSV's wide layout (a spreadsheet compares arms side by side). Only the CSV is flat."""
+    questions: dict[str, dict] = {}
     for r in rows:
+        q = questions.setdefault(r["qid"], {"split": r["split"], "qid": r["qid"], "source_line": r["source_line"],
+                                            "question": r["question"], "reference": r["reference"],
+                                            "keywords": r["keywords"]})
+        q[f"answer:{r['arm']}"] = r["answer"]
+        q.update({f"{k}:{r['arm']}": r["scores"].get(k) for k in metrics.METRICS})
+        q[f"loops:{r['arm']}"] = int(metrics.loops(r["answer"]))
+    columns = ["split", "qid", "source_line", "question", "reference", "keywords"]
+    columns += [f"answer:{a}" for a in arms] + [f"loops:{a}" for a in arms]
+    columns += [f"{k}:{a}" for a in arms for k in metrics.METRICS]
+    return [{c: q.get(c) for c in columns} for q in questions.values()]
+
+
+def write_csv(path: Path, rows: list[dict], arms: list[str]) -> None:
+    flat = flat_rows(rows, arms)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(flat[0]) if flat else [], lineterminator="\n")
+    writer.writeheader()
+    for r in flat:
         writer.writerow({k: "; ".join(v) if isinstance(v, list) else ("" if v is None else v) for k, v in r.items()})
-    # BOM: Excel reads UTF-8
-    write_text_atomic(out_dir / "per_example.csv", buf.getvalue(), encoding="utf-8-sig", newline="")
-    write_text_atomic(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n", newline="")
+    write_text_atomic(path, buf.getvalue(), encoding="utf-8-sig", newline="")  # BOM: Excel reads UTF-8
+
+
+def build_summary(rows: list[dict], arms: list[Arm], settings: EvalSettings, *, data_info: dict,
+                  warnings: list, device: str, dtype: str) -> dict:
+    names = [a.name for a in arms]
+    splits = summarize(rows, names, comparisons(arms), settings.bootstrap)
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "arms": names, "arm_info": {a.name: a.to_dict() for a in arms}, "metrics": list(metrics.METRICS),
+        "device": device, "dtype": dtype, "data": data_info, "settings": to_dict(settings),
+        "warnings": [list(w) for w in warnings], "splits": splits, "did_it_learn": did_it_learn(splits, names),
+        "resources": resources(rows, arms),
+    }
+
+
+def write_reports(out_dir: Path, rows: list[dict], summary: dict, lang: str) -> str:
+    """summary.json, per_example.csv, summary.md (in that order, each atomically); returns the markdown."""
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=2) + "\n",
+                      newline="")
+    write_csv(out_dir / "per_example.csv", rows, summary["arms"])
+    markdown = render_markdown(summary, lang)
     write_text_atomic(out_dir / "summary.md", markdown, newline="")
+    return markdown
 
 
 # ---------------------------------------------------------------------------------------------------
 
 def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: str = "en", model=None,
              tokenizer=None, adapter_names: list[str] | None = None) -> EvalReport:
-    """Generate with the base model and every adapter, score each answer, write the four output files.
+    """Answer every example with every arm (resuming from per_example.jsonl), then write the reports.
 
     `model`/`tokenizer`: an already loaded model of `settings.model.model` (the Space's serving cache),
     with `settings.adapter[i]` loaded under the PEFT name `adapter_names[i]`; then no second copy of the
     weights is loaded. The caller must keep other generations off that model until this returns.
+    Without them the weights are loaded only if some answer is still missing.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     from hust_sft.data.encoding import prompt_ids
-    from hust_sft.generation import answer_with, generate_batch
-    from hust_sft.modeling import (
-        base_model_of_adapter,
-        load_adapters,
-        load_base_model,
-        load_tokenizer,
-        peak_memory_bytes,
-    )
+    from hust_sft.modeling import base_model_of_adapter, load_tokenizer
 
     def report(fraction: float, key: str, **params):
         if progress is not None:
@@ -291,80 +555,108 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
                          f"settings.adapter ({len(settings.adapter)}), got {adapter_names!r}")
     out_dir = default_output_dir(settings)
     report(0.0, "eval.progress.data")
-    examples, data_info = load_examples(settings)
-    names = model_names(settings.adapter)
-    models = [BASE] + names
+    examples, data_info, _bundle = load_examples(settings)
+    arms = plan_arms(settings)
     warnings = _data_warnings(settings)
-
-    report(0.02, "eval.progress.model")
-    if model is None:
-        tokenizer = load_tokenizer(settings.model.model)
-        base = load_base_model(settings.model)
-        peft_names = [f"adapter{i}" for i in range(len(names))]  # PEFT keys may not contain "."
-        model = load_adapters(base, settings.adapter, peft_names) if settings.adapter else base
-    else:
-        peft_names = list(adapter_names or [])
-    param = next(model.parameters())
-    device, dtype = param.device.type, str(param.dtype).replace("torch.", "")
-    adapters = {}
-    for name, spec in zip(names, settings.adapter):
-        trained_on = base_model_of_adapter(spec)
-        adapters[name] = {"spec": spec, "base_model": trained_on}
+    for arm in arms:
+        trained_on = base_model_of_adapter(arm.adapter) if arm.adapter else None
         if trained_on and trained_on != settings.model.model:
-            warnings.append(("eval.warn.base_differs", {"model": name, "trained": trained_on,
+            warnings.append(("eval.warn.base_differs", {"model": arm.name, "trained": trained_on,
                                                         "now": settings.model.model}))
 
-    prompts = [prompt_ids(tokenizer, prompt_messages(r), settings.data.system_prompt) for _, r in examples]
-    total = len(prompts) * len(models)
-    answers, resources = {}, {}
-    bar = tqdm(total=total, desc="evaluate", unit="answer")
-    for k, (name, peft_name) in enumerate(zip(models, [None] + peft_names)):
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        report(0.05 + 0.9 * k / len(models), "eval.progress.generating", model=name, done=0, total=len(prompts))
+    tok = tokenizer if tokenizer is not None else load_tokenizer(settings.model.model)
+    prompts: dict[tuple[str, str], list[int]] = {}
+    wanted: dict[tuple[str, str], tuple[str, str]] = {}
+    for arm in arms:
+        fp = arm_fingerprint(settings, arm)
+        for ex in examples:
+            ids = prompt_ids(tok, prompt_messages(ex.record), settings.data.system_prompt)
+            prompts[(arm.name, ex.qid)] = ids
+            wanted[(arm.name, ex.qid)] = (fp, prompt_sha(ids))
 
-        def on_batch(done, n, k=k, name=name):
-            bar.update(done - on_batch.last)
-            on_batch.last = done
-            report(0.05 + 0.9 * (k + done / n) / len(models), "eval.progress.generating", model=name,
-                   done=done, total=n)
-        on_batch.last = 0
-        with answer_with(model, peft_name):
-            results = generate_batch(model, tokenizer, prompts, max_new_tokens=settings.generation.max_new_tokens,
-                                     batch_size=settings.batch_size, progress=on_batch)
-        answers[name] = results
-        seconds = sum(r.seconds for r in results)
-        tokens = sum(r.new_tokens for r in results)
-        resources[name] = {"answers": len(results), "generated_tokens": tokens,
-                           "tokens_per_s": round(tokens / seconds, 2) if seconds else None,
-                           "mean_latency_s": round(seconds / len(results), 4) if results else None,
-                           "peak_memory_mb": round(peak_memory_bytes(device) / 2 ** 20, 1)}
-        if name != BASE:
-            resources[name].update(adapter_resources(adapters[name]["spec"]))
-    bar.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / PER_EXAMPLE
+    done = _keep_reusable(path, wanted)
+    todo = {arm.name: [ex for ex in examples if (arm.name, ex.qid) not in done] for arm in arms}
+    device = dtype = None
+    if any(todo.values()):
+        model, device, dtype = _generate(settings, arms, todo, prompts, wanted, path, model, tok,
+                                         adapter_names, report, total=len(wanted), already=len(done))
+    rows = _ordered(read_rows(path), arms, examples)
+    if any(todo.values()):  # batches were appended longest prompt first: store them in table order
+        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), newline="")
+    if device is None:  # nothing generated now: the device the stored answers were generated on
+        device, dtype = next(((r.get("device"), r.get("dtype")) for r in rows), ("?", "?"))
 
-    report(0.96, "eval.progress.scoring")
-    rows = []
-    for i, (split, record) in enumerate(examples):
-        keywords = record.extra.get("expected_keywords") or None
-        row = {"split": split, "index": i, "source_line": record.line, "question": record.question,
-               "reference": record.answer, "keywords": keywords}
-        for name in models:
-            row[f"answer:{name}"] = answers[name][i].text
-        for name in models:
-            row.update({f"{k}:{name}": v for k, v in metrics.score(answers[name][i].text, record.answer,
-                                                                    keywords).items()})
-        rows.append(row)
-
-    summary = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "models": models, "adapters": adapters, "metrics": list(metrics.METRICS),
-        "device": device, "dtype": dtype,
-        "data": data_info, "settings": to_dict(settings), "warnings": warnings,
-        "splits": summarize(rows, models, settings.bootstrap), "resources": resources,
-    }
-    markdown = render_markdown(summary, lang)
-    report(0.98, "eval.progress.writing", path=str(out_dir))
-    write_outputs(out_dir, rows, summary, markdown)
+    report(0.97, "eval.progress.writing", path=str(out_dir))
+    summary = build_summary(rows, arms, settings, data_info=data_info, warnings=warnings, device=device,
+                            dtype=dtype)
+    markdown = write_reports(out_dir, rows, summary, lang)
     report(1.0, "eval.progress.done", path=str(out_dir))
     return EvalReport(output_dir=out_dir, summary=summary, markdown=markdown, rows=rows)
+
+
+def _ordered(rows: list[dict], arms: list[Arm], examples: list[Example]) -> list[dict]:
+    """Rows in table order (arm, then question), whatever order the batches were appended in."""
+    arm_pos = {a.name: i for i, a in enumerate(arms)}
+    q_pos = {ex.qid: i for i, ex in enumerate(examples)}
+    return sorted((r for r in rows if r["arm"] in arm_pos and r["qid"] in q_pos),
+                  key=lambda r: (arm_pos[r["arm"]], q_pos[r["qid"]]))
+
+
+def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, adapter_names, report, *, total,
+              already):
+    """Answer the missing (arm, question)s batch by batch, appending each scored batch to `path`."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from hust_sft.generation import answer_with, generate_batch
+    from hust_sft.modeling import load_adapters, load_base_model, peak_memory_bytes
+
+    report(0.02, "eval.progress.model")
+    adapters = [a.adapter for a in arms if a.adapter]
+    if model is None:
+        base = load_base_model(settings.model)
+        peft_names = [f"adapter{i}" for i in range(len(settings.adapter))]  # PEFT keys may not contain "."
+        model = load_adapters(base, settings.adapter, peft_names) if adapters else base
+    else:
+        peft_names = list(adapter_names or [])
+    peft_of = dict(zip(settings.adapter, peft_names))
+    param = next(model.parameters())
+    device, dtype = param.device.type, str(param.dtype).replace("torch.", "")
+    count = already
+    bar = tqdm(total=total, initial=already, desc="evaluate", unit="answer")
+    for arm in arms:
+        todo_arm = todo[arm.name]
+        if not todo_arm:
+            continue
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        # Longest prompts first, so an out-of-memory shows up at once; similar lengths share a batch.
+        order = sorted(todo_arm, key=lambda ex: -len(prompts[(arm.name, ex.qid)]))
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            report(0.05 + 0.9 * count / total, "eval.progress.generating", model=arm.name, done=start,
+                   total=len(order))
+            with answer_with(model, peft_of.get(arm.adapter)):
+                results = generate_batch(model, tokenizer, [prompts[(arm.name, ex.qid)] for ex in batch],
+                                         max_new_tokens=settings.generation.max_new_tokens,
+                                         batch_size=len(batch))
+            peak = round(peak_memory_bytes(device) / 2 ** 20, 1)
+            rows = [_row(arm, ex, res, wanted[(arm.name, ex.qid)], peak, device, dtype)
+                    for ex, res in zip(batch, results)]
+            _append_rows(path, rows)
+            count += len(batch)
+            bar.update(len(batch))
+    bar.close()
+    return model, device, dtype
+
+
+def _row(arm: Arm, ex: Example, res, key: tuple[str, str], peak_mb: float, device: str, dtype: str) -> dict:
+    record = ex.record
+    keywords = record.extra.get("expected_keywords") or None
+    return {"arm": arm.name, "qid": ex.qid, "split": ex.split, "source_line": record.line,
+            "question": record.question, "reference": record.answer, "keywords": keywords,
+            "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
+            "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
+            "device": device, "dtype": dtype, "fingerprint": key[0], "prompt_sha": key[1]}

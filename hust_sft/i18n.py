@@ -106,6 +106,8 @@ EN: dict[str, str] = {
     "field.limit.help": "Evaluate only the first N questions of each set (a quick look: written beside the run's full evaluation, never over it).",
     "field.bootstrap.label": "Bootstrap resamples",
     "field.bootstrap.help": "Resamples for the paired 95% confidence interval of tuned - base.",
+    "field.train_sample.label": "Training questions",
+    "field.train_sample.help": "Also answer this many training questions (a fixed sample) to compare memorisation with the held-out score; 0 = none.",
     # ---- data: sources, validation, splits, encoding (hust_sft/data) ----
     "data.encoding.at": "{where}: {reason}",
     "data.encoding.not_user_last": "a prompt must end with a user turn",
@@ -254,7 +256,17 @@ EN: dict[str, str] = {
     "eval.split.test": "Held-out test split",
     "eval.split.ood": "Out-of-domain set",
     "eval.md.metric": "Metric (×100)",
-    "eval.md.diff": "{model} − base [95% CI]",
+    "eval.md.diff": "{model} − {against} [95% CI]",
+    "eval.split.train": "Training questions (sample)",
+    "eval.md.did_it_learn": "Did it learn?",
+    "eval.md.learn_note": "Training questions: a fixed sample of {n} of the {of} questions the adapter was trained on. A score far above the held-out one is memorisation, not learning. Identical: answers equal to base's word for word. Looping: answers that repeat a line or phrase 3+ times (metrics.loop_unit). Length in characters.",
+    "eval.learn.held_out.token_f1": "Token F1 held-out",
+    "eval.learn.train.token_f1": "Token F1 training",
+    "eval.learn.held_out.key_phrase_recall": "Key-phrase recall held-out",
+    "eval.learn.train.key_phrase_recall": "Key-phrase recall training",
+    "eval.learn.held_out.identical_to_base": "Identical to base (%)",
+    "eval.learn.held_out.looping": "Looping answers",
+    "eval.learn.held_out.mean_chars": "Mean length (chars)",
     "eval.md.resources": "Speed and memory",
     "eval.md.model": "Model",
     "eval.md.note": "Device {device}, weights {dtype}. Greedy decoding. CI: paired bootstrap over questions; an interval that excludes 0 is a real difference on this test set. Latency is each answer's share of its batch; on CPU peak memory is the process peak so far.",
@@ -367,7 +379,9 @@ EN: dict[str, str] = {
     "ui.eval.download": "Per-question results (CSV)",
     "ui.eval.col.split": "Set",
     "ui.eval.col.metric": "Metric",
-    "ui.eval.col.diff": "{model} − base [95% CI]",
+    "ui.eval.col.diff": "{model} − {against} [95% CI]",
+    "ui.eval.learn": "Did it learn? (held-out vs training questions, copies of base, loops, length)",
+    "ui.eval.old_format": "This evaluation was written by an older version; run it again to see it here.",
     "ui.eval.col.question": "Question",
     "ui.eval.col.reference": "Reference answer",
     "ui.eval.col.answer": "Answer: {model}",
@@ -506,6 +520,8 @@ ZH: dict[str, str] = {
     "field.limit.help": "每个集合只评测前 N 个问题（快速查看：结果另存，不会覆盖该运行的完整评测）。",
     "field.bootstrap.label": "自助重采样次数",
     "field.bootstrap.help": "计算（微调 − 基座）配对 95% 置信区间的重采样次数。",
+    "field.train_sample.label": "训练集抽样题数",
+    "field.train_sample.help": "另外回答这么多道训练集问题（固定抽样），把记忆程度与留出集得分对比；0 表示不抽。",
     # ---- data: sources, validation, splits, encoding (hust_sft/data) ----
     "data.encoding.at": "{where}：{reason}",
     "data.encoding.not_user_last": "提示必须以用户轮次结尾",
@@ -654,7 +670,17 @@ ZH: dict[str, str] = {
     "eval.split.test": "留出测试集",
     "eval.split.ood": "域外测试集",
     "eval.md.metric": "指标（×100）",
-    "eval.md.diff": "{model} − base [95% 置信区间]",
+    "eval.md.diff": "{model} − {against} [95% 置信区间]",
+    "eval.split.train": "训练集问题（抽样）",
+    "eval.md.did_it_learn": "学会了吗？",
+    "eval.md.learn_note": "训练集问题：从适配器训练用过的 {of} 道题中固定抽取的 {n} 道。得分远高于留出集说明是死记硬背，而不是学会。相同：与基座回答逐字相同。循环：把同一行或同一短语重复 3 次及以上的回答（metrics.loop_unit）。长度按字符计。",
+    "eval.learn.held_out.token_f1": "词元 F1（留出）",
+    "eval.learn.train.token_f1": "词元 F1（训练）",
+    "eval.learn.held_out.key_phrase_recall": "关键信息召回（留出）",
+    "eval.learn.train.key_phrase_recall": "关键信息召回（训练）",
+    "eval.learn.held_out.identical_to_base": "与基座相同（%）",
+    "eval.learn.held_out.looping": "循环回答",
+    "eval.learn.held_out.mean_chars": "平均长度（字符）",
     "eval.md.resources": "速度与内存",
     "eval.md.model": "模型",
     "eval.md.note": "设备 {device}，权重 {dtype}。贪心解码。置信区间：按问题做配对自助重采样；区间不含 0 说明在该测试集上差异真实存在。延迟为每个回答在其批次中分摊的时间；CPU 上的峰值内存是进程至今的峰值。",
@@ -767,7 +793,9 @@ ZH: dict[str, str] = {
     "ui.eval.download": "逐题结果（CSV）",
     "ui.eval.col.split": "数据集",
     "ui.eval.col.metric": "指标",
-    "ui.eval.col.diff": "{model} − 基座 [95% CI]",
+    "ui.eval.col.diff": "{model} − {against} [95% CI]",
+    "ui.eval.learn": "学会了吗？（留出集与训练集问题对比、与基座相同、循环、长度）",
+    "ui.eval.old_format": "这份评测由旧版本生成；重新评测后即可在此查看。",
     "ui.eval.col.question": "问题",
     "ui.eval.col.reference": "参考答案",
     "ui.eval.col.answer": "回答：{model}",
@@ -814,8 +842,12 @@ ZH: dict[str, str] = {
 STRINGS = {"en": EN, "zh": ZH}
 
 
-def t(key: str, lang: str = DEFAULT_LANG, **fmt) -> str:
-    """The string for `key` in `lang` (falling back to English), formatted with `fmt`."""
+def t(key: str, lang: str = DEFAULT_LANG, /, **fmt) -> str:
+    """The string for `key` in `lang` (falling back to English), formatted with `fmt`.
+
+    `key` and `lang` are positional-only, so a message may itself have a parameter named `key` or `lang`
+    (eval.warn.data_differs has `{key}`); before, such a call died with "got multiple values for 'key'".
+    """
     table = STRINGS.get(lang, EN)
     text = table.get(key)
     if text is None:

@@ -252,6 +252,61 @@ def key_phrase_recall(pred: str, ref: str) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Degenerate answers: loops
+
+LOOP_REPEATS = 3          # a unit must occur this many times
+LOOP_LINE_TOKENS = 4      # a repeated line counts from this many tokens ("好" three times is not a loop)
+LOOP_RUN_TOKENS = 2       # back-to-back repeats count from units of this many tokens ("的的的的的的": 的的 × 3)
+LOOP_PHRASE_TOKENS = 8    # a phrase this long repeated anywhere (not back to back) also counts
+_LIST_MARKER = re.compile(r"^\s*(?:[-*•·]|\(?\d{1,3}[.、)）]|（\d{1,3}）)\s*")
+
+
+def loop_unit(text: str) -> str | None:
+    """What an answer repeats when it loops, as space-separated `tokens`; None when it does not loop.
+
+    An answer loops when one of these occurs LOOP_REPEATS (3) or more times, checked in this order:
+      1. a line: the same line, compared as `tokens` after dropping a leading list marker ("1.", "2、",
+         "(3)", "-", "•"), of at least LOOP_LINE_TOKENS (4) tokens — "1. 到教务处办理" / "2. 到教务处办理" …;
+      2. a run back to back: 2 to 7 tokens repeated 3 times in a row — "请联系辅导员请联系辅导员请联系辅导员";
+      3. a phrase anywhere: the same 8 tokens 3 times without overlapping (any longer repeated phrase
+         contains such 8 tokens, so this also covers back-to-back units of 8 or more); the first 8 tokens
+         of the phrase are returned.
+    A word that an answer merely uses three times ("图书馆 … 图书馆 … 图书馆") is not a loop.
+    Hand-written: no maintained library defines a repetition check for mixed Chinese/English text.
+    """
+    lines: Counter = Counter()
+    for line in (text or "").splitlines():
+        toks = tuple(tokens(_LIST_MARKER.sub("", line, count=1)))
+        if len(toks) >= LOOP_LINE_TOKENS:
+            lines[toks] += 1
+    for toks, count in lines.items():
+        if count >= LOOP_REPEATS:
+            return " ".join(toks)
+    toks = tokens(text)
+    n = len(toks)
+    for size in range(LOOP_RUN_TOKENS, LOOP_PHRASE_TOKENS):
+        for i in range(n - LOOP_REPEATS * size + 1):
+            unit = toks[i:i + size]
+            if all(toks[i + k * size:i + (k + 1) * size] == unit for k in range(1, LOOP_REPEATS)):
+                return " ".join(unit)
+    seen: dict[tuple, list[int]] = {}   # phrase -> [non-overlapping occurrences, last start]
+    for i in range(n - LOOP_PHRASE_TOKENS + 1):
+        gram = tuple(toks[i:i + LOOP_PHRASE_TOKENS])
+        count, last = seen.get(gram, (0, -LOOP_PHRASE_TOKENS))
+        if i >= last + LOOP_PHRASE_TOKENS:
+            count, last = count + 1, i
+            if count >= LOOP_REPEATS:
+                return " ".join(gram)
+        seen[gram] = [count, last]
+    return None
+
+
+def loops(text: str) -> bool:
+    """True when `loop_unit` finds a line or phrase repeated 3+ times."""
+    return loop_unit(text) is not None
+
+
+# ---------------------------------------------------------------------------------------------------
 # Aggregation and comparison
 
 def score(pred: str, ref: str, keywords: Iterable[str] | None = None) -> dict[str, float | None]:

@@ -127,6 +127,7 @@ class EvalSettings:
     batch_size: int = opt(8, min=1, max=128, step=1)
     limit: int | None = opt(None, min=1, max=100000, step=1)
     bootstrap: int = opt(2000, min=100, max=100000, step=100)
+    train_sample: int = opt(20, min=0, max=1000, step=1)
 
 
 # Named presets a user can pick instead of setting each knob. "tutorial" is the recipe most blog posts

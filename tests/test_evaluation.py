@@ -10,7 +10,7 @@ import pytest
 from hust_sft import metrics
 from hust_sft.data import split_records
 from hust_sft.data.formats import load_records
-from hust_sft.evaluation import EvalError, evaluate, model_names, summarize
+from hust_sft.evaluation import EvalError, evaluate, model_names, read_rows, summarize
 from hust_sft.settings import EvalSettings, set_values
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,12 +68,12 @@ def run_dir(tmp_path_factory, tiny_model_dir):
 def settings_for(tiny_model_dir, data_file, **values):
     s = EvalSettings()
     set_values(s, {"model": str(tiny_model_dir), "data": str(data_file), "val_ratio": 0.1, "test_ratio": 0.5,
-                   "max_new_tokens": 6, "batch_size": 4, "bootstrap": 200, **values})
+                   "max_new_tokens": 6, "batch_size": 4, "bootstrap": 200, "train_sample": 0, **values})
     return s
 
 
 def test_evaluate_writes_all_four_files(tiny_model_dir, data_file, ood_file, run_dir):
-    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], ood=str(ood_file))
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], ood=str(ood_file), train_sample=2)
     seen = []
     report = evaluate(s, progress=lambda f, msg: seen.append((f, msg)))
 
@@ -81,46 +81,180 @@ def test_evaluate_writes_all_four_files(tiny_model_dir, data_file, ood_file, run
     assert report.output_dir == out
     assert sorted(p.name for p in out.iterdir()) == sorted(report.files)
     records, _ = load_records(data_file)
-    n_test = len(split_records(records, 0.1, 0.5)["test"])
+    splits = split_records(records, 0.1, 0.5)
+    n_test = len(splits["test"])
     assert 0 < n_test < len(QA)
 
+    # per_example.jsonl: one line per arm and question, in table order, nested scores
     rows = [json.loads(line) for line in (out / "per_example.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert [r["split"] for r in rows] == ["test"] * n_test + ["ood"] * 2
     name = "lora-r4.test"
-    expected_cols = ["split", "index", "source_line", "question", "reference", "keywords",
-                     "answer:base", f"answer:{name}"] + [f"{k}:{m}" for m in ("base", name) for k in metrics.METRICS]
-    assert list(rows[0]) == expected_cols
-    assert any(r[f"answer:{name}"] != r["answer:base"] for r in rows)      # the adapter really answers
-    for r in rows:                                                         # scores are of the answers shown
-        assert r[f"token_f1:{name}"] == metrics.token_f1(r[f"answer:{name}"], r["reference"])
+    qids = [f"test-{i}" for i in range(n_test)] + ["ood-0", "ood-1", "train-0", "train-1"]
+    assert [(r["arm"], r["qid"]) for r in rows] == [(a, q) for a in ("base", name) for q in qids]
+    assert rows == report.rows
+    assert [r["split"] for r in rows[:len(qids)]] == ["test"] * n_test + ["ood"] * 2 + ["train"] * 2
+    train_questions = {r.question for r in splits["train"]}
+    assert {r["question"] for r in rows if r["split"] == "train"} <= train_questions
+    assert set(rows[0]["scores"]) == set(metrics.METRICS)
+    by = {(r["arm"], r["qid"]): r for r in rows}
+    assert any(by[(name, q)]["answer"] != by[("base", q)]["answer"] for q in qids)  # the adapter really answers
+    for r in rows:                                                                 # scores are of the answers
+        assert r["scores"]["token_f1"] == metrics.token_f1(r["answer"], r["reference"])
+        assert r["new_tokens"] >= 1 and r["seconds"] > 0
+
+    # per_example.csv: flattened only here, one row per question, every arm side by side
     with open(out / "per_example.csv", encoding="utf-8-sig", newline="") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == len(rows) and list(table[0]) == expected_cols
-    assert table[-1]["question"] == "1+1=?" and table[-1]["reference"] == "2"
+    assert len(table) == len(qids)
+    assert list(table[0])[:8] == ["split", "qid", "source_line", "question", "reference", "keywords",
+                                  "answer:base", f"answer:{name}"]
+    assert f"token_f1:{name}" in table[0] and f"loops:{name}" in table[0]
+    ood_last = next(r for r in table if r["qid"] == "ood-1")
+    assert ood_last["question"] == "1+1=?" and ood_last["reference"] == "2"
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["models"] == ["base", name]
-    assert set(summary["splits"]) == {"test", "ood"} and summary["splits"]["ood"]["n"] == 2
-    diff = summary["splits"]["test"]["vs_base"][name]["token_f1"]
-    mean_base = summary["splits"]["test"]["means"]["base"]["token_f1"]
-    mean_tuned = summary["splits"]["test"]["means"][name]["token_f1"]
-    assert diff["diff"] == pytest.approx(mean_tuned - mean_base) and diff["lo"] <= diff["diff"] <= diff["hi"]
-    assert diff["n"] == n_test
+    assert summary["arms"] == ["base", name]
+    assert summary["arm_info"][name] == {"name": name, "model": name, "adapter": str(run_dir)}
+    assert list(summary["splits"]) == ["test", "ood", "train"] and summary["splits"]["ood"]["n"] == 2
+    test = summary["splits"]["test"]
+    (comp,) = test["comparisons"]
+    assert (comp["arm"], comp["against"]) == (name, "base")
+    diff = comp["metrics"]["token_f1"]
+    assert diff["diff"] == pytest.approx(test["means"][name]["token_f1"] - test["means"]["base"]["token_f1"])
+    assert diff["lo"] <= diff["diff"] <= diff["hi"] and diff["n"] == n_test
+    same = sum(by[(name, f"test-{i}")]["answer"].strip() == by[("base", f"test-{i}")]["answer"].strip()
+               for i in range(n_test))
+    assert comp["identical"] == same / n_test
+    learn = summary["did_it_learn"][name]
+    assert learn["held_out"]["identical_to_base"] == same / n_test
+    assert learn["train"]["n"] == 2
+    assert learn["train"]["token_f1"] == summary["splits"]["train"]["means"][name]["token_f1"]
+    assert learn["held_out"]["looping"] == sum(metrics.loops(by[(name, f"test-{i}")]["answer"]) for i in range(n_test))
+    assert learn["held_out"]["mean_chars"] == pytest.approx(
+        sum(len(by[(name, f"test-{i}")]["answer"].strip()) for i in range(n_test)) / n_test)
+    assert summary["data"]["train"] == {"n": 2, "of": len(splits["train"])}
     res = summary["resources"]
     assert res["base"]["tokens_per_s"] > 0 and res["base"]["peak_memory_mb"] > 0
+    assert res["base"]["answers"] == len(qids)
     assert res[name]["wall_time_s"] == 12.5 and res[name]["trainable_params"] == 4096
     assert res[name]["adapter_size_mb"] > 0
     assert summary["data"]["test"]["n"] == n_test and len(summary["data"]["test"]["sha256"]) == 64
 
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert md == report.markdown and f"{name} − base [95% CI]" in md and "Token F1" in md
+    assert "## Did it learn?" in md and "## Training questions (sample) (n = 2)" in md
     assert seen[-1][0] == 1.0 and all(a[0] <= b[0] for a, b in zip(seen, seen[1:]))
+
+
+def _counting_generate(monkeypatch, fail_on_call: int | None = None):
+    """generate_batch as is, counting the prompts it answers (and failing on one call, if asked)."""
+    from hust_sft import generation
+
+    real, calls = generation.generate_batch, []
+
+    def counting(model, tokenizer, prompts, **kw):
+        calls.append(len(prompts))
+        if fail_on_call is not None and len(calls) == fail_on_call:
+            raise RuntimeError("simulated crash while generating")
+        return real(model, tokenizer, prompts, **kw)
+    monkeypatch.setattr(generation, "generate_batch", counting)
+    return calls
+
+
+def test_answers_are_on_disk_after_each_batch_and_a_rerun_resumes(tiny_model_dir, data_file, run_dir, tmp_path,
+                                                                   monkeypatch):
+    out = tmp_path / "ev"
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], output=str(out), batch_size=2, limit=4,
+                     train_sample=0)
+    calls = _counting_generate(monkeypatch, fail_on_call=3)     # base: 2 batches of 2; dies on the tuned arm
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        evaluate(s)
+    written = read_rows(out / "per_example.jsonl")
+    assert [(r["arm"], r["split"]) for r in written] == [("base", "test")] * 4  # both base batches survived
+    assert not (out / "summary.json").exists()
+
+    monkeypatch.undo()
+    calls = _counting_generate(monkeypatch)
+    report = evaluate(s)                                          # same settings: only the tuned arm is answered
+    assert calls == [2, 2]
+    assert [r for r in report.rows if r["arm"] == "base"] == sorted(written, key=lambda r: r["qid"])
+    assert len(report.rows) == 8 and (out / "summary.md").is_file()
+
+    calls.clear()
+    again = evaluate(s)                                           # everything is there: nothing generated
+    assert calls == [] and again.rows == report.rows
+
+    calls.clear()                                                 # another max_new_tokens: both arms start fresh
+    fresh = evaluate(settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], output=str(out),
+                                  batch_size=2, limit=4, train_sample=0, max_new_tokens=3))
+    assert calls == [2, 2, 2, 2] and all(r["new_tokens"] <= 3 for r in fresh.rows)
+    assert len(read_rows(out / "per_example.jsonl")) == 8
+
+    calls.clear()                                                 # base only: the adapter's rows are dropped
+    base_only = evaluate(settings_for(tiny_model_dir, data_file, output=str(out), batch_size=2, limit=4,
+                                      train_sample=0, max_new_tokens=3))
+    assert calls == [] and {r["arm"] for r in read_rows(out / "per_example.jsonl")} == {"base"}
+    assert base_only.summary["arms"] == ["base"]
+
+
+def test_a_crash_while_reporting_loses_no_answer(tiny_model_dir, data_file, tmp_path, monkeypatch):
+    from hust_sft import evaluation
+
+    out = tmp_path / "ev"
+    s = settings_for(tiny_model_dir, data_file, output=str(out), limit=3, train_sample=0)
+
+    def broken(summary, lang="en"):
+        raise KeyError("simulated bug in render_markdown")
+    monkeypatch.setattr(evaluation, "render_markdown", broken)
+    with pytest.raises(KeyError):
+        evaluate(s)
+    assert len(read_rows(out / "per_example.jsonl")) == 3
+
+    monkeypatch.undo()
+    calls = _counting_generate(monkeypatch)
+    report = evaluate(s)
+    assert calls == [] and len(report.rows) == 3 and (out / "summary.md").read_text(encoding="utf-8") == report.markdown
+
+
+def test_a_half_written_last_line_is_skipped_and_answered_again(tiny_model_dir, data_file, tmp_path, monkeypatch):
+    out = tmp_path / "ev"
+    s = settings_for(tiny_model_dir, data_file, output=str(out), limit=2, train_sample=0, batch_size=1)
+    first = evaluate(s)
+    lines = (out / "per_example.jsonl").read_text(encoding="utf-8").splitlines()
+    (out / "per_example.jsonl").write_text(lines[0] + "\n" + lines[1][:40], encoding="utf-8")  # killed mid-write
+    calls = _counting_generate(monkeypatch)
+    again = evaluate(s)
+    assert calls == [1] and [r["answer"] for r in again.rows] == [r["answer"] for r in first.rows]
+    assert again.rows[0] == first.rows[0]
+    assert len(read_rows(out / "per_example.jsonl")) == 2
+
+
+def test_every_warning_renders_in_every_language():
+    """Each eval.warn.* message, with every parameter it names (one is called `key`), through render_markdown."""
+    import string
+
+    from hust_sft.evaluation import render_markdown
+    from hust_sft.i18n import EN, LANGS, STRINGS
+
+    keys = [k for k in EN if k.startswith("eval.warn.")]
+    assert len(keys) >= 2
+    summary = {"arms": ["base"], "metrics": [], "splits": {}, "resources": {"base": {}}, "data": {},
+               "did_it_learn": {"base": {"held_out": None, "train": None}}, "warnings": []}
+    for key in keys:
+        names = {f for _, f, _, _ in string.Formatter().parse(EN[key]) if f}
+        summary["warnings"].append([key, {n: f"<{n}>" for n in names}])
+    for lang in LANGS:
+        md = render_markdown(summary, lang)
+        for key in keys:
+            expected = STRINGS[lang][key].format(**{n: f"<{n}>" for n in
+                                                    {f for _, f, _, _ in string.Formatter().parse(EN[key]) if f}})
+            assert f"> ⚠ {expected}" in md
+    assert "<key>" in render_markdown(summary, "en")
 
 
 def test_limit_and_base_only_and_output_folder(tiny_model_dir, data_file, tmp_path):
     s = settings_for(tiny_model_dir, data_file, limit=2, output=str(tmp_path / "out"))
     report = evaluate(s)
-    assert report.summary["models"] == ["base"] and report.summary["splits"]["test"]["n"] == 2
+    assert report.summary["arms"] == ["base"] and report.summary["splits"]["test"]["n"] == 2
     assert (tmp_path / "out" / "summary.md").is_file()
 
 
@@ -150,9 +284,8 @@ def test_a_preloaded_model_is_used_as_is_no_second_copy_loaded(tiny_model_dir, d
     with pytest.raises(ValueError, match="one adapter name per settings.adapter"):
         evaluate(s, model=model, tokenizer=tokenizer)
     report = evaluate(s, model=model, tokenizer=tokenizer, adapter_names=["cached"])
-    answers = [{k: v for k, v in r.items() if k.startswith("answer:")} for r in report.rows]
-    assert answers == [{k: v for k, v in r.items() if k.startswith("answer:")} for r in own.rows]
-    assert report.summary["models"] == ["base", "lora-r4.test"] and report.summary["dtype"] == "float32"
+    assert [r["answer"] for r in report.rows] == [r["answer"] for r in own.rows]
+    assert report.summary["arms"] == ["base", "lora-r4.test"] and report.summary["dtype"] == "float32"
     assert model.active_adapter == "cached"
 
 
@@ -166,14 +299,19 @@ def test_model_names_are_run_names_and_unique():
     assert model_names(["runs/a", "runs/a/adapter", "x/base", "owner/repo"]) == ["a", "a-2", "base-2", "repo"]
 
 
-def test_summarize_diff_is_tuned_minus_base():
-    rows = [{"split": "test", **{f"{k}:base": 0.25 for k in metrics.METRICS},
-             **{f"{k}:t": 0.75 for k in metrics.METRICS}} for _ in range(4)]
-    rows[0]["keyword_recall:base"] = None
-    s = summarize(rows, ["base", "t"], n_boot=100)["test"]
+def test_summarize_diff_is_arm_minus_against_with_identical_share():
+    def row(arm, i, value, answer):
+        return {"arm": arm, "qid": f"test-{i}", "split": "test", "answer": answer, "new_tokens": 2,
+                "scores": {k: value for k in metrics.METRICS}}
+    rows = [row("base", i, 0.25, "a") for i in range(4)] + [row("t", i, 0.75, "a" if i == 0 else "b")
+                                                             for i in range(4)]
+    rows[0]["scores"]["keyword_recall"] = None
+    s = summarize(rows, ["base", "t"], [("t", "base")], n_boot=100)["test"]
     assert s["n"] == 4 and s["means"]["t"]["token_f1"] == 0.75
-    assert s["vs_base"]["t"]["bleu4"] == {"diff": 0.5, "lo": 0.5, "hi": 0.5, "n": 4}
-    assert s["vs_base"]["t"]["keyword_recall"]["n"] == 3
+    (c,) = s["comparisons"]
+    assert c["metrics"]["bleu4"] == {"diff": 0.5, "lo": 0.5, "hi": 0.5, "n": 4}
+    assert c["metrics"]["keyword_recall"]["n"] == 3 and c["identical"] == 0.25
+    assert s["behaviour"]["t"] == {"n": 4, "looping": 0, "mean_chars": 1.0, "mean_new_tokens": 2.0}
 
 
 def cli(*args):
@@ -185,7 +323,7 @@ def test_cli_help_documents_every_flag():
     out = cli("--help")
     assert out.returncode == 0
     for flag in ("--model", "--adapter", "--data", "--ood", "--output", "--max-new-tokens", "--batch-size",
-                 "--limit", "--bootstrap"):
+                 "--limit", "--bootstrap", "--train-sample"):
         assert flag in out.stdout
     assert "repeat to compare several" in out.stdout and "else runs/eval-<time>" in out.stdout
 

@@ -140,3 +140,34 @@ def test_metrics_module_does_not_import_torch():
     code = "import sys, hust_sft.metrics; print('torch' in sys.modules or 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("text, unit", [
+    # a phrase back to back, 3 times (punctuation is not a token)
+    ("请联系辅导员。请联系辅导员。请联系辅导员。", "请 联 系 辅 导 员"),
+    ("我们我们我们", "我 们"),                                 # the shortest unit: 2 tokens
+    ("的的的的的的", "的 的"),                                 # one token 6 times = 2 tokens 3 times
+    ("Go to the office. Go to the office. Go to the office.", "go to the office"),
+    # the same line 3 times, list markers ignored
+    ("1. 到教务处办理\n2. 到教务处办理\n3. 到教务处办理", "到 教 务 处 办 理"),
+    ("- 携带学生证\n- 携带学生证\n- 携带学生证", "携 带 学 生 证"),
+    # 8+ tokens 3 times anywhere: the phrase's first 8 tokens
+    ("补办学生证在一站式服务大厅办理，补办一卡通在一站式服务大厅办理，补办校园卡在一站式服务大厅办理",
+     "在 一 站 式 服 务 大 厅"),
+    # not loops
+    ("请联系辅导员。请联系辅导员。", None),                      # twice
+    ("的的的的的", None),                                       # 5 times one token: 的的 only twice in a row
+    ("好\n好\n好", None),                                       # a line too short to count
+    ("1. 去教务\n2. 去教务\n3. 去教务", None),                   # 3-token lines, not back to back
+    ("图书馆8:00开门，22:00闭馆。图书馆周末也开放。图书馆在东区。", None),   # a word used 3 times
+    ("", None),
+])
+def test_loop_unit_exact_cases(text, unit):
+    assert M.loop_unit(text) == unit
+    assert M.loops(text) is (unit is not None)
+
+
+def test_loop_check_on_a_long_answer_finds_only_the_repeat_at_its_end():
+    text = "".join(chr(0x4e00 + (i * 7919) % 20000) for i in range(4096))  # no repeats at all
+    assert M.loop_unit(text) is None
+    assert M.loop_unit(text + ("挂失补办手续" * 3)) == "挂 失 补 办 手 续"

@@ -105,28 +105,36 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     def no_second_copy(*a, **k):
         raise AssertionError("the Evaluate tab loaded a second copy of the base weights")
     monkeypatch.setattr(modeling, "load_base_model", no_second_copy)
-    values = {"limit": 2, "batch_size": 2, "bootstrap": 100, "max_new_tokens": 4}
+    values = {"limit": 2, "batch_size": 2, "bootstrap": 100, "max_new_tokens": 4, "train_sample": 1}
     seen, locked = [], []
     def progress(f, desc):
         seen.append(f)
         locked.append(cache.lock.locked())                 # no chat/arena generation can switch adapters now
-    md, table, bars, per_q, csv = evaluate.run_eval(config, cache, "en", str(run_dir), "", None, values,
+    md, table, learn, bars, per_q, csv = evaluate.run_eval(config, cache, "en", str(run_dir), "", None, values,
                                                     progress=progress)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and all(locked)
     assert not cache.lock.locked()
     out = run_dir / "eval-first2"  # limit 2: written beside the run's full evaluation
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["models"] == ["base", "my-run"]
+    assert summary["arms"] == ["base", "my-run"]
     assert summary["settings"]["data"]["system_prompt"] == SYSTEM   # the run's data settings, not defaults
     n_metrics = len(summary["metrics"])
-    assert len(table) == n_metrics and list(table.columns)[:4] == ["Set", "Metric", "base", "my-run"]
+    assert list(summary["splits"]) == ["test", "train"]             # the held-out split, then 1 training question
+    assert len(table) == 2 * n_metrics and list(table.columns)[:4] == ["Set", "Metric", "base", "my-run"]
     assert table.iloc[0]["n"] == 2 == summary["splits"]["test"]["n"]
+    assert table.iloc[n_metrics]["n"] == 1 and table.iloc[n_metrics]["Set"] == "Training questions (sample)"
+    assert list(table.columns)[4] == "my-run − base [95% CI]"
+    # "Did it learn?": one row per arm, the held-out and training scores side by side
+    assert list(learn["Model"]) == ["base", "my-run"]
+    f1 = summary["splits"]["train"]["means"]["my-run"]["token_f1"]
+    assert learn.iloc[1]["Token F1 training"] == f"{100 * f1:.1f}"
+    assert learn.iloc[0]["Identical to base (%)"] == "–" and learn.iloc[1]["Looping answers"].endswith(" / 2")
     first = summary["metrics"][0]
     assert table.iloc[0]["base"] == round(100 * summary["splits"]["test"]["means"]["base"][first], 1)
 
     # The chart: metrics on x in the table's order (not alphabetical), base and tuned side by side.
     assert list(bars["model"]) == ["base", "my-run"] * len(metrics.METRICS)
-    assert [x.replace("\u200b", "") for x in bars["metric"][::2]] == list(table["Metric"])
+    assert [x.replace("\u200b", "") for x in bars["metric"][::2]] == list(table["Metric"])[:n_metrics]  # test split
     assert len(set(bars["metric"])) == len(bars)             # one x per bar: Vega-Lite would stack equal x
     means = summary["splits"]["test"]["means"]
     assert list(bars["value"][1::2]) == [round(100 * means["my-run"][k], 1) for k in metrics.METRICS]
@@ -136,11 +144,11 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
         assert sorted(xs, key=order.index) == xs
 
     rows = per_q["value"]
-    assert len(rows) == 2 and "Answer: my-run" in rows.columns
+    assert len(rows) == 3 and "Answer: my-run" in rows.columns
     assert len(per_q["column_widths"]) == len(rows.columns)
     assert sum(float(w.rstrip("%")) for w in per_q["column_widths"]) == pytest.approx(100, abs=0.5)
     raw = [json.loads(line) for line in (out / "per_example.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert list(rows["Answer: my-run"]) == [r["answer:my-run"].strip() for r in raw]
+    assert list(rows["Answer: my-run"]) == [r["answer"].strip() for r in raw if r["arm"] == "my-run"]
     assert csv == str(out / "per_example.csv")
     assert md.startswith("# ")
     # Picking the run again shows the same files without recomputing.

@@ -20,7 +20,7 @@ from hust_sft.serving import base_model_for
 from hust_sft.ui.chat import adapter_choices, pick_adapter
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
 
-SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens")
+SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample")
 
 
 def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, ood: str | None,
@@ -45,19 +45,19 @@ def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, oo
 
 
 def summary_frame(summary: dict, lang: str):
-    """One row per (split, metric): each model's mean and each adapter's difference with its 95% CI."""
-    models = summary["models"]
+    """One row per (split, metric): each arm's mean and each comparison's difference with its 95% CI."""
+    arms = summary["arms"]
     rows = []
     for split, s in summary["splits"].items():
         for k in summary.get("metrics", []):
             row = {t("ui.eval.col.split", lang): t(f"eval.split.{split}", lang),
                    t("ui.eval.col.metric", lang): t(f"metric.{k}", lang)}
-            for m in models:
-                v = s["means"][m][k]
-                row[m] = None if v is None else round(100 * v, 1)
-            for m in models[1:]:
-                d = s["vs_base"][m][k]
-                row[t("ui.eval.col.diff", lang, model=m)] = (
+            for a in arms:
+                v = s["means"][a][k]
+                row[a] = None if v is None else round(100 * v, 1)
+            for c in s["comparisons"]:
+                d = c["metrics"][k]
+                row[t("ui.eval.col.diff", lang, model=c["arm"], against=c["against"])] = (
                     "–" if d["diff"] is None else
                     f"{100 * d['diff']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]")
             row["n"] = s["n"]
@@ -65,8 +65,16 @@ def summary_frame(summary: dict, lang: str):
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
+def learn_frame(summary: dict, lang: str):
+    """The "did it learn?" table of summary.json: one row per arm (the same cells as summary.md)."""
+    from hust_sft.evaluation import did_it_learn_rows
+
+    head, rows = did_it_learn_rows(summary, lang)
+    return df_or_empty([dict(zip(head, r)) for r in rows], head)
+
+
 BAR_COLUMNS = ["metric", "model", "value"]
-MAX_BAR_MODELS = 4  # base + adapters the chart orders; the tab evaluates base + one
+MAX_BAR_MODELS = 6  # arms the chart orders; the tab evaluates at most four (base, tuned, ± retrieval)
 
 
 def bar_x(metric: str, position: int, lang: str) -> str:
@@ -99,30 +107,32 @@ def bar_frame(summary: dict, lang: str, split: str = "test"):
     rows = []
     if s:
         for k in summary.get("metrics", []):
-            for i, m in enumerate(summary["models"]):
-                v = s["means"][m][k]
+            for i, a in enumerate(summary["arms"][:MAX_BAR_MODELS]):
+                v = s["means"][a][k]
                 if v is not None:
-                    rows.append({"metric": bar_x(k, i, lang), "model": m, "value": round(100 * v, 1)})
+                    rows.append({"metric": bar_x(k, i, lang), "model": a, "value": round(100 * v, 1)})
     return pd.DataFrame(rows, columns=BAR_COLUMNS) if rows else None
 
 
 def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "token_f1"):
-    """Question, reference, each model's answer and score: sortable in the browser."""
-    rows = []
-    path = out_dir / "per_example.jsonl"
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            row = {t("ui.eval.col.split", lang): t(f"eval.split.{r['split']}", lang),
-                   t("ui.eval.col.question", lang): r["question"], t("ui.eval.col.reference", lang): r["reference"]}
-            for m in summary["models"]:  # stripped for display only; the files keep the raw answers
-                row[t("ui.eval.col.answer", lang, model=m)] = (r.get(f"answer:{m}") or "").strip()
-            for m in summary["models"]:
-                v = r.get(f"{metric}:{m}")
-                row[f"{t(f'metric.{metric}', lang)} · {m}"] = None if v is None else round(100 * v, 1)
-            rows.append(row)
+    """Question, reference, each arm's answer and score, one row per question: sortable in the browser."""
+    from hust_sft.evaluation import PER_EXAMPLE, read_rows
+
+    arms = summary["arms"]
+    questions: dict[str, dict] = {}
+    for r in read_rows(out_dir / PER_EXAMPLE):
+        if r["arm"] not in arms:
+            continue
+        row = questions.setdefault(r["qid"], {
+            t("ui.eval.col.split", lang): t(f"eval.split.{r['split']}", lang),
+            t("ui.eval.col.question", lang): r["question"], t("ui.eval.col.reference", lang): r["reference"],
+            **{t("ui.eval.col.answer", lang, model=a): "" for a in arms},
+            **{f"{t(f'metric.{metric}', lang)} · {a}": None for a in arms}})
+        # stripped for display only; the files keep the raw answers
+        row[t("ui.eval.col.answer", lang, model=r["arm"])] = (r["answer"] or "").strip()
+        v = r["scores"].get(metric)
+        row[f"{t(f'metric.{metric}', lang)} · {r['arm']}"] = None if v is None else round(100 * v, 1)
+    rows = list(questions.values())
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
@@ -138,21 +148,24 @@ def column_widths(n_models: int) -> list[str]:
 
 
 def show(out_dir: str | Path | None, lang: str):
-    """(markdown, summary table, chart frame, per-question update, csv path) of an eval/ folder."""
+    """(markdown, summary table, did-it-learn table, chart frame, per-question update, csv path) of an
+    eval/ folder."""
     from hust_sft.evaluation import render_markdown
 
     lang = lang_of(lang)
     empty = df_or_empty([], [])
     if not out_dir or not (Path(out_dir) / "summary.json").is_file():
-        return (t("ui.eval.none_yet", lang), empty, None,
+        return (t("ui.eval.none_yet", lang), empty, empty, None,
                 gr.update(value=empty, column_widths=[]), None)
     out_dir = Path(out_dir)
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    if "arms" not in summary:  # written by an older version of this app
+        return (t("ui.eval.old_format", lang), empty, empty, None, gr.update(value=empty, column_widths=[]), None)
     csv = out_dir / "per_example.csv"
     per_q = gr.update(value=per_example_frame(out_dir, summary, lang),
-                      column_widths=column_widths(len(summary["models"])))
-    return (render_markdown(summary, lang), summary_frame(summary, lang), bar_frame(summary, lang),
-            per_q, str(csv) if csv.is_file() else None)
+                      column_widths=column_widths(len(summary["arms"])))
+    return (render_markdown(summary, lang), summary_frame(summary, lang), learn_frame(summary, lang),
+            bar_frame(summary, lang), per_q, str(csv) if csv.is_file() else None)
 
 
 def run_eval(config: AppConfig, cache, lang: str, run_dir: str | None, hub_id: str | None, ood: str | None,
@@ -194,6 +207,8 @@ def build(ctx: Ctx) -> None:
     # Full width: 2 bars per metric with their names below. y on the full 0-100 % scale (Gradio's plots
     # do not start at zero by themselves, and an all-zero demo result would leave an empty [0, 0] domain).
     # The heading is the chart's own title: a block label would push the legend out of the block's height.
+    learn = texts.add(gr.Dataframe(interactive=False, label=t("ui.eval.learn", lang0), elem_id="eval-learn"),
+                      label="ui.eval.learn")
     bars = texts.add(gr.BarPlot(x="metric", y="value", color="model", title=t("ui.eval.chart", lang0),
                                 show_label=False, x_title=t("ui.eval.col.metric", lang0),
                                 y_title=t("ui.eval.chart_y", lang0), color_title=t("eval.md.model", lang0),
@@ -210,12 +225,13 @@ def build(ctx: Ctx) -> None:
         return gr.update(choices=adapter_choices(config))
     refresh.click(refresh_runs, None, run, api_name=False)
     ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
-    outs = [md, table, bars, per_q, csv]
+    outs = [md, table, learn, bars, per_q, csv]
     run.change(lambda r, lang: show(Path(r) / runs.EVAL_DIR if r else None, lang), [run, ctx.lang], outs,
                api_name=False)
 
     # Explicit parameters: Gradio injects gr.Progress only into positional parameters, not after *args.
-    def do_eval(lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens, progress=gr.Progress()):
-        vals = (limit, batch_size, bootstrap, max_new_tokens)
+    def do_eval(lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens, train_sample,
+                progress=gr.Progress()):
+        vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample)
         return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress)
     go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate")

@@ -207,20 +207,21 @@ def test_evaluate_shows_the_summary_and_per_question_tables(page, server):
     from hust_sft.i18n import t
     from hust_sft.metrics import METRICS
 
-    assert t("metric.exact_match", "zh") in page.inner_text("#eval-summary")
-    assert df_rows(page, "eval-summary") == len(METRICS)  # one row per metric
-    # Bars grouped by metric in the table's order: each metric's name under its base and its tuned bar
-    # (a metric with no value, e.g. keyword recall without keywords, has no bar).
     # limit 2: a quick look, written beside the run's full evaluation in eval/
     summary = json.loads((server[1] / "runs" / RUN / "eval-first2" / "summary.json").read_text(encoding="utf-8"))
+    assert t("metric.exact_match", "zh") in page.inner_text("#eval-summary")
+    assert df_rows(page, "eval-summary") == len(METRICS) * len(summary["splits"])  # one row per metric and set
+    assert df_rows(page, "eval-learn") == len(summary["arms"])                      # "did it learn?" per arm
+    # Bars grouped by metric in the table's order: each metric's name under its base and its tuned bar
+    # (a metric with no value, e.g. keyword recall without keywords, has no bar).
     means = summary["splits"]["test"]["means"]
-    expected = [t(f"metric.{k}", "zh") for k in METRICS for m in summary["models"] if means[m][k] is not None]
+    expected = [t(f"metric.{k}", "zh") for k in METRICS for m in summary["arms"] if means[m][k] is not None]
     wait_for(lambda: page.locator("#eval-bars .mark-rect path").count() == len(expected))
     labels = [x.replace("\u200b", "") for x in
               page.locator("#eval-bars .role-axis-label text").all_text_contents()]
     assert labels[:len(expected)] == expected
     assert labels[len(expected):] == ["0", "20", "40", "60", "80", "100"]   # a numeric % axis
-    assert page.locator("#eval-bars .role-legend-label text").all_text_contents() == summary["models"]
+    assert page.locator("#eval-bars .role-legend-label text").all_text_contents() == summary["arms"]
     shot(page, "evaluate")
 
 
