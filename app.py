@@ -12,6 +12,7 @@ import os
 
 import gradio as gr
 
+from hust_sft import access
 from hust_sft.i18n import t
 from hust_sft.serving import ModelCache
 from hust_sft.ui import arena, chat, evaluate, publish, train
@@ -23,6 +24,7 @@ TABS = [("train", train), ("chat", chat), ("evaluate", evaluate), ("arena", aren
 def build_app(config: AppConfig | None = None) -> gr.Blocks:
     config = config or AppConfig.from_env()
     config.runs_dir.mkdir(parents=True, exist_ok=True)
+    access.seal_token(config)  # on a Space: HF_TOKEN leaves the environment; only owner actions get it
     texts = Texts()
     lang0 = "zh"
     with gr.Blocks(title=t("ui.title", "en")) as demo:
@@ -37,7 +39,7 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
         # BrowserState reads/writes localStorage only while mounted. The id is not a secret (it only finds
         # this browser's unvoted pair again), so a fixed key keeps it valid across Space restarts.
         voter = gr.BrowserState(None, storage_key="hust-sft-voter", secret="hust-sft-voter-id")
-        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(), shared={"voter": voter})
+        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(config=config), shared={"voter": voter})
         for key, module in TABS:
             with texts.add(gr.Tab(t(f"ui.tab.{key}", lang0), id=key, elem_id=f"tab-{key}"), label=f"ui.tab.{key}"):
                 module.build(ctx)
@@ -59,9 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     config = AppConfig.from_env(runs_dir=args.runs, demo=True if args.demo else None)
     demo = build_app(config)
+    # No allowed_paths: nothing under the runs folder is served. Files a page shows (an evaluation's CSV)
+    # are copied to the app's public temp folder first (hust_sft.access.publish_file).
     demo.queue(default_concurrency_limit=2).launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=config.max_file_size,
-        allowed_paths=[str(config.runs_dir.resolve())], footer_links=["api", "gradio"])
+        footer_links=["api", "gradio"])
 
 
 if __name__ == "__main__":

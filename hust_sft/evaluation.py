@@ -556,6 +556,10 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     out_dir = default_output_dir(settings)
     report(0.0, "eval.progress.data")
     examples, data_info, _bundle = load_examples(settings)
+    if settings.adapter and is_run_dir(settings.adapter[0]):  # the file the run recorded, unchanged?
+        from hust_sft.runs import check_data_unchanged
+
+        check_data_unchanged(settings.adapter[0], data_info["test"]["path"], data_info["test"]["sha256"])
     arms = plan_arms(settings)
     warnings = _data_warnings(settings)
     for arm in arms:

@@ -212,8 +212,11 @@ def _prepare_run_dir(settings: RunSettings, runs_dir: Path, name: str | None) ->
     return run_dir
 
 
-def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = None) -> Job:
-    """Launch train.py on `settings` in a new run folder (or `settings.train.output`); JobBusy if one runs."""
+def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = None,
+          env: dict[str, str] | None = None) -> Job:
+    """Launch train.py on `settings` in a new run folder (or `settings.train.output`); JobBusy if one runs.
+
+    `env`: extra environment variables of the training process (the owner's token, `access.training_env`)."""
     runs_dir = Path(runs_dir).resolve()
     if not TRAIN_SCRIPT.is_file():
         raise JobError("jobs.no_script", path=TRAIN_SCRIPT)
@@ -227,7 +230,7 @@ def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = Non
         config = run_dir / runs.SETTINGS_JSON
         write_json_atomic(config, to_dict(settings))
         cmd = [sys.executable, str(TRAIN_SCRIPT), "--config", str(config), "--output", str(run_dir)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         with open(run_dir / runs.TRAIN_LOG, "ab") as log:
             proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -282,3 +282,27 @@ def _started_ts(row: RunSummary) -> float:
         return (started if started.tzinfo else started.astimezone()).timestamp()
     except (TypeError, ValueError):
         return Path(row.path).stat().st_mtime
+
+
+class DataChangedError(RunFileError):
+    """The data file at the path a run was trained on is not the file it was trained on."""
+
+
+def check_data_unchanged(run_dir: str | Path, path: str | Path, sha256: str) -> None:
+    """Raise DataChangedError when `path` is the file run.json recorded (data.path) but its sha256 is not
+    the recorded data.sha256: a file replaced after training would put other questions in the test split.
+    Runs without a record, or evaluated on another file, pass."""
+    try:
+        recorded = (read_run_json(run_dir) or {}).get("data") or {}
+    except RunFileError:
+        return
+    rec_path, rec_sha = recorded.get("path"), recorded.get("sha256")
+    if not rec_path or not rec_sha or rec_sha == sha256:
+        return
+    try:
+        same = Path(rec_path).resolve() == Path(path).resolve()
+    except OSError:
+        same = False
+    if same:
+        raise DataChangedError("access.error.data_changed", run=Path(run_dir).name, path=Path(path).name,
+                               recorded=rec_sha[:12], now=sha256[:12])

@@ -1,5 +1,6 @@
 """Chat, Evaluate, Blind A/B and Publish tab functions on the tiny model with a real (perturbed) LoRA adapter."""
 import json
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -52,11 +53,13 @@ GEN = {"max_new_tokens": 6, "temperature": 0.0, "top_p": 0.9, "repetition_penalt
 
 
 def test_the_run_dropdown_lists_runs_with_an_adapter_and_their_system_prompt(config, run_dir):
-    assert chat.adapter_choices(config) == [("my-run", str(run_dir))]
-    assert chat.system_prompt_of(config, str(run_dir)) == SYSTEM
+    assert chat.adapter_choices(config) == [("my-run", "my-run")]   # runs are picked by name, never by path
+    assert chat.system_prompt_of(config, "my-run") == SYSTEM
     assert chat.system_prompt_of(config, None) == S.QWEN25_SYSTEM_PROMPT
-    assert chat.pick_adapter(str(run_dir), "  owner/x ") == "owner/x"
-    assert chat.pick_adapter(str(run_dir), "") == str(run_dir)
+    assert chat.resolve(config, "my-run", "  owner/x ", "en").repo_id == "owner/x"  # a typed Hub id wins
+    assert chat.resolve(config, "my-run", "", "en").run_dir == run_dir.resolve()
+    with pytest.raises(gr.Error, match="not in the runs table"):
+        chat.resolve(config, str(run_dir), "", "en")
 
 
 def test_gradio_6_message_content_becomes_plain_text():
@@ -67,7 +70,7 @@ def test_gradio_6_message_content_becomes_plain_text():
 
 
 def test_chat_streams_base_then_tuned_from_one_copy_of_the_weights(config, cache, run_dir, tiny_model_dir):
-    steps = list(chat.chat(config, cache, "en", "校园卡丢了怎么办？", str(run_dir), "", "", [], [], GEN))
+    steps = list(chat.chat(config, cache, "en", "校园卡丢了怎么办？", "my-run", "", "", [], [], GEN))
     base, tuned, box = steps[-1]
     assert box == "" and len(steps) > 3
     assert [m["role"] for m in base] == [m["role"] for m in tuned] == ["user", "assistant"]
@@ -80,7 +83,7 @@ def test_chat_streams_base_then_tuned_from_one_copy_of_the_weights(config, cache
     assert cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen) == tuned[1]["content"]
     assert cache.loaded[0] == str(tiny_model_dir) and len(cache.loaded[1]) == 1
     # A second question continues each side's own conversation.
-    base2, tuned2, _ = list(chat.chat(config, cache, "en", "还有呢？", str(run_dir), "", "", base, tuned, GEN))[-1]
+    base2, tuned2, _ = list(chat.chat(config, cache, "en", "还有呢？", "my-run", "", "", base, tuned, GEN))[-1]
     assert len(base2) == len(tuned2) == 4 and base2[:2] == base
 
 
@@ -91,10 +94,10 @@ def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cach
 
 def test_chat_errors_are_shown_not_raised_as_tracebacks(config, cache, run_dir):
     with pytest.raises(gr.Error, match="Type a question first"):
-        next(chat.chat(config, cache, "en", "  ", str(run_dir), "", "", [], [], GEN))
+        next(chat.chat(config, cache, "en", "  ", "my-run", "", "", [], [], GEN))
     lo, hi = (S.GenerationSettings.__dataclass_fields__["max_new_tokens"].metadata[k] for k in ("min", "max"))
     with pytest.raises(gr.Error, match=rf"max_new_tokens: expected a value in \[{lo}, {hi}\], got {lo - 1}"):
-        next(chat.chat(config, cache, "en", "q", str(run_dir), "", "", [], [], {**GEN, "max_new_tokens": lo - 1}))
+        next(chat.chat(config, cache, "en", "q", "my-run", "", "", [], [], {**GEN, "max_new_tokens": lo - 1}))
 
 
 def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, cache, run_dir, tiny_model_dir,
@@ -110,7 +113,7 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     def progress(f, desc):
         seen.append(f)
         locked.append(cache.lock.locked())                 # no chat/arena generation can switch adapters now
-    md, table, learn, bars, per_q, csv = evaluate.run_eval(config, cache, "en", str(run_dir), "", None, values,
+    md, table, learn, bars, per_q, csv = evaluate.run_eval(config, cache, "en", "my-run", "", None, values,
                                                     progress=progress)
     assert seen[0] == 0.0 and seen[-1] == 1.0 and all(locked)
     assert not cache.lock.locked()
@@ -149,7 +152,9 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     assert sum(float(w.rstrip("%")) for w in per_q["column_widths"]) == pytest.approx(100, abs=0.5)
     raw = [json.loads(line) for line in (out / "per_example.jsonl").read_text(encoding="utf-8").splitlines()]
     assert list(rows["Answer: my-run"]) == [r["answer"].strip() for r in raw if r["arm"] == "my-run"]
-    assert csv == str(out / "per_example.csv")
+    # The CSV is offered from the app's public folder, never from the runs folder (hust_sft.access).
+    assert csv != str(out / "per_example.csv") and Path(csv).parent.parent == config.public_dir.resolve()
+    assert Path(csv).read_bytes() == (out / "per_example.csv").read_bytes()
     assert md.startswith("# ")
     # Picking the run again shows the same files without recomputing.
     assert evaluate.show(out, "en")[1].equals(table)
@@ -165,7 +170,7 @@ def test_evaluate_waits_for_a_chat_answer_in_progress(config, cache, run_dir, ti
     next(stream)                                            # mid-answer, adapter switched on
     started = []
     worker = threading.Thread(target=lambda: evaluate.run_eval(
-        config, cache, "en", str(run_dir), "", None, {"limit": 1, "bootstrap": 100, "max_new_tokens": 2},
+        config, cache, "en", "my-run", "", None, {"limit": 1, "bootstrap": 100, "max_new_tokens": 2},
         progress=lambda f, desc: started.append(f)), daemon=True)
     try:
         worker.start()
@@ -186,7 +191,7 @@ def test_evaluate_without_an_adapter_is_a_clear_error(config):
 
 def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(config, cache, run_dir):
     voter = "browser-1"
-    pid, a, b, msg = arena.new_pair(config, cache, "en", voter, "校园卡丢了怎么办？", str(run_dir), "", seed=0)
+    pid, a, b, msg = arena.new_pair(config, cache, "en", voter, "校园卡丢了怎么办？", "my-run", "", seed=0)
     assert a and b and a != b and msg == ""
     # A reload re-shows the pending pair for this browser only.
     restored = arena.restore(config, "en", voter)
@@ -222,18 +227,18 @@ def test_draw_question_comes_from_the_test_split(config, run_dir):
 
     data = S.from_dict(S.DataSettings, json.loads((run_dir / "settings.json").read_text())["data"])
     test_questions = {r.question for r in load_data(data).splits["test"]}
-    assert arena.draw_question(config, str(run_dir), "en", random.Random(0)) in test_questions
+    assert arena.draw_question(config, "my-run", "en", random.Random(0)) in test_questions
 
 
 def test_publish_checks_the_run_and_repo_and_never_shows_the_token(config, run_dir, monkeypatch):
     assert publish.publish_run(config, None, None, "en", None, "a/b", True) == i18n.t("ui.publish.no_run", "en")
-    bad = publish.publish_run(config, None, None, "en", str(run_dir), "a/b/c", True)
+    bad = publish.publish_run(config, None, None, "en", "my-run", "a/b/c", True)
     assert bad.startswith("✗") and "a/b/c" in bad
     token = "hf_" + "x" * 30
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    msg = publish.publish_run(config, None, type("T", (), {"token": token})(), "en", str(run_dir), "alice/r", True)
+    msg = publish.publish_run(config, None, type("T", (), {"token": token})(), "en", "my-run", "alice/r", True)
     assert msg.startswith("✗") and token not in msg
     space = AppConfig(runs_dir=config.runs_dir, space_id="alice/s", space_owner="alice")
-    assert publish.publish_run(space, None, None, "en", str(run_dir), "a/b", True) == common.training_lock(
+    assert publish.publish_run(space, None, None, "en", "my-run", "a/b", True) == common.training_lock(
         space, None, "en")
     assert publish.suggested_repo(type("P", (), {"username": "alice"})(), str(run_dir)) == "alice/hust-sft-my-run"

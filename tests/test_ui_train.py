@@ -1,5 +1,6 @@
 """Train tab functions and the shared UI helpers: generated widgets, settings round trip, live view, locks."""
 import json
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -91,7 +92,7 @@ def test_bad_settings_are_a_message_not_a_crash(config):
 
 
 def test_public_space_locks_training_to_its_owner(config):
-    space = AppConfig(runs_dir=config.runs_dir, space_id="alice/hust", space_owner="alice")
+    space = AppConfig(runs_dir=config.runs_dir, space_id="alice/hust", space_owner="alice", oauth_trusted=True)
     owner, other = type("P", (), {"username": "alice"})(), type("P", (), {"username": "bob"})()
     assert training_lock(config, None, "en") is None                       # not a Space: open
     assert training_lock(space, owner, "en") is None
@@ -101,6 +102,15 @@ def test_public_space_locks_training_to_its_owner(config):
     assert train.stop(space, None, "en") == training_lock(space, None, "en")
     space.open_training = True
     assert training_lock(space, other, "en") is None
+
+
+def test_a_space_without_real_oauth_trusts_no_login(config):
+    """SPACE_ID without SYSTEM=spaces: Gradio's mock login would sign anyone in as the token's user."""
+    space = AppConfig(runs_dir=config.runs_dir, space_id="alice/hust", space_owner="alice", oauth_trusted=False)
+    owner = type("P", (), {"username": "alice"})()
+    expected = i18n.t("ui.lock.no_oauth", "en", owner="alice")
+    assert training_lock(space, owner, "en") == expected
+    assert train.start(space, owner, "en", "", {}) == expected
 
 
 def test_zero_gpu_space_explains_that_training_is_off(config):
@@ -196,7 +206,9 @@ def test_upload_is_copied_out_of_gradio_s_temp_folder(config, tmp_path):
     src = tmp_path / "my data (1).JSONL"
     src.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     kept = train.keep_upload(config, src)
-    assert kept == config.runs_dir / "uploads" / "my-data-1.jsonl" and kept.read_bytes() == src.read_bytes()
+    again = train.keep_upload(config, src)  # a second upload of the same name never replaces the first
+    assert kept.parent == again.parent == config.runs_dir / "uploads" and kept != again
+    assert re.fullmatch(r"my-data-1-[0-9a-f]{12}\.jsonl", kept.name) and kept.read_bytes() == src.read_bytes()
     assert train.resolve_source(config, "builtin", None, "x") == str(SAMPLE)
     assert train.resolve_source(config, "hub", None, str(SAMPLE)) == ""
     assert train.resolve_source(config, "url", None, "https://e.org/a.jsonl") == "https://e.org/a.jsonl"

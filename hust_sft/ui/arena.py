@@ -11,9 +11,10 @@ from pathlib import Path
 
 import gradio as gr
 
+from hust_sft import access
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.ui.chat import adapter_choices, pick_adapter, system_prompt_of
+from hust_sft.ui.chat import adapter_choices, resolve, run_dir_of, system_prompt_of
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of
 
 CHOICES = ("a", "b", "tie", "both_bad")  # i18n key suffixes and element ids
@@ -32,12 +33,13 @@ def draw_question(config: AppConfig, run_dir: str | None, lang: str, rng: random
     from hust_sft.data import load_data
 
     lang = lang_of(lang)
-    trained = runs.load_settings(run_dir) if run_dir else None
+    folder = run_dir_of(config, run_dir)
+    trained = runs.load_settings(folder) if folder else None
     data = (trained or config.default_run_settings()).data
     try:
         test = load_data(data).splits["test"]
     except Exception as e:  # noqa: BLE001 - DataError/DataSourceError: shown, not raised to the page
-        raise gr.Error(error_text(e, lang)) from None
+        raise gr.Error(access.public_text(config, error_text(e, lang))) from None
     if not test:
         raise gr.Error(t("ui.arena.no_test", lang))
     return (rng or random).choice(test).question
@@ -62,16 +64,15 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
              hub_id: str | None, seed: int | None = None):
     """Generate base and tuned answers and store them as a blind pair; returns (pair id, A, B, status)."""
     from hust_sft.arena import Arena
-    from hust_sft.serving import base_model_for
 
     lang = lang_of(lang)
     question = (question or "").strip()
     if not question:
         raise gr.Error(t("ui.arena.empty_question", lang))
-    adapter = pick_adapter(run_dir, hub_id)
+    adapter = resolve(config, run_dir, hub_id, lang)
     if not adapter:
         raise gr.Error(t("ui.arena.need_run", lang))
-    model_id = base_model_for(adapter, config.model)
+    model_id = access.base_model_of(config, adapter)
     system_prompt = system_prompt_of(config, run_dir)
     gen = S.GenerationSettings()
     msgs = [{"role": "user", "content": question}]
@@ -80,9 +81,9 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
         tuned = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=True)
         pair = Arena(config.arena_db).create_pair(
             question, base, tuned, base_name=t("ui.arena.base_name", "en", model=Path(model_id).name),
-            tuned_name=Path(adapter.rstrip("/")).name, adapter=adapter, seed=seed, voter=voter)
+            tuned_name=adapter.label, adapter=adapter.spec, seed=seed, voter=voter)
     except Exception as e:  # noqa: BLE001 - model, adapter and database errors are shown, not raised
-        raise gr.Error(t("ui.arena.failed", lang, error=error_text(e, lang))) from None
+        raise gr.Error(t("ui.arena.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
     return pair.id, shown(pair.answer_a), shown(pair.answer_b), ""
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from hust_sft import runs
+from hust_sft import access, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.ui.common import AppConfig, Ctx, error_text, gpu, lang_of, widget_for
@@ -15,18 +15,26 @@ GEN_NAMES = [name for name, _, _ in S.fields_of(S.GenerationSettings)]
 
 
 def adapter_choices(config: AppConfig) -> list[tuple[str, str]]:
-    """(label, run dir) of every run that has a saved adapter, newest first."""
-    return [(r.name, r.path) for r in runs.list_runs(config.runs_dir) if r.has_adapter]
+    """(name, name) of every run that has a saved adapter, newest first: runs are picked by name only."""
+    return [(name, name) for name in access.listed_runs(config)]
 
 
-def pick_adapter(run_dir: str | None, hub_id: str | None) -> str | None:
-    """A typed Hub id wins over the run dropdown."""
-    hub_id = (hub_id or "").strip()
-    return hub_id or (run_dir or None)
+def resolve(config: AppConfig, run: str | None, hub_id: str | None, lang: str):
+    """The AdapterRef of the run dropdown / Hub id box (a typed Hub id wins), or None; gr.Error if refused."""
+    try:
+        return access.resolve_adapter(config, run, hub_id)
+    except access.AccessError as e:
+        raise gr.Error(e.text(lang)) from None
 
 
-def system_prompt_of(config: AppConfig, run_dir: str | None) -> str:
+def run_dir_of(config: AppConfig, run: str | None) -> Path | None:
+    """The folder of a listed run picked by name, else None."""
+    return access.listed_runs(config).get((run or "").strip()) if run else None
+
+
+def system_prompt_of(config: AppConfig, run: str | None) -> str:
     """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
+    run_dir = run_dir_of(config, run)
     if run_dir:
         try:
             trained = runs.load_settings(run_dir)
@@ -53,7 +61,7 @@ def history_messages(history: list[dict]) -> list[dict]:
             if m.get("role") in ("user", "assistant")]
 
 
-def chat(config: AppConfig, cache, lang: str, question: str, run_dir: str | None, hub_id: str | None,
+def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hub_id: str | None,
          system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict) -> Iterator[tuple]:
     """Yield (base chat, tuned chat, question box) while the base, then the tuned model, write their answers."""
     lang = lang_of(lang)
@@ -64,11 +72,9 @@ def chat(config: AppConfig, cache, lang: str, question: str, run_dir: str | None
         gen = S.set_values(S.GenerationSettings(), gen_values)
     except S.SettingsError as e:
         raise gr.Error(error_text(e, lang)) from None
-    from hust_sft.serving import base_model_for
-
-    adapter = pick_adapter(run_dir, hub_id)
-    model_id = base_model_for(adapter, config.model)
-    system_prompt = system_prompt or system_prompt_of(config, run_dir)
+    adapter = resolve(config, run, hub_id, lang)
+    model_id = access.base_model_of(config, adapter)
+    system_prompt = system_prompt or system_prompt_of(config, run)
     base_msgs = history_messages(base_hist) + [{"role": "user", "content": question}]
     tuned_msgs = history_messages(tuned_hist) + [{"role": "user", "content": question}]
     base_hist = base_msgs + [{"role": "assistant", "content": "…"}]
@@ -83,7 +89,7 @@ def chat(config: AppConfig, cache, lang: str, question: str, run_dir: str | None
                 tuned_hist[-1] = {"role": "assistant", "content": text}
                 yield base_hist, tuned_hist, ""
     except Exception as e:  # noqa: BLE001 - model/adapter loading errors of every library end up here
-        raise gr.Error(t("ui.chat.failed", lang, error=error_text(e, lang))) from None
+        raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
 
 
 def build(ctx: Ctx) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from hust_sft import access
 from hust_sft import settings as S
 from hust_sft.i18n import DEFAULT_LANG, LANGS, field_help, field_label, t
 
@@ -36,10 +37,13 @@ class AppConfig:
     data: str = S.DEFAULT_DATA
     space_id: str | None = None
     space_owner: str | None = None
+    oauth_trusted: bool = False  # SYSTEM=spaces: Gradio's login is the Hub's real OAuth (hust_sft.access)
     open_training: bool = False
     zero_gpu: bool = False
     max_file_size: str = "50mb"
     arena_path: Path | None = None  # None: hust_sft.arena's default (the Space's persistent /data)
+    public_dir: Path | None = None  # the only app folder pages link files from (hust_sft.access.public_dir)
+    hub_token: str | None = field(default=None, repr=False)  # the owner's HF_TOKEN once sealed (access.seal_token)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -50,6 +54,7 @@ class AppConfig:
             demo=demo,
             space_id=os.environ.get("SPACE_ID") or None,
             space_owner=os.environ.get("SPACE_AUTHOR_NAME") or None,
+            oauth_trusted=access.oauth_trusted(),
             open_training=_env_flag("HUST_SFT_OPEN_TRAINING"),
             zero_gpu=_env_flag("SPACES_ZERO_GPU"),
             max_file_size=os.environ.get("HUST_SFT_MAX_UPLOAD", "50mb"),
@@ -75,19 +80,8 @@ class AppConfig:
 
 
 def training_lock(config: AppConfig, profile: Any, lang: str) -> str | None:
-    """Why Train/Publish are locked for this visitor, or None when they may use them.
-
-    Off a Space everything is open; on a public Space only the owner (OAuth username equal to
-    SPACE_AUTHOR_NAME) may spend the Space's hardware or its token, unless HUST_SFT_OPEN_TRAINING=1.
-    """
-    if not config.space_id or config.open_training:
-        return None
-    user = getattr(profile, "username", None)
-    if user and config.space_owner and user == config.space_owner:
-        return None
-    if user:
-        return t("ui.lock.not_owner", lang, user=user, owner=config.space_owner or "?")
-    return t("ui.lock.login", lang, owner=config.space_owner or "?")
+    """Why Train/Publish are locked for this visitor, or None (decided by `hust_sft.access`)."""
+    return access.lock_reason(config, profile, lang)
 
 
 def gpu(config: AppConfig, fn: Callable, duration: int = 120) -> Callable:

@@ -6,42 +6,42 @@ so what the page shows and what a user downloads cannot disagree.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from hust_sft import runs
+from hust_sft import access, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.serving import base_model_for
-from hust_sft.ui.chat import adapter_choices, pick_adapter
+from hust_sft.ui.chat import adapter_choices, run_dir_of
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
 
 SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample")
 
 
-def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, ood: str | None,
-                  values: dict[str, Any]) -> S.EvalSettings:
-    """EvalSettings for a run: its own data settings (so the test split is the one it never trained on)
-    and base model; a Hub adapter is evaluated on this app's default data."""
-    adapter = pick_adapter(run_dir, hub_id)
-    if not adapter:
+def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: str | None,
+                  values: dict[str, Any], profile: Any = None) -> tuple[S.EvalSettings, "access.AdapterRef"]:
+    """(EvalSettings, adapter) for a run picked by name or a Hub id: the run's own data settings (so the
+    test split is the one it never trained on) and base model; a Hub adapter is evaluated on this app's
+    default data. Only the owner's evaluation of a listed run writes into the run (`access.eval_output_dir`)."""
+    ref = access.resolve_adapter(config, run, hub_id)
+    if ref is None:
         raise S.SettingsError("eval.error.no_adapter")
     es = S.EvalSettings()
-    trained = runs.load_settings(run_dir) if run_dir and adapter == run_dir else None
+    trained = runs.load_settings(ref.run_dir) if ref.run_dir is not None else None
     defaults = config.default_run_settings()
     es.data = (trained or defaults).data
-    es.model.model = base_model_for(adapter, defaults.model.model)  # the base Chat and Blind A/B load too
-    es.adapter = [adapter]
+    es.model.model = access.base_model_of(config, ref)  # the base Chat and Blind A/B load too
+    es.adapter = [ref.spec]
     es.ood = ood or None
-    if adapter != run_dir:
-        es.output = str(config.runs_dir / time.strftime("eval-%Y%m%d-%H%M%S"))
     values = {k: (None if v in ("", 0) and k == "limit" else v) for k, v in values.items()}
     S.set_values(es, values)
-    return es
+    out = access.eval_output_dir(config, profile, ref, es.limit)
+    if out is not None:
+        es.output = str(out)
+    return es, ref
 
 
 def summary_frame(summary: dict, lang: str):
@@ -147,9 +147,12 @@ def column_widths(n_models: int) -> list[str]:
     return [f"{split}%", f"{2 * part:.1f}%"] + [f"{3 * part:.1f}%"] * (1 + n_models) + [f"{score}%"] * n_models
 
 
-def show(out_dir: str | Path | None, lang: str):
+def show(out_dir: str | Path | None, lang: str, config: AppConfig | None = None):
     """(markdown, summary table, did-it-learn table, chart frame, per-question update, csv path) of an
-    eval/ folder."""
+    eval/ folder.
+
+    The CSV is offered from the app's public folder (`access.publish_file`): nothing under the runs
+    folder is ever served."""
     from hust_sft.evaluation import render_markdown
 
     lang = lang_of(lang)
@@ -164,25 +167,26 @@ def show(out_dir: str | Path | None, lang: str):
     csv = out_dir / "per_example.csv"
     per_q = gr.update(value=per_example_frame(out_dir, summary, lang),
                       column_widths=column_widths(len(summary["arms"])))
+    csv_shown = (access.publish_file(config, csv) if config is not None else str(csv)) if csv.is_file() else None
     return (render_markdown(summary, lang), summary_frame(summary, lang), learn_frame(summary, lang),
-            bar_frame(summary, lang), per_q, str(csv) if csv.is_file() else None)
+            bar_frame(summary, lang), per_q, csv_shown)
 
 
-def run_eval(config: AppConfig, cache, lang: str, run_dir: str | None, hub_id: str | None, ood: str | None,
-             values: dict[str, Any], progress=None):
+def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str | None, ood: str | None,
+             values: dict[str, Any], progress=None, profile: Any = None):
     """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), holding its
     lock throughout, and show its files; bad settings or data become a visible error, never a crash."""
     from hust_sft.evaluation import evaluate
 
     lang = lang_of(lang)
     try:
-        es = eval_settings(config, run_dir, hub_id, ood, values)
-        with cache.hold(es.model.model, es.adapter) as (model, tokenizer, names):
+        es, ref = eval_settings(config, run, hub_id, ood, values, profile)
+        with cache.hold(es.model.model, [ref]) as (model, tokenizer, names):
             report = evaluate(es, lang=lang, model=model, tokenizer=tokenizer, adapter_names=names,
                               progress=(lambda f, text: progress(f, desc=text)) if progress is not None else None)
     except Exception as e:  # noqa: BLE001 - data, model, settings and Hub errors all end here, shown as is
-        raise gr.Error(t("ui.eval.failed", lang, error=error_text(e, lang))) from None
-    return show(report.output_dir, lang)
+        raise gr.Error(t("ui.eval.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
+    return show(report.output_dir, lang, config)
 
 
 def build(ctx: Ctx) -> None:
@@ -223,15 +227,19 @@ def build(ctx: Ctx) -> None:
 
     def refresh_runs():
         return gr.update(choices=adapter_choices(config))
-    refresh.click(refresh_runs, None, run, api_name=False)
+    refresh.click(refresh_runs, None, run, api_name="eval_runs")
     ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
     outs = [md, table, learn, bars, per_q, csv]
-    run.change(lambda r, lang: show(Path(r) / runs.EVAL_DIR if r else None, lang), [run, ctx.lang], outs,
-               api_name=False)
+
+    def on_run(r, lang_value):
+        run_dir = run_dir_of(config, r)
+        return show(run_dir / runs.EVAL_DIR if run_dir else None, lang_value, config)
+    run.change(on_run, [run, ctx.lang], outs, api_name=False)
 
     # Explicit parameters: Gradio injects gr.Progress only into positional parameters, not after *args.
-    def do_eval(lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens, train_sample,
-                progress=gr.Progress()):
+    def do_eval(profile: gr.OAuthProfile | None, lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens,
+                train_sample, progress=gr.Progress()):
         vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample)
-        return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress)
+        return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
+                        profile=profile)
     go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate")

@@ -8,27 +8,28 @@ from typing import Any
 
 import gradio as gr
 
-from hust_sft import runs
+from hust_sft import access, runs
 from hust_sft.i18n import t
-from hust_sft.ui.chat import adapter_choices
+from hust_sft.ui.chat import adapter_choices, run_dir_of
 from hust_sft.ui.common import AppConfig, Ctx, lang_of, training_lock
 
 
-def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, run_dir: str | None,
+def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, run: str | None,
                 repo_id: str, private: bool) -> str:
-    """Markdown saying where the adapter went, or exactly why it did not."""
+    """Markdown saying where the adapter went, or exactly why it did not (`run`: a listed run's name)."""
     from hust_sft import hub
 
     lang = lang_of(lang)
     lock = training_lock(config, profile, lang)
     if lock:
         return lock
+    run_dir = run_dir_of(config, run)
     if not run_dir or not runs.has_adapter(run_dir):
         return t("ui.publish.no_run", lang)
     token = None
     try:
         repo_id = hub.validate_repo_id(repo_id, default_owner=getattr(profile, "username", None))
-        token = hub.resolve_token(oauth_token)
+        token = access.owner_token(config, profile, oauth_token)
         url = hub.publish(run_dir, repo_id, token, private=bool(private), lang=lang)
     except hub.HubError as e:
         return t("ui.publish.failed", lang, error=hub.scrub(e.text(lang), token))
@@ -47,8 +48,8 @@ def build(ctx: Ctx) -> None:
     config, texts, lang0 = ctx.config, ctx.texts, "zh"
     lock_md = gr.Markdown(visible=False, elem_id="publish-lock")
     texts.add(gr.Markdown(t("ui.publish.intro", lang0)), value="ui.publish.intro")
-    if config.space_id:
-        # Only on a Space: elsewhere Gradio mocks OAuth with the machine's own HF login and refuses to start
+    if config.space_id and config.oauth_trusted:
+        # Only on a real Space (SYSTEM=spaces, hust_sft.access): elsewhere Gradio mocks OAuth with the machine's own HF login and refuses to start
         # without one; off a Space the HF_TOKEN environment variable is used instead. Labels are fixed at
         # build time: Gradio's JS rewrites this button's text on login.
         gr.LoginButton(value=t("ui.publish.login", lang0), logout_value=t("ui.publish.logout", lang0),

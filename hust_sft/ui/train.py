@@ -11,7 +11,7 @@ from typing import Any
 
 import gradio as gr
 
-from hust_sft import runs
+from hust_sft import access, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, training_lock, widget_for
@@ -50,24 +50,24 @@ def preset_values(config: AppConfig, preset: str) -> list:
 # ---------------------------------------------------------------------------------------------------
 # Data source and preview
 
-def resolve_source(config: AppConfig, source: str, upload: str | None, current: str) -> str:
+def resolve_source(config: AppConfig, source: str, upload: str | None, current: str, profile: Any = None) -> str:
     """What the dataset box should hold for a source choice."""
     if source == "builtin":
         return config.data
     if source == "upload":
-        return str(keep_upload(config, upload)) if upload else ""
+        kept = keep_upload(config, upload, profile) if upload else None
+        return str(kept) if kept else ""
     return "" if current == config.data else current
 
 
-def keep_upload(config: AppConfig, path: str | Path) -> Path:
-    """Copy an uploaded file out of Gradio's temp cache into runs/uploads/, so the run can always reread it."""
-    src = Path(path)
-    dest_dir = config.runs_dir / "uploads"
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    stem = runs.sanitize_run_name(src.stem) if src.stem.strip(".-_ ") else "upload"
-    dest = dest_dir / f"{stem}{src.suffix.lower()}"
-    if dest.resolve() != src.resolve():
-        shutil.copyfile(src, dest)
+def keep_upload(config: AppConfig, path: str | Path, profile: Any = None) -> Path | None:
+    """Copy an uploaded file out of Gradio's temp cache into runs/uploads/ under a new unique name, so the
+    run can always reread it and a second upload never replaces the first. None when this visitor may not
+    upload (`access.visitor_may`)."""
+    if access.visitor_may(config, profile, "upload") is not None:
+        return None
+    dest = access.unique_upload_path(config, Path(path).name)
+    shutil.copyfile(path, dest)
     return dest
 
 
@@ -76,26 +76,32 @@ def preview_columns(lang: str):
                             t("ui.train.col.answer", lang)])
 
 
-def preview(config: AppConfig, lang: str, values: dict[str, Any]):
-    """(preview table, validation report markdown) of the chosen dataset; errors become the report text."""
+def preview(config: AppConfig, lang: str, values: dict[str, Any], profile: Any = None):
+    """(preview table, validation report markdown) of the chosen dataset; errors become the report text.
+
+    An owner action on a public Space: reading a data source is a server-side request."""
     from hust_sft.data import DataError, load_data
     from hust_sft.data import preview as preview_records
     from hust_sft.data.sources import DataSourceError
 
     lang = lang_of(lang)
     cols = list(preview_columns(lang).columns)
+    refused = access.visitor_may(config, profile, "data_preview", lang)
+    if refused:
+        return df_or_empty([], cols), refused
     try:
         rs = collect(config, values)
         bundle = load_data(rs.data)
     except (S.SettingsError, DataError, DataSourceError, OSError) as e:
-        return df_or_empty([], cols), t("ui.train.preview_error", lang, error=error_text(e, lang))
+        return df_or_empty([], cols), t("ui.train.preview_error", lang,
+                                        error=access.public_text(config, error_text(e, lang)))
     rows = []
     for row in preview_records(bundle, PREVIEW_ROWS):
         rows.append(dict(zip(cols, (row["split"], row["question"], row["answer"]))))
     sizes = ", ".join(f"{t('ui.split.' + k, lang)} {n}" for k, n in bundle.split_sizes.items())
     report = bundle.report.summary(lang)
-    text = t("ui.train.preview_report", lang, source=bundle.path, sha=bundle.sha256[:12], splits=sizes,
-             report=report)
+    text = t("ui.train.preview_report", lang, source=access.public_text(config, str(bundle.path)),
+             sha=bundle.sha256[:12], splits=sizes, report=access.public_text(config, report))
     return df_or_empty(rows, cols), text
 
 
@@ -115,13 +121,13 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
     try:
         rs = collect(config, values, run_name)
     except S.SettingsError as e:
-        return t("ui.train.bad_settings", lang, error=error_text(e, lang))
+        return t("ui.train.bad_settings", lang, error=access.public_text(config, error_text(e, lang)))
     try:
-        job = jobs.start(rs, config.runs_dir)
+        job = jobs.start(rs, config.runs_dir, env=access.training_env(config, profile))
     except jobs.JobBusy as e:
         return t("ui.train.busy", lang, run=e.job.name)
     except (jobs.JobError, OSError, ValueError) as e:
-        return t("ui.train.start_failed", lang, error=error_text(e, lang))
+        return t("ui.train.start_failed", lang, error=access.public_text(config, error_text(e, lang)))
     return t("ui.train.started", lang, run=Path(job.run_dir).name)
 
 
@@ -240,6 +246,9 @@ def status(config: AppConfig, lang: str):
     curve = loss_frame(state["events"] if state else [], lang)
     # None rather than an empty frame: Gradio 6.31's LinePlot never draws coloured lines once it was given
     # an empty frame (seen in Chromium), and a run's first seconds have no loss yet.
+    if state is not None:  # what every visitor sees: no absolute server paths (hust_sft.access.public_text)
+        state = {**state, "error": access.public_text(config, state.get("error")) or None,
+                 "log_tail": access.public_text(config, state.get("log_tail"))}
     return (progress_html(state, lang), curve if curve["loss"].notna().any() else None,
             state["log_tail"] if state else "", runs_table(config, lang))
 
@@ -335,12 +344,20 @@ def build(ctx: Ctx) -> None:
     def _values(vals) -> dict[str, Any]:
         return dict(zip(names, vals))
 
-    def on_source(src, up, current):
+    def on_source(profile: gr.OAuthProfile | None, src, up, current):
         return (gr.update(visible=src == "upload"),
-                gr.update(value=resolve_source(config, src, up, current), interactive=src in ("hub", "url")))
+                gr.update(value=resolve_source(config, src, up, current, profile), interactive=src in ("hub", "url")))
 
     source.change(on_source, [source, upload, widgets["data"]], [upload, widgets["data"]], api_name=False)
-    upload.upload(lambda up: str(keep_upload(config, up)) if up else "", upload, widgets["data"], api_name=False)
+
+    def on_upload(profile: gr.OAuthProfile | None, lang_value, up):
+        refused = access.visitor_may(config, profile, "upload", lang_of(lang_value))
+        if refused:
+            gr.Warning(refused)
+            return ""
+        kept = keep_upload(config, up, profile) if up else None
+        return str(kept) if kept else ""
+    upload.upload(on_upload, [lang, upload], widgets["data"], api_name="data_upload")
 
     def on_preset(p):
         try:
@@ -349,8 +366,8 @@ def build(ctx: Ctx) -> None:
             raise gr.Error(str(e)) from None
     preset.change(on_preset, preset, widget_list, api_name=False)
 
-    def do_preview(lang_value, *vals):
-        return preview(config, lang_value, _values(vals))
+    def do_preview(profile: gr.OAuthProfile | None, lang_value, *vals):
+        return preview(config, lang_value, _values(vals), profile)
     preview_btn.click(do_preview, [lang, *widget_list], [preview_df, report_md], api_name="data_preview")
 
     def do_start(profile: gr.OAuthProfile | None, lang_value, name_value, *vals):

@@ -35,6 +35,7 @@ class HubRequest:
     method: str
     path: str
     authorization: str | None
+    body: bytes = b""
 
 
 class FakeHub:
@@ -47,16 +48,22 @@ class FakeHub:
     def __init__(self):
         self.requests: list[HubRequest] = []
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        self.models: dict[str, tuple[str, dict[str, bytes]]] = {}  # repo id (lower case) → (sha, files)
         self._lock = threading.Lock()
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
             def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
                 with hub._lock:
-                    hub.requests.append(HubRequest(self.command, self.path, self.headers.get("Authorization")))
+                    hub.requests.append(HubRequest(self.command, self.path, self.headers.get("Authorization"), body))
                 path = self.path.split("?", 1)[0]
+                model = hub._model_answer(path)
                 if path in hub.routes:
                     status, headers, body = hub.routes[path]
+                elif model is not None:
+                    status, headers, body = model
                 elif path.startswith("/api/whoami"):
                     status, headers, body = 200, {"Content-Type": "application/json"}, json.dumps(
                         {"type": "user", "name": OWNER, "fullname": "Space Owner", "avatarUrl": ""}).encode()
@@ -80,6 +87,42 @@ class FakeHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def add_model(self, repo: str, files: dict[str, bytes], sha: str | None = None) -> str:
+        """Serve a public model repo (its info and its files at any revision); returns its commit sha."""
+        import hashlib
+
+        sha = sha or hashlib.sha1(repo.encode() + b"".join(sorted(files.values()))).hexdigest()
+        self.models[repo.lower()] = (sha, dict(files))
+        return sha
+
+    def _model_answer(self, path: str):
+        """(status, headers, body) for /api/models/<repo>[/revision/<rev>] and /<repo>/resolve/<rev>/<file>."""
+        import hashlib
+        from urllib.parse import unquote
+
+        parts = unquote(path).strip("/").split("/")
+        if len(parts) >= 4 and parts[0] == "api" and parts[1] == "models":
+            repo = "/".join(parts[2:4]).lower()
+            if repo in self.models and (len(parts) == 4 or parts[4] == "revision"):
+                sha, files = self.models[repo]
+                body = {"id": "/".join(parts[2:4]), "modelId": "/".join(parts[2:4]), "sha": sha, "private": False,
+                        "siblings": [{"rfilename": n, "size": len(b)} for n, b in files.items()]}
+                return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+        if len(parts) >= 5 and parts[2] == "resolve":
+            repo = "/".join(parts[:2]).lower()
+            name = "/".join(parts[4:])
+            if repo in self.models and name in self.models[repo][1]:
+                sha, files = self.models[repo]
+                body = files[name]
+                etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+                return 200, {"X-Repo-Commit": sha, "ETag": etag, "Content-Type": "application/octet-stream"}, body
+        return None
+
+    def downloads(self, name: str) -> list[HubRequest]:
+        """GET requests for a file called `name` (any repo, any revision)."""
+        return [r for r in self.seen() if r.method == "GET" and "/resolve/" in r.path
+                and r.path.split("?", 1)[0].endswith("/" + name)]
 
     def clear(self) -> None:
         with self._lock:
@@ -171,6 +214,8 @@ def space_env(tmp: Path, hub: FakeHub, **overrides: str | None) -> dict[str, str
         "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_ETAG_TIMEOUT": "5", "HF_HUB_DOWNLOAD_TIMEOUT": "5",
         "HUST_SFT_RUNS": str(tmp / "runs"), "HUST_SFT_DATA_DIR": str(tmp / "data"),
         "HUST_SFT_CACHE": str(tmp / "cache"),
+        # Small enough that a test can serve a too-large adapter; the tiny demo adapters are kilobytes.
+        "HUST_SFT_MAX_ADAPTER_MB": "1",
         "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false",
         "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
     })
@@ -214,3 +259,78 @@ def start_space(tmp: Path, hub: FakeHub | None = None, args: tuple[str, ...] = (
         time.sleep(0.5)
 
 
+
+
+# ---------------------------------------------------------------------------------------------------
+# What the owner left on the Space: runs with adapters, and adapters on the (fake) Hub
+
+SYSTEM_PROMPT = "你是华中科技大学的校园助手。"
+
+
+def demo_model_dir() -> Path:
+    """The tiny model `app.py --demo` answers with (built once per machine, shared with the app)."""
+    from hust_sft import demo_model
+
+    return demo_model.build(demo_model.default_dir())
+
+
+def adapter_files(*, r: int = 4, seed: int = 1, base: str | None = None, random_b: bool = True,
+                  config_overrides: dict | None = None) -> dict[str, bytes]:
+    """adapter_config.json + adapter_model.safetensors of a real LoRA adapter on the demo model.
+
+    `random_b`: LoRA B weights drawn at random (a fresh adapter is the identity: tuned would equal base).
+    """
+    import tempfile
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from hust_sft.modeling import load_base_model
+    from hust_sft.settings import ModelSettings
+
+    model_dir = str(demo_model_dir())
+    model = get_peft_model(load_base_model(ModelSettings(model=model_dir)),
+                           LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"]))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if random_b and "lora_B" in name:
+                p.normal_(0, 0.5)
+    with tempfile.TemporaryDirectory() as d:
+        model.save_pretrained(d)
+        cfg = json.loads((Path(d) / "adapter_config.json").read_text())
+        cfg["base_model_name_or_path"] = base or model_dir
+        cfg.update(config_overrides or {})
+        return {"adapter_config.json": json.dumps(cfg).encode(),
+                "adapter_model.safetensors": (Path(d) / "adapter_model.safetensors").read_bytes()}
+
+
+def make_run(runs_dir: Path, name: str, data: Path, *, files: dict[str, bytes] | None = None,
+             train_log: str = "", status: str = "completed", message: str = "") -> Path:
+    """A finished run folder as training leaves it: settings.json, run.json (data path + sha256),
+    events.jsonl, train.log and adapter/ (a stand-in for the owner's training, which the tests do not
+    wait for)."""
+    import hashlib
+
+    from hust_sft import settings as S
+
+    run = Path(runs_dir) / name
+    (run / "adapter").mkdir(parents=True)
+    rs = S.RunSettings()
+    rs.model.model, rs.data.data, rs.data.system_prompt = str(demo_model_dir()), str(data), SYSTEM_PROMPT
+    rs.train.output, rs.train.runs_dir = str(run), str(runs_dir)
+    (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
+    sha = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+    from datetime import datetime, timezone
+
+    (run / "run.json").write_text(json.dumps({
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "status": status, "settings": S.to_dict(rs), "error": message or None,
+        "data": {"source": str(data), "path": str(data), "sha256": sha}}), encoding="utf-8")
+    (run / "events.jsonl").write_text(
+        json.dumps({"type": "status", "status": "running", "time": 1.0}) + "\n"
+        + json.dumps({"type": "status", "status": status, "message": message, "time": 2.0}) + "\n",
+        encoding="utf-8")
+    (run / "train.log").write_text(train_log, encoding="utf-8")
+    for fname, body in (files or adapter_files()).items():
+        (run / "adapter" / fname).write_bytes(body)
+    return run

@@ -1,0 +1,420 @@
+"""Who may do what: the one place that decides what a visitor of a public Space may do.
+
+The UI tabs and the model cache ask this module; they never decide themselves.
+
+- **Owner or visitor.** Off a Space (no `SPACE_ID`) the person at the keyboard owns the app. On a Space
+  the owner is the OAuth user named `SPACE_AUTHOR_NAME`, and OAuth is trusted only when `SYSTEM=spaces`
+  (the Hub sets it; elsewhere Gradio's *mock* login signs anyone in as the machine token's user).
+  `HUST_SFT_OPEN_TRAINING=1` opens the owner actions to everyone.
+- **Owner actions** (`OWNER_ACTIONS`): train, stop, publish, upload data, preview data. Everything else
+  (chat, evaluate, blind votes) is open to every visitor, within the public limits.
+- **The owner's token** (`HF_TOKEN`) is taken out of the process environment on a Space (`seal_token`), so
+  no library sends it implicitly; it is handed explicitly to Publish and to the owner's training
+  subprocess only. Every Hub read a visitor triggers is anonymous.
+- **Adapters a visitor names** are a listed run (by its name in the runs table) or a validated Hub id,
+  never a path; `check_adapter` bounds rank, file size and base model before anything is loaded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hust_sft.errors import LocalizedError
+from hust_sft.i18n import DEFAULT_LANG, t
+
+OWNER_ACTIONS = ("train", "stop", "publish", "upload", "data_preview")
+OPEN_ACTIONS = ("chat", "evaluate", "arena")
+ACTIONS = OWNER_ACTIONS + OPEN_ACTIONS
+
+# Adapters a visitor may load (environment variables change them; see SECURITY.md). A default run
+# (r=16, all linear layers) of Qwen2.5-0.5B is r=16 and ~35 MB; the presets stay under r=256.
+MAX_ADAPTER_RANK = int(os.environ.get("HUST_SFT_MAX_ADAPTER_RANK", 256))
+MAX_ADAPTER_MB = float(os.environ.get("HUST_SFT_MAX_ADAPTER_MB", 256))
+MAX_ADAPTER_CONFIG_BYTES = 64 * 1024
+MAX_CACHED_ADAPTERS = int(os.environ.get("HUST_SFT_MAX_CACHED_ADAPTERS", 4))
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # visitors' Hub adapters: safetensors only, never pickles
+HUB_ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
+
+
+class AccessError(LocalizedError, ValueError):
+    """A visitor asked for something this app does not allow; str() English, `.text(lang)` for the page."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Owner or visitor
+
+def oauth_trusted() -> bool:
+    """Gradio's login is the Hub's real OAuth only on a Space (`SYSTEM=spaces`); elsewhere it is mocked."""
+    return os.environ.get("SYSTEM") == "spaces"
+
+
+def on_space(config) -> bool:
+    return bool(config.space_id)
+
+
+def is_owner(config, profile: Any) -> bool:
+    """Whether this visitor owns the app: always off a Space, else the real-OAuth user SPACE_AUTHOR_NAME."""
+    if not on_space(config):
+        return True
+    if not config.oauth_trusted:
+        return False
+    user = getattr(profile, "username", None)
+    return bool(user and config.space_owner and user == config.space_owner)
+
+
+def visitor_may(config, profile: Any, action: str, lang: str = DEFAULT_LANG) -> str | None:
+    """None when this visitor may do `action`, else the reason (in `lang`) shown instead of doing it."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if action in OPEN_ACTIONS or not on_space(config) or config.open_training or is_owner(config, profile):
+        return None
+    owner = config.space_owner or "?"
+    if not config.oauth_trusted:
+        return t("ui.lock.no_oauth", lang, owner=owner)
+    user = getattr(profile, "username", None)
+    if user:
+        return t("ui.lock.not_owner", lang, user=user, owner=owner)
+    return t("ui.lock.login", lang, owner=owner)
+
+
+def lock_reason(config, profile: Any, lang: str = DEFAULT_LANG) -> str | None:
+    """Why Train/Publish are locked for this visitor (the owner actions share one lock), or None."""
+    return visitor_may(config, profile, "train", lang)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The owner's token
+
+def seal_token(config) -> None:
+    """On a Space: move HF_TOKEN from the environment into `config.hub_token` and forbid implicit tokens.
+
+    After this no huggingface_hub/transformers/peft/datasets call sends the owner's token unless it is
+    passed explicitly (`owner_token`), so every read a visitor triggers is anonymous. Off a Space the
+    environment is left alone (a local user reads their own private repos).
+    """
+    if not on_space(config):
+        return
+    token = os.environ.pop("HF_TOKEN", None) or os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
+    config.hub_token = config.hub_token or token
+    os.environ["HF_HUB_DISABLE_IMPLICIT_TOKEN"] = "1"
+    from huggingface_hub import constants
+
+    constants.HF_HUB_DISABLE_IMPLICIT_TOKEN = True
+
+
+def owner_token(config, profile: Any, oauth_token: Any = None) -> str | None:
+    """The token for an owner action (Publish, training): the signed-in owner's OAuth token, else HF_TOKEN.
+
+    None for anyone `visitor_may` refuses: the token never serves a visitor.
+    """
+    if visitor_may(config, profile, "publish") is not None:
+        return None
+    value = getattr(oauth_token, "token", oauth_token)
+    if isinstance(value, str) and value.strip() and config.oauth_trusted:
+        return value.strip()
+    return config.hub_token if on_space(config) else (os.environ.get("HF_TOKEN") or None)
+
+
+def training_env(config, profile: Any) -> dict[str, str]:
+    """Environment for the owner's training subprocess: the sealed token, usable implicitly there.
+
+    Empty for anyone else (a visitor on a Space with HUST_SFT_OPEN_TRAINING=1 trains anonymously)."""
+    if not on_space(config) or not config.hub_token or visitor_may(config, profile, "train") is not None:
+        return {}
+    if not is_owner(config, profile):
+        return {}
+    return {"HF_TOKEN": config.hub_token, "HF_HUB_DISABLE_IMPLICIT_TOKEN": "0"}
+
+
+def read_token(config) -> bool | None:
+    """`token=` for Hub reads visitors trigger: False (anonymous) on a Space, the library default off one."""
+    return False if config is not None and on_space(config) else None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Adapters a visitor names
+
+@dataclass(frozen=True)
+class AdapterRef:
+    """An adapter the app agreed to load. `key` is its identity (resolved folder, or repo@revision):
+    two spellings of one adapter have one key, so the cache holds it once."""
+    key: str
+    label: str               # what tables and pairs call it
+    run_dir: Path | None     # a listed run (its settings.json names the base model and the data)
+    repo_id: str | None = None
+    revision: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.repo_id is not None
+
+    @property
+    def spec(self) -> str:
+        """What `hust_sft.evaluation` names and describes it by: the run folder, or the repo id."""
+        return self.repo_id if self.is_hub else str(self.run_dir or self.key)
+
+
+@dataclass(frozen=True)
+class CheckedAdapter:
+    folder: str    # a local folder PEFT loads (for a Hub adapter: the downloaded snapshot)
+    identity: str  # resolved folder, or repo@commit
+
+
+def ref_of_spec(spec: str | Path) -> AdapterRef:
+    """An AdapterRef for trusted callers (the CLI, tests): an existing folder, else a Hub id."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        path = path.resolve()
+        return AdapterRef(key=str(path), label=path.name if path.name != "adapter" else path.parent.name,
+                          run_dir=path if (path / "adapter").is_dir() else None)
+    repo, revision = parse_hub_id(str(spec))
+    return AdapterRef(key=f"{repo.lower()}@{revision or 'main'}", label=repo.split("/")[1], run_dir=None,
+                      repo_id=repo, revision=revision)
+
+
+def listed_runs(config) -> dict[str, Path]:
+    """Run name → folder of every run with a saved adapter in the runs table, newest first."""
+    from hust_sft import runs
+
+    return {r.name: Path(r.path) for r in runs.list_runs(config.runs_dir) if r.has_adapter}
+
+
+def parse_hub_id(text: str) -> tuple[str, str | None]:
+    """`owner/name` or `owner/name@revision`, checked against the Hub's naming rules; AccessError if not."""
+    from hust_sft import hub
+
+    repo, _, revision = text.partition("@")
+    try:
+        repo = hub.validate_repo_id(repo)
+    except (hub.HubError, ValueError):
+        raise AccessError("access.error.adapter_id", value=text) from None
+    if revision and (not _REVISION.fullmatch(revision) or ".." in revision):
+        raise AccessError("access.error.adapter_id", value=text)
+    return repo, revision or None
+
+
+def resolve_adapter(config, run: str | None, hub_id: str | None) -> AdapterRef | None:
+    """The adapter of the Chat/Evaluate/Blind A/B boxes: a typed Hub id wins over the run dropdown.
+
+    A run is accepted by its name in the runs table only (a path, even of a listed run, is refused); the
+    Hub box takes `owner/name[@revision]`. Off a Space the Hub box also takes a local adapter folder.
+    """
+    hub_id = (hub_id or "").strip()
+    run = (run or "").strip()
+    if hub_id:
+        if not on_space(config) and Path(hub_id).expanduser().exists():
+            return ref_of_spec(hub_id)
+        parse_hub_id(hub_id)  # a path on a Space is refused here, whether it exists or not
+        return ref_of_spec(hub_id) if not Path(hub_id).expanduser().exists() else _refuse_path(hub_id)
+    if not run:
+        return None
+    listed = listed_runs(config)
+    if run not in listed:
+        raise AccessError("access.error.unknown_run", run=run)
+    path = listed[run].resolve()
+    return AdapterRef(key=str(path), label=run, run_dir=path)
+
+
+def _refuse_path(value: str):
+    raise AccessError("access.error.adapter_id", value=value)
+
+
+def base_model_of(config, ref: AdapterRef | None) -> str:
+    """The base model to load under `ref`: a listed run's own (the owner chose it), else the app's.
+
+    A visitor's Hub adapter never picks the base model: it must match the app's (`check_adapter`).
+    """
+    if ref is not None and ref.run_dir is not None:
+        from hust_sft import runs
+
+        try:
+            trained = runs.load_settings(ref.run_dir)
+        except (runs.RunFileError, ValueError):  # ValueError: SettingsError of a value no longer valid
+            trained = None
+        model = trained.model.model if trained is not None else None
+        if model:
+            return model
+        from hust_sft.modeling import ModelError, base_model_of_adapter
+
+        try:
+            found = base_model_of_adapter(str(ref.run_dir))
+        except (ModelError, OSError, ValueError):
+            found = None
+        if found:
+            return found
+    return config.model
+
+
+def check_adapter_config(cfg: dict, base_model: str, source: str) -> None:
+    """Refuse an adapter_config.json whose rank or base model is outside what this app loads."""
+    ranks = [cfg.get("r")] + list((cfg.get("rank_pattern") or {}).values())
+    ranks = [r for r in ranks if r is not None]
+    if not ranks or not all(isinstance(r, int) and 0 < r for r in ranks):
+        raise AccessError("access.error.adapter_config", source=source, field="r", value=cfg.get("r"))
+    if max(ranks) > MAX_ADAPTER_RANK:
+        raise AccessError("access.error.adapter_rank", source=source, rank=max(ranks), max=MAX_ADAPTER_RANK)
+    trained_on = cfg.get("base_model_name_or_path")
+    if trained_on and not _same_model(trained_on, base_model):
+        raise AccessError("access.error.adapter_base", source=source, trained=_short(trained_on),
+                          base=_short(base_model))
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
+def _short(model: str) -> str:
+    """A model id as shown to a visitor: a Hub id as is, a local folder by its name only."""
+    return Path(model).name if Path(model).expanduser().is_absolute() else model
+
+
+def _check_size(size: int, source: str) -> None:
+    if size > MAX_ADAPTER_MB * 2 ** 20:
+        raise AccessError("access.error.adapter_size", source=source, mb=f"{size / 2 ** 20:.0f}",
+                          max=f"{MAX_ADAPTER_MB:g}")
+
+
+def check_adapter(config, ref: AdapterRef, base_model: str) -> CheckedAdapter:
+    """Check `ref` before loading it; returns the local adapter folder PEFT should load.
+
+    A local adapter: its adapter_config.json (rank, base model) and weight file sizes. A Hub adapter:
+    the repo's file list (anonymous), sizes, then only adapter_config.json and the safetensors weights
+    are downloaded, pinned to the commit the check saw.
+    """
+    from hust_sft.modeling import adapter_dir
+
+    if not ref.is_hub:
+        folder = Path(adapter_dir(str(ref.run_dir or ref.key)))
+        cfg_path = folder / "adapter_config.json"
+        if not cfg_path.is_file():
+            raise AccessError("access.error.adapter_missing", source=ref.label)
+        if cfg_path.stat().st_size > MAX_ADAPTER_CONFIG_BYTES:
+            raise AccessError("access.error.adapter_config", source=ref.label, field="adapter_config.json",
+                              value=f"{cfg_path.stat().st_size} bytes")
+        cfg = _read_config(cfg_path, ref.label)
+        check_adapter_config(cfg, base_model, ref.label)
+        weights = [p for p in folder.iterdir() if p.name.startswith("adapter_model")]
+        _check_size(sum(p.stat().st_size for p in weights), ref.label)
+        return CheckedAdapter(folder=str(folder), identity=str(folder.resolve()))
+    return _fetch_hub_adapter(config, ref, base_model)
+
+
+def _read_config(path: Path, source: str) -> dict:
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise AccessError("access.error.adapter_config", source=source, field="adapter_config.json",
+                          value=type(e).__name__) from None
+    if not isinstance(cfg, dict):
+        raise AccessError("access.error.adapter_config", source=source, field="adapter_config.json",
+                          value=type(cfg).__name__)
+    return cfg
+
+
+def _fetch_hub_adapter(config, ref: AdapterRef, base_model: str) -> str:
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    token = read_token(config)
+    source = ref.repo_id
+    try:
+        info = HfApi().model_info(ref.repo_id, revision=ref.revision, files_metadata=True, token=token)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise AccessError("access.error.adapter_not_found", source=source) from None
+    except (HfHubHTTPError, OSError, ValueError) as e:
+        raise AccessError("access.error.adapter_hub", source=source, error=type(e).__name__) from None
+    sizes = {s.rfilename: s.size for s in (info.siblings or [])}
+    for name in HUB_ADAPTER_FILES:
+        if name not in sizes:
+            raise AccessError("access.error.adapter_files", source=source, file=name)
+    if (sizes["adapter_config.json"] or 0) > MAX_ADAPTER_CONFIG_BYTES:
+        raise AccessError("access.error.adapter_config", source=source, field="adapter_config.json",
+                          value=f"{sizes['adapter_config.json']} bytes")
+    _check_size(sizes[ADAPTER_WEIGHTS] or 0, source)
+    try:
+        cfg_path = hf_hub_download(ref.repo_id, "adapter_config.json", revision=info.sha, token=token)
+        check_adapter_config(_read_config(Path(cfg_path), source), base_model, source)
+        weights = hf_hub_download(ref.repo_id, ADAPTER_WEIGHTS, revision=info.sha, token=token)
+    except AccessError:
+        raise
+    except (HfHubHTTPError, OSError, ValueError) as e:
+        raise AccessError("access.error.adapter_hub", source=source, error=type(e).__name__) from None
+    _check_size(Path(weights).stat().st_size, source)  # the bytes that came, not only what the listing said
+    return CheckedAdapter(folder=str(Path(cfg_path).parent), identity=f"{ref.repo_id.lower()}@{info.sha}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where a visitor's files go, and what a visitor may read
+
+def public_dir(config) -> Path:
+    """The only folder (besides Gradio's own cache) whose files pages link to: a fresh temp folder per app."""
+    if config.public_dir is None:
+        config.public_dir = Path(tempfile.mkdtemp(prefix="hust-sft-public-"))
+    config.public_dir.mkdir(parents=True, exist_ok=True)
+    return config.public_dir
+
+
+def publish_file(config, path: str | Path | None) -> str | None:
+    """A copy of `path` in the public folder (a page may link to it), or None; the runs folder is never served."""
+    if not path or not Path(path).is_file():
+        return None
+    path = Path(path)
+    root = public_dir(config).resolve()
+    if root in path.resolve().parents:
+        return str(path)
+    dest = root / uuid.uuid4().hex / path.name
+    dest.parent.mkdir(parents=True)
+    shutil.copyfile(path, dest)
+    return str(dest)
+
+
+def eval_output_dir(config, profile: Any, ref: AdapterRef, limit: int | None) -> Path | None:
+    """Where an evaluation from the page writes: None (the run's own eval/ or eval-firstN/) only for the
+    owner evaluating a listed run; anyone else gets a fresh folder outside the runs folder, so a
+    visitor never replaces the evaluation that Publish copies into the model card."""
+    if ref.run_dir is not None and is_owner(config, profile):
+        return None
+    return public_dir(config) / f"eval-{uuid.uuid4().hex}"
+
+
+def unique_upload_path(config, name: str) -> Path:
+    """A new file name under runs/uploads/ for an upload: a second upload never replaces the first."""
+    from hust_sft import runs
+
+    src = Path(name)
+    stem = runs.sanitize_run_name(src.stem) if src.stem.strip(".-_ ") else "upload"
+    stem = stem[:48]
+    dest_dir = Path(config.runs_dir) / "uploads"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    return dest_dir / f"{stem}-{uuid.uuid4().hex[:12]}{src.suffix.lower()}"
+
+
+_ABS_PATH = re.compile(r"(?<![\w.~:/>-])(?:/[^\s/'\"`<>|:,;()\[\]{}]+)+/?")
+
+
+def public_text(config, text: str | None) -> str:
+    """`text` without absolute server paths, for what a visitor of a Space sees (off a Space: unchanged).
+
+    Known folders become names (`<runs>/x`, `<data>`); any other absolute path keeps only its last part.
+    """
+    if not text or not on_space(config):
+        return text or ""
+    roots = [(config.runs_dir, "<runs>"), (Path(tempfile.gettempdir()), "<tmp>"), (Path.home(), "~")]
+    if config.public_dir is not None:
+        roots.insert(0, (config.public_dir, "<public>"))
+    for root, name in roots:
+        for form in {str(Path(root).expanduser().resolve()), str(Path(root).expanduser().absolute())}:
+            if len(form) > 1:
+                text = text.replace(form, name)
+    return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
