@@ -22,7 +22,7 @@ SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample")
 
 
 def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: str | None,
-                  values: dict[str, Any], profile: Any = None) -> tuple[S.EvalSettings, "access.AdapterRef"]:
+                  values: dict[str, Any], profile: Any = None) -> tuple[S.EvalSettings, access.AdapterRef]:
     """(EvalSettings, adapter) for a run picked by name or a Hub id: the run's own data settings (so the
     test split is the one it never trained on) and base model; a Hub adapter is evaluated on this app's
     default data. Only the owner's evaluation of a listed run writes into the run (`access.eval_output_dir`)."""

@@ -49,8 +49,9 @@ def build(ctx: Ctx) -> None:
     lock_md = gr.Markdown(visible=False, elem_id="publish-lock")
     texts.add(gr.Markdown(t("ui.publish.intro", lang0)), value="ui.publish.intro")
     if config.space_id and config.oauth_trusted:
-        # Only on a real Space (SYSTEM=spaces, hust_sft.access): elsewhere Gradio mocks OAuth with the machine's own HF login and refuses to start
-        # without one; off a Space the HF_TOKEN environment variable is used instead. Labels are fixed at
+        # Only on a real Space (SYSTEM=spaces, hust_sft.access): elsewhere Gradio mocks OAuth with the
+        # machine's own HF login (signing anyone in as that user) and refuses to start without one; off a
+        # Space the HF_TOKEN environment variable is used instead. Labels are fixed at
         # build time: Gradio's JS rewrites this button's text on login.
         gr.LoginButton(value=t("ui.publish.login", lang0), logout_value=t("ui.publish.logout", lang0),
                        elem_id="publish-login")

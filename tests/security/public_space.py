@@ -1,4 +1,6 @@
-"""Helpers of tests/security: the app as a public Hugging Face Space, attacked from outside: a real `python app.py --demo` subprocess.
+"""Helpers of tests/security: the app as a public Hugging Face Space, attacked from outside.
+
+A real `python app.py --demo` subprocess.
 
 `space` (session scope) starts it with the variables a Space sets (SPACE_ID, SPACE_AUTHOR_NAME,
 SYSTEM=spaces, OAUTH_*), a fake owner token in HF_TOKEN, and HF_ENDPOINT pointing at `FakeHub`: a tiny
@@ -19,6 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -321,10 +324,11 @@ def make_run(runs_dir: Path, name: str, data: Path, *, files: dict[str, bytes] |
     rs.train.output, rs.train.runs_dir = str(run), str(runs_dir)
     (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
     sha = hashlib.sha256(Path(data).read_bytes()).hexdigest()
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     (run / "run.json").write_text(json.dumps({
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "status": status, "settings": S.to_dict(rs), "error": message or None,
+        "started_at": datetime.now(UTC).isoformat(timespec="microseconds"), "status": status,
+        "settings": S.to_dict(rs), "error": message or None,
         "data": {"source": str(data), "path": str(data), "sha256": sha}}), encoding="utf-8")
     (run / "events.jsonl").write_text(
         json.dumps({"type": "status", "status": "running", "time": 1.0}) + "\n"

@@ -6,9 +6,9 @@
 """
 import pytest
 from gradio_client.exceptions import AppError
+from public_space import FAKE_TOKEN, SYSTEM_PROMPT, adapter_files, demo_model_dir, make_run
 
 from hust_sft.i18n import t
-from public_space import FAKE_TOKEN, SYSTEM_PROMPT, adapter_files, demo_model_dir, make_run
 
 GEN = [8, 0.0, 0.9, 1.0]  # max_new_tokens, temperature (greedy), top_p, repetition_penalty
 QUESTION = "校园卡丢了怎么办？"
@@ -46,7 +46,8 @@ def test_visitor_hub_reads_never_carry_the_owner_token(space, owner_run):
     with pytest.raises(AppError, match="owner/private-eval"):
         space.client.predict("en", None, "owner/private-eval", None, 2, 2, 100, 4, api_name="/evaluate")
     with pytest.raises(AppError, match="owner/private-arena"):
-        space.client.predict(lang_value="en", v=None, q=QUESTION, r=None, h="owner/private-arena", api_name="/arena_new")
+        space.client.predict(lang_value="en", v=None, q=QUESTION, r=None, h="owner/private-arena",
+                             api_name="/arena_new")
     asked = [r for r in space.hub.seen() if "/private-" in r.path]
     assert {r.path.split("?")[0] for r in asked} >= {"/api/models/owner/private-adapter",
                                                     "/api/models/owner/private-eval",

@@ -11,9 +11,9 @@ import shutil
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from public_space import OWNER, make_run
 
 from hust_sft.i18n import t
-from public_space import OWNER, make_run
 
 EVAL = dict(limit=2, batch_size=2, bootstrap=100, max_new_tokens=4)
 
@@ -87,7 +87,8 @@ def test_a_visitor_evaluation_writes_outside_the_run_and_its_csv_is_served_from_
 def test_evaluation_refuses_data_that_changed_since_training(space, files_run, data_copy):
     recorded = json.loads((files_run / "run.json").read_text())["data"]["sha256"]
     with data_copy.open("a", encoding="utf-8") as f:
-        f.write('{"conversations": [{"role": "user", "content": "新问题？"}, {"role": "assistant", "content": "新答案。"}]}\n')
+        f.write(json.dumps({"conversations": [{"role": "user", "content": "新问题？"},
+                                              {"role": "assistant", "content": "新答案。"}]}, ensure_ascii=False) + "\n")
     from hust_sft.data import file_sha256
 
     now = file_sha256(data_copy)
