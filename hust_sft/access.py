@@ -403,18 +403,24 @@ def unique_upload_path(config, name: str) -> Path:
 _ABS_PATH = re.compile(r"(?<![\w.~:/>-])(?:/[^\s/'\"`<>|:,;()\[\]{}]+)+/?")
 
 
+def strip_paths(text: str, roots: list[tuple[Path, str]] = ()) -> str:
+    """`text` with each absolute path cut to its last part (`…/name`); a path under one of `roots`
+    (folder, shown name) keeps its part below the root (`<runs>/x/run.json`). URLs are left alone."""
+    for root, name in roots:
+        for form in {str(Path(root).expanduser().resolve()), str(Path(root).expanduser().absolute())}:
+            if len(form) > 1:
+                text = text.replace(form, name)
+    return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
 def public_text(config, text: str | None) -> str:
     """`text` without absolute server paths, for what a visitor of a Space sees (off a Space: unchanged).
 
-    Known folders become names (`<runs>/x`, `<data>`); any other absolute path keeps only its last part.
+    Known folders become names (`<runs>/x`, `<tmp>`, `~`); any other absolute path keeps only its last part.
     """
     if not text or not on_space(config):
         return text or ""
     roots = [(config.runs_dir, "<runs>"), (Path(tempfile.gettempdir()), "<tmp>"), (Path.home(), "~")]
     if config.public_dir is not None:
         roots.insert(0, (config.public_dir, "<public>"))
-    for root, name in roots:
-        for form in {str(Path(root).expanduser().resolve()), str(Path(root).expanduser().absolute())}:
-            if len(form) > 1:
-                text = text.replace(form, name)
-    return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+    return strip_paths(text, roots)

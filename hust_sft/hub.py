@@ -26,6 +26,14 @@ _PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 # Settings that are local paths of this machine, meaningless (and private) on a public card.
 _LOCAL_SETTINGS = {"output", "runs_dir", "resume"}
+# Settings that may name a local file or folder: the card shows only its last part (`_public`).
+_MAYBE_LOCAL = {"data", "model", "ood"}
+# What a published repo holds: the adapter, its tokenizer, our card and the evaluation. Nothing else a
+# run folder may hold (training_args.bin, optimizer or RNG states, logs) is staged or uploaded.
+PUBLISHED = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "tokenizer.json",
+             "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
+             "chat_template.jinja", "README.md")
+PUBLISHED_PATTERNS = [*PUBLISHED, "eval/*"]
 
 
 class HubError(LocalizedError, ValueError):
@@ -98,6 +106,17 @@ def _hub_id(value: str | None) -> str | None:
         return None
 
 
+def _public(value):
+    """A setting or source as a public card shows it: Hub ids and URLs as they are, a local path by its
+    last part only (the server's folders are nobody's business)."""
+    if not isinstance(value, str) or not value or _hub_id(value) or "://" in value:
+        return value
+    p = Path(value).expanduser()
+    if p.is_absolute() or p.exists() or "/" in value or "\\" in value:
+        return p.name or value
+    return value
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         value = f"{value:.4g}"
@@ -141,20 +160,21 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
     data = run.get("data") or {}
     base = settings.model.model or DEFAULT_MODEL
     dataset = _hub_id(settings.data.data)
+    source = _public(data.get("source") or settings.data.data)
     meta = ModelCardData(base_model=_hub_id(base), library_name="peft", datasets=[dataset] if dataset else None,
                          license=license, tags=list(CARD_TAGS), pipeline_tag="text-generation")
 
     splits = data.get("split_sizes") or {}
     summary = runs.summarize_run(run_dir)
     lines = [f"# {repo_id.split('/')[-1]}", "",
-             t("hub.card.intro", lang, base=base, data=data.get("source") or settings.data.data), "",
+             t("hub.card.intro", lang, base=_public(base), data=source), "",
              f"## {t('hub.card.load', lang)}", "", t("hub.card.load_note", lang), "",
              LOAD_SNIPPET.format(**{k: json.dumps(v, ensure_ascii=False) for k, v in {  # valid Python strings
-                 "base": base, "repo": repo_id, "system": settings.data.system_prompt,
+                 "base": _public(base), "repo": repo_id, "system": settings.data.system_prompt,
                  "question": t("hub.card.example_question", lang)}.items()}), "",
              f"## {t('hub.card.data', lang)}", ""]
     lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
-        (t("hub.card.source", lang), data.get("source") or settings.data.data),
+        (t("hub.card.source", lang), source),
         ("sha256", f"`{data['sha256']}`" if data.get("sha256") else None),
         (t("hub.card.splits", lang), " / ".join(str(splits.get(k, "–")) for k in ("train", "validation", "test"))
          if splits else None),
@@ -177,12 +197,15 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
     ])
     lines += [f"## {t('hub.card.settings', lang)}", ""]
     lines += _table((t("hub.card.setting", lang), t("hub.card.value", lang)), [
-        (f"{field_label(name, lang) if _has_label(name) else name} (`{name}`)", get_value(settings, name))
+        (f"{field_label(name, lang) if _has_label(name) else name} (`{name}`)",
+         _public(get_value(settings, name)) if name in _MAYBE_LOCAL else get_value(settings, name))
         for name, _, _ in fields_of(settings) if name not in _LOCAL_SETTINGS])
     lines += [f"## {t('hub.card.evaluation', lang)}", ""]
     summary_md = run_dir / runs.EVAL_DIR / "summary.md"
-    if summary_md.is_file():  # one heading level down, under ours
-        lines += [("#" + line if line.startswith("#") else line)
+    if summary_md.is_file():  # one heading level down, under ours; its warnings may quote local paths
+        from hust_sft.access import strip_paths
+
+        lines += [("#" + line if line.startswith("#") else strip_paths(line))
                   for line in summary_md.read_text(encoding="utf-8").splitlines()]
     else:
         lines.append(t("hub.card.no_eval", lang))
@@ -201,9 +224,10 @@ def _has_label(name: str) -> bool:
 # Upload
 
 def _stage(run_dir: Path, card: str, stage: Path) -> None:
-    """Adapter files + our README.md + eval files in a temporary folder; the run folder is never changed."""
+    """The PUBLISHED adapter files + our README.md + eval files in a temporary folder; the run folder is
+    never changed."""
     for item in (run_dir / runs.ADAPTER_DIR).iterdir():
-        if item.is_file():
+        if item.is_file() and item.name in PUBLISHED:
             shutil.copy2(item, stage / item.name)
     (stage / "README.md").write_text(card, encoding="utf-8")  # replaces PEFT's auto-generated stub
     eval_dir = run_dir / runs.EVAL_DIR
@@ -234,6 +258,7 @@ def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bo
             api = HfApi(endpoint=endpoint, token=token)
             url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
             api.upload_folder(repo_id=repo_id, folder_path=stage, repo_type="model",
+                              allow_patterns=PUBLISHED_PATTERNS,
                               commit_message=t("hub.commit_message", "en", run=run_dir.name))
         except Exception as e:  # any Hub/network error; `from None` keeps the original (and its request) out
             message = scrub(f"{type(e).__name__}: {e}", token)

@@ -62,7 +62,7 @@ class FakeHub:
                 with hub._lock:
                     hub.requests.append(HubRequest(self.command, self.path, self.headers.get("Authorization"), body))
                 path = self.path.split("?", 1)[0]
-                model = hub._model_answer(path)
+                model = hub._model_answer(path) or hub._upload_answer(self.command, path, body)
                 if path in hub.routes:
                     status, headers, body = hub.routes[path]
                 elif model is not None:
@@ -121,6 +121,41 @@ class FakeHub:
                 etag = '"' + hashlib.sha1(body).hexdigest() + '"'
                 return 200, {"X-Repo-Commit": sha, "ETag": etag, "Content-Type": "application/octet-stream"}, body
         return None
+
+    def _upload_answer(self, method: str, path: str, body: bytes):
+        """Accept what `HfApi.create_repo` and `upload_folder` send (every file inline, "regular" mode)."""
+        if method != "POST":
+            return None
+        ok = {"Content-Type": "application/json"}
+        parts = path.strip("/").split("/")
+        if path == "/api/validate-yaml":
+            return 200, ok, json.dumps({"errors": [], "warnings": []}).encode()
+        if path == "/api/repos/create":
+            name = json.loads(body or b"{}")
+            repo = f"{name.get('organization') or OWNER}/{name.get('name')}"
+            return 200, ok, json.dumps({"url": f"{self.url}/{repo}", "name": repo}).encode()
+        if len(parts) >= 6 and parts[:2] == ["api", "models"] and parts[4] == "preupload":
+            files = json.loads(body or b"{}").get("files", [])
+            answer = {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+            return 200, ok, json.dumps(answer).encode()
+        if len(parts) >= 6 and parts[:2] == ["api", "models"] and parts[4] == "commit":
+            repo = "/".join(parts[2:4])
+            return 200, ok, json.dumps({"commitUrl": f"{self.url}/{repo}/commit/{'0' * 40}",
+                                        "commitOid": "0" * 40, "pullRequestUrl": None}).encode()
+        return None
+
+    def committed_files(self) -> dict[str, bytes]:
+        """path → content of every file the app committed (regular uploads carry their content inline)."""
+        import base64
+
+        out = {}
+        for r in self.seen():
+            if r.method == "POST" and "/commit/" in r.path:
+                for line in r.body.decode().splitlines():
+                    item = json.loads(line)
+                    if item.get("key") == "file":
+                        out[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+        return out
 
     def downloads(self, name: str) -> list[HubRequest]:
         """GET requests for a file called `name` (any repo, any revision)."""

@@ -87,8 +87,9 @@ def test_a_visitor_evaluation_writes_outside_the_run_and_its_csv_is_served_from_
 def test_evaluation_refuses_data_that_changed_since_training(space, files_run, data_copy):
     recorded = json.loads((files_run / "run.json").read_text())["data"]["sha256"]
     with data_copy.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"conversations": [{"role": "user", "content": "新问题？"},
-                                              {"role": "assistant", "content": "新答案。"}]}, ensure_ascii=False) + "\n")
+        record = {"conversations": [{"role": "user", "content": "新问题？"},
+                                    {"role": "assistant", "content": "新答案。"}]}
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
     from hust_sft.data import file_sha256
 
     now = file_sha256(data_copy)
