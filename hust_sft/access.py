@@ -30,8 +30,10 @@ from hust_sft.errors import LocalizedError
 from hust_sft.i18n import DEFAULT_LANG, t
 
 OWNER_ACTIONS = ("train", "stop", "publish", "upload", "data_preview")
+# Server-side requests to an address a visitor types: the owner's alone even with HUST_SFT_OPEN_TRAINING=1.
+STRICT_OWNER_ACTIONS = ("url_data",)
 OPEN_ACTIONS = ("chat", "evaluate", "arena")
-ACTIONS = OWNER_ACTIONS + OPEN_ACTIONS
+ACTIONS = OWNER_ACTIONS + STRICT_OWNER_ACTIONS + OPEN_ACTIONS
 
 # Adapters a visitor may load (environment variables change them; see SECURITY.md). A default run
 # (r=16, all linear layers) of Qwen2.5-0.5B is r=16 and ~35 MB; the presets stay under r=256.
@@ -74,15 +76,29 @@ def visitor_may(config, profile: Any, action: str, lang: str = DEFAULT_LANG) -> 
     """None when this visitor may do `action`, else the reason (in `lang`) shown instead of doing it."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
-    if action in OPEN_ACTIONS or not on_space(config) or config.open_training or is_owner(config, profile):
+    if action in OPEN_ACTIONS or not on_space(config) or is_owner(config, profile):
         return None
     owner = config.space_owner or "?"
+    if action in STRICT_OWNER_ACTIONS:
+        return t("access.error.url_owner_only", lang, owner=owner)
+    if config.open_training:
+        return None
     if not config.oauth_trusted:
         return t("ui.lock.no_oauth", lang, owner=owner)
     user = getattr(profile, "username", None)
     if user:
         return t("ui.lock.not_owner", lang, user=user, owner=owner)
     return t("ui.lock.login", lang, owner=owner)
+
+
+def data_source_refusal(config, profile: Any, spec: str | None, lang: str = DEFAULT_LANG) -> str | None:
+    """Why this visitor may not use data source `spec`, or None: a URL (`data.sources.source_kind`) makes
+    the server send requests, so on a public Space it is the owner's alone."""
+    from hust_sft.data.sources import source_kind
+
+    if spec and source_kind(str(spec)) == "url":
+        return visitor_may(config, profile, "url_data", lang)
+    return None
 
 
 def lock_reason(config, profile: Any, lang: str = DEFAULT_LANG) -> str | None:

@@ -309,6 +309,7 @@ EN: dict[str, str] = {
     "ui.lock.not_owner": "Signed in as {user}, but training and publishing on this Space are reserved for its owner ({owner}). Duplicate the Space to train your own.",
     # ---- access (hust_sft/access.py): what a visitor of a public Space may do ----
     "ui.lock.no_oauth": "This app has SPACE_ID set but does not run on Hugging Face Spaces (SYSTEM is not 'spaces'), where sign-in would be Gradio's local mock that signs anyone in, so training, uploads, data previews and publishing are refused (owner: {owner}). Run it on a Space, or unset SPACE_ID to use it on your own machine.",
+    "access.error.url_owner_only": "A data URL is fetched by this server, so on a public Space only its owner ({owner}) may use one; upload the file instead.",
     "access.error.unknown_run": "Run '{run}': not in the runs table; pick a run with a saved adapter from the list (by its name).",
     "access.error.adapter_id": "Hub id '{value}': expected owner/name or owner/name@revision (letters, digits, '-', '_', '.'); folders of this server are not accepted here.",
     "access.error.adapter_rank": "Adapter {source}: LoRA rank {rank} is above this app's limit of {max} (HUST_SFT_MAX_ADAPTER_RANK).",
@@ -736,6 +737,7 @@ ZH: dict[str, str] = {
     "ui.lock.not_owner": "你已以 {user} 登录，但这个 Space 的训练和发布只对所有者（{owner}）开放。请复制（Duplicate）这个 Space 自己训练。",
     # ---- access（hust_sft/access.py）：公开 Space 的访客能做什么 ----
     "ui.lock.no_oauth": "此应用设置了 SPACE_ID，却不在 Hugging Face Spaces 上运行（SYSTEM 不是 'spaces'）；这里的登录只是 Gradio 的本地模拟，任何人都能登录，因此训练、上传、数据预览和发布一律拒绝（所有者：{owner}）。请在 Space 上运行，或在自己的机器上去掉 SPACE_ID。",
+    "access.error.url_owner_only": "数据 URL 由本服务器去请求，因此在公开 Space 上只有所有者（{owner}）可以使用；请改为上传文件。",
     "access.error.unknown_run": "运行“{run}”不在运行列表中；请从列表中按名称选择一个已保存适配器的运行。",
     "access.error.adapter_id": "Hub id“{value}”：格式应为 owner/name 或 owner/name@revision（字母、数字、'-'、'_'、'.'）；这里不接受服务器上的文件夹。",
     "access.error.adapter_rank": "适配器 {source}：LoRA 秩 {rank} 超过本应用的上限 {max}（HUST_SFT_MAX_ADAPTER_RANK）。",

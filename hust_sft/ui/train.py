@@ -91,6 +91,9 @@ def preview(config: AppConfig, lang: str, values: dict[str, Any], profile: Any =
         return df_or_empty([], cols), refused
     try:
         rs = collect(config, values)
+        refused = access.data_source_refusal(config, profile, rs.data.data, lang)
+        if refused:
+            return df_or_empty([], cols), refused
         bundle = load_data(rs.data)
     except (S.SettingsError, DataError, DataSourceError, OSError) as e:
         return df_or_empty([], cols), t("ui.train.preview_error", lang,
@@ -122,6 +125,9 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
         rs = collect(config, values, run_name)
     except S.SettingsError as e:
         return t("ui.train.bad_settings", lang, error=access.public_text(config, error_text(e, lang)))
+    refused = access.data_source_refusal(config, profile, rs.data.data, lang)
+    if refused:
+        return refused
     try:
         job = jobs.start(rs, config.runs_dir, env=access.training_env(config, profile))
     except jobs.JobBusy as e:

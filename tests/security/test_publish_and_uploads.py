@@ -8,7 +8,7 @@ import re
 
 import pytest
 from gradio_client import handle_file
-from public_space import FAKE_TOKEN, FakeHub, adapter_files, make_run, start_space
+from public_space import FAKE_TOKEN, OWNER, FakeHub, adapter_files, make_run, start_space
 
 from hust_sft.i18n import t
 
@@ -47,6 +47,20 @@ def test_a_second_upload_never_replaces_the_first(open_space, tmp_path):
     assert len(stored) == 2 and sorted(kept) == [str(p) for p in stored]
     assert all(re.fullmatch(r"handbook-[0-9a-f]{12}\.jsonl", p.name) for p in stored)
     assert sorted(p.read_bytes() for p in stored) == sorted(p.read_bytes() for p in (first, second))
+
+
+def test_url_data_stays_the_owner_s_even_when_training_is_open(open_space):
+    """A data URL makes the server send requests: refused for a visitor, before any connection."""
+    sp = open_space
+    from hust_sft.ui.train import setting_names
+
+    assert setting_names()[0] == "data"  # the first setting after the language (and the run name)
+    url = f"{sp.hub.url}/internal/data.jsonl"  # a loopback service standing in for an internal one
+    expected = t("access.error.url_owner_only", "en", owner=OWNER)
+    assert sp.client.predict("en", url, api_name="/data_preview")[1] == expected
+    assert sp.client.predict("en", "url-run", url, api_name="/train_start") == expected
+    assert not [r for r in sp.hub.seen() if "/internal/" in r.path]
+    assert not (sp.runs_dir / "url-run").exists()
 
 
 def test_publish_uploads_only_the_adapter_with_a_card_free_of_local_paths(open_space):
