@@ -200,6 +200,30 @@ def has_adapter(run_dir: str | Path) -> bool:
     return (Path(run_dir) / ADAPTER_DIR / "adapter_config.json").is_file()
 
 
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """RUN_DIR/checkpoints/checkpoint-N with the largest N, or None (the Trainer's own naming)."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    found = [(int(p.name.split("-")[-1]), p) for p in folder.iterdir()
+             if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    return max(found)[1] if found else None
+
+
+def failed_before_first_step(run_dir: str | Path) -> bool:
+    """A run that failed (a mistyped --data, a missing package) before its first step, leaving nothing to keep:
+    no logged step, no checkpoint, no adapter. Training into its folder again starts it afresh."""
+    run_dir = Path(run_dir)
+    if has_adapter(run_dir) or latest_checkpoint(run_dir) is not None:
+        return False
+    try:
+        events = read_events(run_dir)
+        status = run_status(run_dir, events)
+    except RunFileError:
+        return False
+    return status == "failed" and not any(e.get("type") in ("log", "eval") for e in events)
+
+
 @dataclass
 class RunSummary:
     name: str

@@ -94,6 +94,7 @@ class TrainSettings:
     save_steps: int = opt(0, min=0, max=100000, step=1)
     eval_each_epoch: bool = opt(True)
     group_by_length: bool = opt(True)
+    report_to: str = opt("none", choices=["none", "tensorboard", "trackio", "wandb"])
     resume: bool = opt(False)
 
 

@@ -70,6 +70,21 @@ def test_bad_data_exits_2_with_one_line_naming_the_file(tmp_path):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
 
 
+def test_a_run_that_failed_before_its_first_step_does_not_block_the_corrected_command(tmp_path, qa_file,
+                                                                                      tiny_model_dir):
+    out = tmp_path / "run"
+    typo = small_run(tmp_path / "qa.jsonl", tiny_model_dir, out, "--max-steps", "1")  # mistyped --data
+    assert run(typo).returncode == 2
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    proc = run(small_run(qa_file, tiny_model_dir, out, "--max-steps", "1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in events if e["type"] == "status"] == ["running", "completed"]  # a fresh record
+    # A run that got as far as a step keeps its protection: the same command is refused.
+    again = run(small_run(qa_file, tiny_model_dir, out, "--max-steps", "1"))
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
 def test_out_of_range_setting_exits_2(tmp_path, qa_file):
     proc = run([sys.executable, "train.py", "--data", str(qa_file), "--lora-r", "0", "--output", str(tmp_path)])
     assert proc.returncode == 2 and "lora_r" in proc.stderr and "Traceback" not in proc.stderr
