@@ -196,6 +196,26 @@ EN: dict[str, str] = {
     "training.error.no_examples": "{source}: no training conversation fits in max_length={max_length} tokens ({dropped} dropped as too long); raise max_length or use truncation 'truncate'",
     "training.error.no_checkpoint": "resume: no checkpoint in {path}; train without --resume first (checkpoints are saved each epoch or every save_steps)",
     "training.error.tracker_missing": "report_to: '{tracker}' needs the '{package}' package, which is not installed: pip install {package}, or set report_to to 'none'",
+    "cli.error": "error: {error}",
+    "export.cli.description": "Export a training run as a merged model or an adapter folder, then check that it answers exactly like the app.",
+    "export.cli.run": "the run directory (holding adapter/ and run.json)",
+    "export.cli.merged": "write the base model with the adapter merged in to OUT",
+    "export.cli.adapter": "write the adapter alone (for PeftModel.from_pretrained) to OUT",
+    "export.cli.dtype": "dtype of the merged weights; 'auto' keeps the base model's (default: auto)",
+    "export.cli.check": "re-answer the first N test questions with the export and with the app and compare them; 0 skips the check (default: %(default)s)",
+    "export.cli.tokens": "max new tokens per answer in the check (default: %(default)s)",
+    "export.cli.lang": "language of the messages (default: from LANG, else English)",
+    "export.cli.written": "{kind} export written to {path}",
+    "export.cli.check_result": "export check: {identical}/{total} answers identical to the app's (details in {file})",
+    "export.cli.differs": "  differs: {question}\n    app:      {in_app}\n    exported: {exported}",
+    "export.problem.template": "  the export's chat template builds other prompt tokens than the app (system prompt or format differ)",
+    "export.problem.eos": "  the export's generation_config does not stop at <|im_end|>: answers would run on past their end",
+    "export.error.no_settings": "{path}: no run.json or settings.json, so the base model and system prompt of this run are unknown",
+    "export.error.no_adapter": "{path}: no adapter_config.json; the run has no trained adapter to export",
+    "export.error.kind": "export kind: expected 'merged' or 'adapter', got {kind!r}",
+    "export.error.inside_run": "{path}: an export must not be written over the run folder or its adapter/; choose another folder",
+    "export.error.not_an_export": "{path}: no hust_sft_export.json; export the run there first",
+    "export.error.no_questions": "{source}: the run's data has no question to check the export with",
     "training.status.running": "training started",
     "training.status.completed": "training completed; adapter saved to {adapter}",
     "training.status.stopped": "stopped on request at step {step}; adapter saved to {adapter}",
@@ -613,6 +633,26 @@ ZH: dict[str, str] = {
     "training.error.no_examples": "{source}：没有任何训练对话能放进 max_length={max_length} 个 token（{dropped} 条因过长被丢弃）；请调大 max_length，或把截断策略设为 'truncate'",
     "training.error.no_checkpoint": "resume：{path} 中没有检查点；请先不带 --resume 训练（每个 epoch 或每 save_steps 步保存一次检查点）",
     "training.error.tracker_missing": "report_to：'{tracker}' 需要 '{package}' 包，但它没有安装：请 pip install {package}，或把 report_to 设为 'none'",
+    "cli.error": "错误：{error}",
+    "export.cli.description": "把一次训练导出为合并后的模型或单独的适配器目录，并检查它的回答与应用内完全一致。",
+    "export.cli.run": "运行目录（包含 adapter/ 与 run.json）",
+    "export.cli.merged": "把合并了适配器的基座模型写到 OUT",
+    "export.cli.adapter": "只把适配器（供 PeftModel.from_pretrained 使用）写到 OUT",
+    "export.cli.dtype": "合并后权重的数据类型；'auto' 沿用基座模型的（默认：auto）",
+    "export.cli.check": "用导出的模型和应用各回答前 N 个测试问题并逐一比较；0 表示不检查（默认：%(default)s）",
+    "export.cli.tokens": "检查时每个回答最多生成的 token 数（默认：%(default)s）",
+    "export.cli.lang": "提示信息的语言（默认：按 LANG，否则英文）",
+    "export.cli.written": "{kind} 导出已写到 {path}",
+    "export.cli.check_result": "导出检查：{identical}/{total} 个回答与应用内完全相同（详见 {file}）",
+    "export.cli.differs": "  不同：{question}\n    应用：  {in_app}\n    导出：  {exported}",
+    "export.problem.template": "  导出的对话模板生成的提示 token 与应用内不同（系统提示词或格式不一致）",
+    "export.problem.eos": "  导出的 generation_config 不会在 <|im_end|> 处停止：回答会越过结尾继续生成",
+    "export.error.no_settings": "{path}：没有 run.json 或 settings.json，无法得知这次运行的基座模型和系统提示词",
+    "export.error.no_adapter": "{path}：没有 adapter_config.json；这次运行没有可导出的适配器",
+    "export.error.kind": "导出类型：应为 'merged' 或 'adapter'，实际为 {kind!r}",
+    "export.error.inside_run": "{path}：导出不能写在运行目录或它的 adapter/ 上；请换一个目录",
+    "export.error.not_an_export": "{path}：没有 hust_sft_export.json；请先把运行导出到这里",
+    "export.error.no_questions": "{source}：这次运行的数据里没有可用来检查导出的问题",
     "training.status.running": "训练已开始",
     "training.status.completed": "训练完成；适配器已保存到 {adapter}",
     "training.status.stopped": "已按请求在第 {step} 步停止；适配器已保存到 {adapter}",
@@ -846,6 +886,26 @@ ZH: dict[str, str] = {
 }
 
 STRINGS = {"en": EN, "zh": ZH}
+
+
+def cli_lang(argv: list[str] | None = None, environ=None) -> str:
+    """The language of a command-line tool: `--lang X` in argv, else the locale (LC_ALL, LC_MESSAGES, LANG:
+    zh_CN.UTF-8 → zh), else English. Read before argparse so `--help` is in that language too."""
+    import os
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else (
+            argv[i + 1] if arg == "--lang" and i + 1 < len(argv) else None)
+        if value in LANGS:
+            return value
+    environ = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
 
 
 def t(key: str, lang: str = DEFAULT_LANG, /, **fmt) -> str:
