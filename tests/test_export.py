@@ -116,3 +116,61 @@ def test_cli_names_a_run_without_an_adapter(tmp_path, capsys):
     assert export.main([str(tmp_path / "empty"), "--merged", str(tmp_path / "m"), "--lang", "zh"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("错误：") and str(tmp_path / "empty" / "adapter") in err
+
+
+# ---------------------------------------------------------------------------------------------------
+# Publishing goes through the export and its check
+
+TOKEN = "hf_" + "k" * 34
+
+
+def _offline_hub(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # reach 127.0.0.1:9 and fail there
+
+
+def test_publish_pushes_only_after_the_check_passes(run_dir, monkeypatch):
+    from hust_sft import hub
+
+    _offline_hub(monkeypatch)
+    with pytest.raises(hub.PublishError) as err:  # the check passed, so the upload was tried (and refused)
+        hub.publish(run_dir, "alice/merged", TOKEN, endpoint="http://127.0.0.1:9", merged=True, check_n=2)
+    assert str(err.value).startswith("Publishing to alice/merged failed:")
+
+
+def test_publish_refuses_a_merged_model_that_answers_differently(tmp_path, monkeypatch):
+    """A bf16 base: the merged bf16 weights reloaded as a user would vs the app's fp32 base + adapter."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from hust_sft import demo_model, hub
+
+    base = demo_model.build(tmp_path / "tiny-bf16", dtype="bfloat16")
+    run = tmp_path / "run"
+    run.mkdir()
+    data = write_qa_jsonl(tmp_path / "qa.jsonl", 12)
+    settings = set_values(RunSettings(), {"data": str(data), "model": str(base), "system_prompt": SYSTEM,
+                                          "val_ratio": 0.0, "test_ratio": 0.5})
+    (run / "settings.json").write_text(json.dumps(to_dict(settings), ensure_ascii=False), encoding="utf-8")
+    torch.manual_seed(1)
+    lora = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), lora).save_pretrained(run / "adapter")
+    _offline_hub(monkeypatch)
+    with pytest.raises(hub.PublishError) as err:
+        hub.publish(run, "alice/merged", TOKEN, endpoint="http://127.0.0.1:9", merged=True, check_n=3)
+    assert err.value.key == "hub.error.export_differs"
+    assert err.value.params["total"] == 3 and err.value.params["identical"] < 3
+    assert "Nothing was pushed" in str(err.value)
+
+
+def test_model_card_states_the_export_check(run_dir):
+    from hust_sft import hub
+
+    check = export.ExportCheck(kind="merged", total=8, identical=8, max_new_tokens=128, exported_dtype="bfloat16",
+                               device="cpu")
+    card = hub.model_card(run_dir, "alice/m", merged=True, export_check=check)
+    assert "**8/8 answers identical** to the answers of the app's own chat" in card
+    assert "AutoModelForCausalLM.from_pretrained(\"alice/m\"" in card and "PeftModel" not in card
+    assert "published without the export check" in hub.model_card(run_dir, "alice/m")
