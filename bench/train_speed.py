@@ -98,7 +98,8 @@ def arm_ours(model_dir: str, data: Path, work: Path, name: str = "ours") -> dict
         "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1})
     result = train(settings, run_dir=work / name)
     rec = result.record
-    return {"losses": losses_of(work / name), "samples": rec["data"]["encoding"]["train"]["kept"], "tokens": rec["tokens_seen"],
+    return {"losses": losses_of(work / name), "samples": rec["data"]["encoding"]["train"]["kept"],
+            "tokens": rec["tokens_seen"],
             "train_runtime_s": rec["train_runtime_s"], "peak_rss_mb": peak_rss_mb(),
             "padded_tokens": None, "mixed_precision": rec["mixed_precision"]}
 
@@ -193,7 +194,8 @@ def main(argv=None) -> int:
         o, r = results["ours"], results["trl"]
         diffs = [abs(x - y) for x, y in zip(o["losses"], r["losses"])]
         same = o["losses"] == r["losses"]
-        print(f"TRL {r.get('trl')} SFTTrainer vs ours: time trl/ours {r['train_runtime_s'] / o['train_runtime_s']:.2f}x; "
+        print(f"TRL {r.get('trl')} SFTTrainer vs ours: "
+              f"time trl/ours {r['train_runtime_s'] / o['train_runtime_s']:.2f}x; "
               f"peak memory trl/ours {r['peak_rss_mb'] / o['peak_rss_mb']:.2f}x; "
               f"losses {'identical' if same else 'differ'} over {len(diffs)} logged steps"
               + ("" if same else f" (max |diff| {max(diffs, default=0):.2e})"))

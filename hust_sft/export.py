@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hust_sft import runs
 from hust_sft.errors import LocalizedError
-from hust_sft.settings import GenerationSettings, ModelSettings, RunSettings, from_dict
+from hust_sft.settings import GenerationSettings, ModelSettings, RunSettings
 
 CHECK_FILE = "export_check.json"
 EXPORT_FILE = "hust_sft_export.json"
@@ -64,18 +64,17 @@ class ExportCheck:
         return {**asdict(self), "passed": self.passed}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ExportCheck":
+    def from_dict(cls, data: dict) -> ExportCheck:
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
 def run_settings(run_dir: str | Path) -> RunSettings:
     """The settings a run was trained with (run.json's block, else settings.json)."""
-    run_dir = Path(run_dir)
-    data = (runs.read_run_json(run_dir) or {}).get("settings") or runs.read_settings_json(run_dir)
-    if not data:
+    settings = runs.load_settings(run_dir)
+    if settings is None:
         raise ExportError("export.error.no_settings", path=run_dir)
-    return from_dict(RunSettings, data)
+    return settings
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -304,7 +303,8 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--merged", metavar="OUT", help=t("export.cli.merged", lang))
     where.add_argument("--adapter", metavar="OUT", help=t("export.cli.adapter", lang))
-    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"], help=t("export.cli.dtype", lang))
+    p.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+                   help=t("export.cli.dtype", lang))
     p.add_argument("--check", type=int, default=DEFAULT_CHECK_N, metavar="N", help=t("export.cli.check", lang))
     p.add_argument("--max-new-tokens", type=int, default=DEFAULT_CHECK_TOKENS, help=t("export.cli.tokens", lang))
     p.add_argument("--lang", choices=["en", "zh"], default=None, help=t("export.cli.lang", lang))

@@ -174,7 +174,8 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
     data = run.get("data") or {}
     base = settings.model.model or DEFAULT_MODEL
     dataset = _hub_id(settings.data.data)
-    meta = ModelCardData(base_model=_hub_id(base), library_name="transformers" if merged else "peft", datasets=[dataset] if dataset else None,
+    meta = ModelCardData(base_model=_hub_id(base), library_name="transformers" if merged else "peft",
+                         datasets=[dataset] if dataset else None,
                          license=license, tags=list(CARD_TAGS), pipeline_tag="text-generation")
 
     splits = data.get("split_sizes") or {}
@@ -183,7 +184,8 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
              t("hub.card.intro", lang, base=base, data=data.get("source") or settings.data.data), "",
              f"## {t('hub.card.load', lang)}", "",
              t("hub.card.load_note_merged" if merged else "hub.card.load_note", lang), "",
-             (MERGED_SNIPPET if merged else LOAD_SNIPPET).format(**{k: json.dumps(v, ensure_ascii=False) for k, v in {  # valid Python strings
+             (MERGED_SNIPPET if merged else LOAD_SNIPPET).format(**{  # values as valid Python strings
+                 k: json.dumps(v, ensure_ascii=False) for k, v in {
                  "base": base, "repo": repo_id, "system": settings.data.system_prompt,
                  "question": t("hub.card.example_question", lang)}.items()}), "",
              f"## {t('hub.card.data', lang)}", ""]

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from qa_data import write_qa_jsonl
 
 from hust_sft import export
 from hust_sft.settings import RunSettings, set_values, to_dict
-from qa_data import write_qa_jsonl
 
 SYSTEM = '你是"手册"助手。\n只回答手册里的问题。'  # quotes and a newline: the template literal must keep them
 
@@ -108,7 +108,8 @@ def test_cli_exports_checks_and_reports(run_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert f"merged export written to {tmp_path / 'm'}" in out
-    assert f"export check: 2/2 answers identical to the app's (details in {tmp_path / 'm' / 'export_check.json'})" in out
+    check_file = tmp_path / "m" / "export_check.json"
+    assert f"export check: 2/2 answers identical to the app's (details in {check_file})" in out
 
 
 def test_cli_names_a_run_without_an_adapter(tmp_path, capsys):
@@ -156,7 +157,8 @@ def test_publish_refuses_a_merged_model_that_answers_differently(tmp_path, monke
     (run / "settings.json").write_text(json.dumps(to_dict(settings), ensure_ascii=False), encoding="utf-8")
     torch.manual_seed(1)
     lora = LoraConfig(r=4, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
-    get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), lora).save_pretrained(run / "adapter")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), lora)
+    model.save_pretrained(run / "adapter")
     _offline_hub(monkeypatch)
     with pytest.raises(hub.PublishError) as err:
         hub.publish(run, "alice/merged", TOKEN, endpoint="http://127.0.0.1:9", merged=True, check_n=3)

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from qa_data import write_qa_jsonl
 
 from hust_sft.i18n import t
 from hust_sft.settings import RunSettings, SettingsError, set_values
 from hust_sft.training import train
-from qa_data import write_qa_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
