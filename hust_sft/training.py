@@ -364,7 +364,7 @@ def _finish(record: RunRecord, started: float, device: str | None, **fields) -> 
 def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRecord,
            stop: StopCallback, started: float, on_data: Callable[[Any], None] | None = None) -> RunResult:
     import torch
-    from transformers import Trainer, set_seed
+    from transformers import PrinterCallback, Trainer, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
     from hust_sft.cpu_memory import cap_heap_fragmentation
@@ -431,6 +431,9 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
             callbacks=[EventsCallback(events, device), stop])
         record.update(tracking=tracker_record(report_to, run_dir))
+    # The Trainer's printer writes each log as a dict of strings ({'loss': '3.174'}); events.jsonl, and
+    # train.py's console (hust_sft.console, fed from the same events), carry the numbers instead.
+    trainer.remove_callback(PrinterCallback)
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
 
     state = trainer.state
