@@ -365,7 +365,6 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
            stop: StopCallback, started: float, on_data: Callable[[Any], None] | None = None) -> RunResult:
     import torch
     from transformers import PrinterCallback, Trainer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     from hust_sft.cpu_memory import cap_heap_fragmentation
     from hust_sft.data import DataError, load_data
@@ -395,7 +394,8 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     check_tracker(settings.train.report_to)
     checkpoint = None
     if settings.train.resume:
-        checkpoint = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
+        latest = runs.latest_checkpoint(run_dir)  # the newest complete one: a kill may interrupt a save
+        checkpoint = str(latest) if latest is not None else None
         if checkpoint is None:
             raise SettingsError("training.error.no_checkpoint", path=run_dir / "checkpoints")
         record.update(resumed_from=checkpoint)
