@@ -228,7 +228,8 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 
 def failed_before_first_step(run_dir: str | Path) -> bool:
-    """A run that failed (a mistyped --data, a missing package) before its first step, leaving nothing to keep:
+    """A run that failed (a mistyped --data, a missing package) or was stopped before its first step, leaving
+    nothing to keep:
     no logged step, no checkpoint, no adapter. Training into its folder again starts it afresh."""
     run_dir = Path(run_dir)
     if has_adapter(run_dir) or latest_checkpoint(run_dir) is not None:
@@ -238,7 +239,8 @@ def failed_before_first_step(run_dir: str | Path) -> bool:
         status = run_status(run_dir, events)
     except RunFileError:
         return False
-    return status == "failed" and not any(e.get("type") in ("log", "eval") for e in events)
+    # "stopped" too: a run stopped while its data or model were loading never reached a step either.
+    return status in ("failed", "stopped") and not any(e.get("type") in ("log", "eval") for e in events)
 
 
 PERSISTENT_ROOT = Path("/data")  # a Hugging Face Space's persistent storage, when the Space has it
