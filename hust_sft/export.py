@@ -236,7 +236,12 @@ def exported_answers(out: Path, kind: str, base: str, questions: list[str], max_
         model = AutoModelForCausalLM.from_pretrained(out).to(device)
         extra = {}  # the exported generation_config decides: greedy, stop at <|im_end|>
     else:
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base).to(device), out)
+        # An adapter fixes no dtype: the user picks one when loading the base. It is checked under the app's
+        # (fp32 on a CPU, where a bf16 base would answer differently whoever loaded it).
+        from hust_sft.modeling import pick_dtype
+
+        base_model = AutoModelForCausalLM.from_pretrained(base, dtype=pick_dtype(device)).to(device)
+        model = PeftModel.from_pretrained(base_model, out)
         extra = {"do_sample": False}  # as the adapter's model card snippet calls generate
     model.eval()
     answers, prompts = [], []
