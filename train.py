@@ -21,46 +21,49 @@ import argparse
 import sys
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    from hust_sft.i18n import LANGS, t
     from hust_sft.settings import RunSettings, add_arguments
 
-    parser = argparse.ArgumentParser(
-        prog="train.py", description="LoRA fine-tuning of a chat model on a Q&A file (hust-sft).",
-        epilog="Stop a running job by creating RUN_DIR/STOP or sending SIGTERM; resume with --resume.")
-    return add_arguments(parser, RunSettings, lang="en")
-
-
-LANG = "en"
+    parser = argparse.ArgumentParser(prog="train.py", description=t("train.cli.description", lang),
+                                     epilog=t("train.cli.epilog", lang))
+    parser.add_argument("--lang", choices=list(LANGS), default=None, help=t("train.cli.lang", lang))
+    return add_arguments(parser, RunSettings, lang=lang)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hust_sft.console import ConsoleReport
     from hust_sft.data import DataError
     from hust_sft.errors import LocalizedError
-    from hust_sft.i18n import t
+    from hust_sft.i18n import cli_lang, t
     from hust_sft.settings import RunSettings, from_args
 
-    args = build_parser().parse_args(argv)
+    lang = cli_lang(argv)  # --lang, else the locale (LANG=zh_CN.UTF-8 → zh), else English; --help included
+    args = build_parser(lang).parse_args(argv)
+    report = ConsoleReport(lang)
     try:
         settings = from_args(RunSettings, args)
         from hust_sft.training import is_main_process, train
 
         def show_data(bundle):  # every skipped record where a CLI user looks, before training starts
             if is_main_process():
-                print("\n".join(bundle.report.summary_lines(LANG)), flush=True)
+                print("\n".join(bundle.report.summary_lines(lang)), flush=True)
 
-        result = train(settings, on_data=show_data)
+        result = train(settings, on_data=show_data, on_event=report)
     except LocalizedError as e:  # every user-facing error: settings, data, encoding, model, run folder
-        lines = e.text(LANG).strip().splitlines()
+        report.close()
+        lines = e.text(lang).strip().splitlines()
         if isinstance(e, DataError):  # keeps its list of issues, one per line, each naming file:line: field
             message = "\n".join(lines[:21])
         else:
             message = " ".join(line.strip() for line in lines if line.strip())
-        print("error: " + message, file=sys.stderr)
+        print(t("cli.error", lang, error=message), file=sys.stderr)
         return 2
     if result.adapter_dir is None:  # stopped while loading: nothing trained, no adapter
-        print(t("training.status.stopped_loading", LANG))
+        report.close()
+        print(t("training.status.stopped_loading", lang))
         return 0
-    print(t("training.cli.done", LANG, status=result.status, adapter=result.adapter_dir, run_dir=result.run_dir))
+    print(report.summary(result))
     return 0
 
 

@@ -3,12 +3,17 @@
     python -m bench.train_speed --layers 4            # quick: Qwen2.5-0.5B shape, 4 of its 24 layers
     python -m bench.train_speed                       # full 24-layer Qwen2.5-0.5B architecture
     python -m bench.train_speed --model DIR           # a real model folder
+    python -m bench.train_speed --arms ours,trl       # our answer-only head vs TRL's SFTTrainer fused head
 
 (a) tutorial: every sample padded to 512, labels = input_ids (padding and prompt included), LoRA r=8 α=8
     on q_proj/v_proj, batch 4 × accumulation 8, fp32, plain Trainer, no length grouping;
 (b) ours: hust_sft.training.train with our defaults (answer-only labels, dynamic padding, length grouping,
     the LM head only at answer positions and a chunk at a time, bf16 autocast with the frozen base stored
     in bf16 where the CPU supports it, LoRA dropout 0, a fixed glibc mmap threshold), batch 8 × accumulation 4.
+(c) trl: exactly (b) — same data, encoding, answer-only labels, collator, sampler, model, LoRA and
+    TrainingArguments (converted to an SFTConfig) — with TRL's SFTTrainer (its fused LM head,
+    `model(..., fused_lm_head=True)`) in place of hust_sft.trainer.AnswerOnlyHeadTrainer. Its per-step
+    losses are compared with (b)'s.
 Each arm runs in a fresh subprocess so its peak RSS is its own; the parent prints the table and ratios.
 Without --model the weights are random (speed and memory do not depend on their values).
 """
@@ -84,18 +89,55 @@ def arm_tutorial(model_dir: str, data: Path, work: Path) -> dict:
             "peak_rss_mb": peak_rss_mb(), "padded_tokens": 512 * len(rows), "mixed_precision": "no"}
 
 
-def arm_ours(model_dir: str, data: Path, work: Path) -> dict:
+def arm_ours(model_dir: str, data: Path, work: Path, name: str = "ours") -> dict:
     from hust_sft.settings import RunSettings, set_values
     from hust_sft.training import train
 
     settings = set_values(RunSettings(), {
         "data": str(data), "model": model_dir, "val_ratio": 0.0, "test_ratio": 0.0, "epochs": 1.0,
         "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1})
-    result = train(settings, run_dir=work / "ours")
+    result = train(settings, run_dir=work / name)
     rec = result.record
-    return {"samples": rec["data"]["encoding"]["train"]["kept"], "tokens": rec["tokens_seen"],
+    return {"losses": losses_of(work / name), "samples": rec["data"]["encoding"]["train"]["kept"],
+            "tokens": rec["tokens_seen"],
             "train_runtime_s": rec["train_runtime_s"], "peak_rss_mb": peak_rss_mb(),
             "padded_tokens": None, "mixed_precision": rec["mixed_precision"]}
+
+
+def arm_trl(model_dir: str, data: Path, work: Path) -> dict:
+    """`arm_ours` with the trainer swapped for TRL's SFTTrainer; everything else is our pipeline, unchanged.
+
+    Patched in this child process only: training_arguments() returns the same values as an SFTConfig, and
+    the trainer class our training module picks is an SFTTrainer taking our pre-tokenised dataset and
+    collator as they are (skip_prepare_dataset), so both arms learn exactly the same labels.
+    """
+    import dataclasses
+
+    import trl
+    from transformers import TrainingArguments
+
+    from hust_sft import trainer as ours_trainer
+    from hust_sft import training
+
+    plain = training.training_arguments
+
+    def sft_arguments(*args, **kwargs):
+        base = plain(*args, **kwargs)
+        values = {f.name: getattr(base, f.name) for f in dataclasses.fields(TrainingArguments) if f.init}
+        values = {k: v for k, v in values.items() if not k.startswith("_")}
+        return trl.SFTConfig(**values, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
+                             packing=False, padding_free=False)
+
+    training.training_arguments = sft_arguments
+    ours_trainer.AnswerOnlyHeadTrainer = trl.SFTTrainer
+    result = arm_ours(model_dir, data, work, name="trl")
+    result["trl"] = trl.__version__
+    return result
+
+
+def losses_of(run_dir: Path) -> list[float]:
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [e["loss"] for e in events if e.get("type") == "log"]
 
 
 def run_arm(arm: str, model_dir: str, data: Path, work: Path) -> dict:
@@ -124,7 +166,7 @@ def main(argv=None) -> int:
 
     if a.arm:  # child process: one arm, result as JSON
         work = Path(a.work)
-        fn = arm_tutorial if a.arm == "tutorial" else arm_ours
+        fn = {"tutorial": arm_tutorial, "ours": arm_ours, "trl": arm_trl}[a.arm]
         (work / f"{a.arm}.json").write_text(json.dumps(fn(a.model, Path(a.samples_file), work)))
         return 0
 
@@ -148,6 +190,15 @@ def main(argv=None) -> int:
         t, o = results["tutorial"], results["ours"]
         print(f"speed-up per epoch: {t['train_runtime_s'] / o['train_runtime_s']:.2f}x; "
               f"peak memory ours/tutorial: {o['peak_rss_mb'] / t['peak_rss_mb']:.2f}x")
+    if {"ours", "trl"} <= set(results):
+        o, r = results["ours"], results["trl"]
+        diffs = [abs(x - y) for x, y in zip(o["losses"], r["losses"])]
+        same = o["losses"] == r["losses"]
+        print(f"TRL {r.get('trl')} SFTTrainer vs ours: "
+              f"time trl/ours {r['train_runtime_s'] / o['train_runtime_s']:.2f}x; "
+              f"peak memory trl/ours {r['peak_rss_mb'] / o['peak_rss_mb']:.2f}x; "
+              f"losses {'identical' if same else 'differ'} over {len(diffs)} logged steps"
+              + ("" if same else f" (max |diff| {max(diffs, default=0):.2e})"))
     print(json.dumps(results))
     return 0
 

@@ -40,6 +40,12 @@ class HubError(LocalizedError, ValueError):
     """Publishing cannot go on; str() is English (token scrubbed), `.text(lang)` for the page."""
 
 
+class Published(str):
+    """The repo URL `publish` returns, carrying the export check the upload passed (None when skipped)."""
+
+    check = None
+
+
 class RepoIdError(HubError):
     pass
 
@@ -150,8 +156,35 @@ print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_to
 ```'''
 
 
-def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: str = DEFAULT_LICENSE) -> str:
-    """README.md for the adapter repo: Hub metadata, how to load it, data, training figures, settings, eval."""
+MERGED_SNIPPET = '''```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model = AutoModelForCausalLM.from_pretrained({repo}, device_map="auto")
+tokenizer = AutoTokenizer.from_pretrained({repo})
+
+messages = [{{"role": "user", "content": {question}}}]  # the template adds the system prompt used in training
+inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
+                                       return_tensors="pt").to(model.device)
+output = model.generate(**inputs, max_new_tokens=256)  # generation_config: greedy, stops at <|im_end|>
+print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+```'''
+
+
+def export_check_lines(check, lang: str) -> list[str]:
+    """The model card's statement of the export check (hust_sft.export): what was compared and the result."""
+    if check is None:
+        return [t("hub.card.export_unchecked", lang)]
+    lines = [t("hub.card.export_check", lang, total=check.total, identical=check.identical,
+               tokens=check.max_new_tokens, split=check.split, dtype=check.exported_dtype or "?",
+               device=check.device or "?")]
+    lines += [f"- {t('export.problem.' + p, lang).strip()}" for p in check.problems]
+    return lines
+
+
+def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: str = DEFAULT_LICENSE,
+               merged: bool = False, export_check=None) -> str:
+    """README.md for the adapter (or merged model) repo: Hub metadata, how to load it, data, training figures,
+    settings, the export check, eval."""
     from huggingface_hub import ModelCard, ModelCardData
 
     run_dir = Path(run_dir)
@@ -161,15 +194,18 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
     base = settings.model.model or DEFAULT_MODEL
     dataset = _hub_id(settings.data.data)
     source = _public(data.get("source") or settings.data.data)
-    meta = ModelCardData(base_model=_hub_id(base), library_name="peft", datasets=[dataset] if dataset else None,
+    meta = ModelCardData(base_model=_hub_id(base), library_name="transformers" if merged else "peft",
+                         datasets=[dataset] if dataset else None,
                          license=license, tags=list(CARD_TAGS), pipeline_tag="text-generation")
 
     splits = data.get("split_sizes") or {}
     summary = runs.summarize_run(run_dir)
     lines = [f"# {repo_id.split('/')[-1]}", "",
              t("hub.card.intro", lang, base=_public(base), data=source), "",
-             f"## {t('hub.card.load', lang)}", "", t("hub.card.load_note", lang), "",
-             LOAD_SNIPPET.format(**{k: json.dumps(v, ensure_ascii=False) for k, v in {  # valid Python strings
+             f"## {t('hub.card.load', lang)}", "",
+             t("hub.card.load_note_merged" if merged else "hub.card.load_note", lang), "",
+             (MERGED_SNIPPET if merged else LOAD_SNIPPET).format(**{  # values as valid Python strings
+                 k: json.dumps(v, ensure_ascii=False) for k, v in {
                  "base": _public(base), "repo": repo_id, "system": settings.data.system_prompt,
                  "question": t("hub.card.example_question", lang)}.items()}), "",
              f"## {t('hub.card.data', lang)}", ""]
@@ -200,6 +236,7 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
         (f"{field_label(name, lang) if _has_label(name) else name} (`{name}`)",
          _public(get_value(settings, name)) if name in _MAYBE_LOCAL else get_value(settings, name))
         for name, _, _ in fields_of(settings) if name not in _LOCAL_SETTINGS])
+    lines += [f"## {t('hub.card.export_check_title', lang)}", "", *export_check_lines(export_check, lang), ""]
     lines += [f"## {t('hub.card.evaluation', lang)}", ""]
     summary_md = run_dir / runs.EVAL_DIR / "summary.md"
     if summary_md.is_file():  # one heading level down, under ours; its warnings may quote local paths
@@ -223,12 +260,22 @@ def _has_label(name: str) -> bool:
 # ---------------------------------------------------------------------------------------------------
 # Upload
 
+def _pairs_text(differing: list[dict], limit: int = 3) -> str:
+    return " | ".join(f"{d['question']!r}: app {d['in_app'][:80]!r} vs export {d['exported'][:80]!r}"
+                      for d in differing[:limit]) or "-"
+
+
 def _stage(run_dir: Path, card: str, stage: Path) -> None:
     """The PUBLISHED adapter files + our README.md + eval files in a temporary folder; the run folder is
     never changed."""
     for item in (run_dir / runs.ADAPTER_DIR).iterdir():
         if item.is_file() and item.name in PUBLISHED:
             shutil.copy2(item, stage / item.name)
+    _stage_eval(run_dir, card, stage)
+
+
+def _stage_eval(run_dir: Path, card: str, stage: Path) -> None:
+    """Our README.md over PEFT's stub, and the evaluation files under eval/."""
     (stage / "README.md").write_text(card, encoding="utf-8")  # replaces PEFT's auto-generated stub
     eval_dir = run_dir / runs.EVAL_DIR
     for name in EVAL_FILES:
@@ -238,12 +285,22 @@ def _stage(run_dir: Path, card: str, stage: Path) -> None:
 
 
 def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bool = False,
-            endpoint: str | None = None, lang: str = "en") -> str:
-    """Create (or reuse) the model repo and upload the adapter with its card; returns the repo URL.
+            endpoint: str | None = None, lang: str = "en", merged: bool = False, check_n: int | None = None,
+            cache=None) -> str:
+    """Create (or reuse) the model repo and upload the adapter (or the merged model) with its card; returns
+    the repo URL.
 
-    `endpoint` is for a self-hosted Hub mirror (default: huggingface.co or env HF_ENDPOINT).
+    The upload is an export (hust_sft.export: the training system prompt as the template's default, EOS
+    <|im_end|>), checked first: `check_n` test questions are answered by the export reloaded as a user would
+    and by the app; any difference refuses the push (PublishError) and nothing reaches the Hub. `check_n=0`
+    skips the check (adapter only; the card then says it was not checked). `cache` is the app's
+    serving.ModelCache, so the check reuses the loaded base. `endpoint` is for a self-hosted Hub mirror.
     """
     from huggingface_hub import HfApi
+
+    from hust_sft import export as exporting
+
+    check_n = exporting.DEFAULT_CHECK_N if check_n is None else check_n
 
     run_dir = Path(run_dir)
     repo_id = validate_repo_id(repo_id)
@@ -251,9 +308,25 @@ def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bo
         raise PublishError("hub.error.no_token")
     if not runs.has_adapter(run_dir):
         raise PublishError("hub.error.no_adapter", path=run_dir / runs.ADAPTER_DIR)
-    card = model_card(run_dir, repo_id, lang=lang)
     with tempfile.TemporaryDirectory(prefix="hust-sft-publish-") as stage:
-        _stage(run_dir, card, Path(stage))
+        check = None
+        if merged or check_n > 0:
+            try:
+                exporting.export(run_dir, stage, kind="merged" if merged else "adapter")
+                if check_n > 0:
+                    check = exporting.check_export(run_dir, stage, n=check_n, cache=cache)
+            except LocalizedError as e:
+                raise PublishError("hub.error.export", error=scrub(e.text(lang), token)) from None
+            except Exception as e:  # noqa: BLE001 - a model or data the libraries cannot load: named, not raised raw
+                raise PublishError("hub.error.export", error=scrub(f"{type(e).__name__}: {e}", token)) from None
+            if check is not None and not check.passed:
+                raise PublishError("hub.error.export_differs", identical=check.identical, total=check.total,
+                                   problems=", ".join(check.problems) or "-",
+                                   pairs=_pairs_text(check.differing))
+            card = model_card(run_dir, repo_id, lang=lang, merged=merged, export_check=check)
+            _stage_eval(run_dir, card, Path(stage))
+        else:
+            _stage(run_dir, model_card(run_dir, repo_id, lang=lang), Path(stage))
         try:
             api = HfApi(endpoint=endpoint, token=token)
             url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
@@ -263,4 +336,6 @@ def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bo
         except Exception as e:  # any Hub/network error; `from None` keeps the original (and its request) out
             message = scrub(f"{type(e).__name__}: {e}", token)
             raise PublishError("hub.error.publish", repo_id=repo_id, message=message) from None
-    return str(url)
+    published = Published(str(url))
+    published.check = check
+    return published

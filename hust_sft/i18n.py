@@ -90,6 +90,8 @@ EN: dict[str, str] = {
     "field.early_stopping_patience.help": "Stop after this many validation losses in a row that are not lower than the best so far (0: never stop early). Either way the adapter kept is the epoch with the lowest validation loss.",
     "field.group_by_length.label": "Group by length",
     "field.group_by_length.help": "Batches samples of similar length together so little padding is computed.",
+    "field.report_to.label": "Experiment tracker",
+    "field.report_to.help": "Also log losses to a tracker: 'trackio' (a local store in RUN_DIR/trackio; view it with `TRACKIO_DIR=RUN_DIR/trackio trackio show`), 'tensorboard' (event files in RUN_DIR/tensorboard), 'wandb' (needs `pip install wandb` and a login), or 'none'.",
     "field.resume.label": "Resume",
     "field.resume.help": "Continue from the last checkpoint in the run directory.",
     "field.max_new_tokens.label": "Max new tokens",
@@ -195,6 +197,36 @@ EN: dict[str, str] = {
     "jobs.no_script": "{path} is missing: the training script must sit in the repository root.",
     "training.error.no_examples": "{source}: no training conversation fits in max_length={max_length} tokens ({dropped} dropped as too long); raise max_length or use truncation 'truncate'",
     "training.error.no_checkpoint": "resume: no checkpoint in {path}; train without --resume first (checkpoints are saved each epoch or every save_steps)",
+    "training.error.tracker_missing": "report_to: '{tracker}' needs the '{package}' package, which is not installed: pip install {package}, or set report_to to 'none'",
+    "cli.error": "error: {error}",
+    "export.cli.description": "Export a training run as a merged model or an adapter folder, then check that it answers exactly like the app.",
+    "export.cli.run": "the run directory (holding adapter/ and run.json)",
+    "export.cli.merged": "write the base model with the adapter merged in to OUT",
+    "export.cli.adapter": "write the adapter alone (for PeftModel.from_pretrained) to OUT",
+    "export.cli.dtype": "dtype of the merged weights; 'auto' keeps the base model's (default: auto)",
+    "export.cli.check": "re-answer the first N test questions with the export and with the app and compare them; 0 skips the check (default: %(default)s)",
+    "export.cli.tokens": "max new tokens per answer in the check (default: %(default)s)",
+    "export.cli.lang": "language of the messages (default: from LANG, else English)",
+    "export.cli.written": "{kind} export written to {path}",
+    "export.cli.check_result": "export check: {identical}/{total} answers identical to the app's (details in {file})",
+    "export.cli.differs": "  differs: {question}\n    app:      {in_app}\n    exported: {exported}",
+    "export.problem.template": "  the export's chat template builds other prompt tokens than the app (system prompt or format differ)",
+    "export.problem.eos": "  the export's generation_config does not stop at <|im_end|>: answers would run on past their end",
+    "export.error.no_settings": "{path}: no run.json or settings.json, so the base model and system prompt of this run are unknown",
+    "export.error.no_adapter": "{path}: no adapter_config.json; the run has no trained adapter to export",
+    "export.error.kind": "export kind: expected 'merged' or 'adapter', got {kind!r}",
+    "export.error.inside_run": "{path}: an export must not be written over the run folder or its adapter/; choose another folder",
+    "export.error.not_an_export": "{path}: no hust_sft_export.json; export the run there first",
+    "export.error.no_questions": "{source}: the run's data has no question to check the export with",
+    "train.cli.description": "LoRA fine-tuning of a chat model on a Q&A file (hust-sft).",
+    "train.cli.epilog": "Stop a running job by creating RUN_DIR/STOP or sending SIGTERM; resume with --resume.",
+    "train.cli.lang": "language of the messages and of this help (default: from LANG, else English)",
+    "train.cli.bar": "training",
+    "train.cli.bar_loss": "loss {loss:.4f}",
+    "train.cli.eval": "validation loss {loss:.4f} (step {step}, epoch {epoch})",
+    "train.cli.best": "best validation loss: {loss} (step {step}, epoch {epoch})",
+    "train.cli.no_eval": "best validation loss: – (no validation split)",
+    "train.cli.wall": "wall time {wall}, {steps} steps, last training loss {loss}",
     "training.status.running": "training started",
     "training.status.completed": "training completed; adapter saved to {adapter}",
     "training.status.stopped": "stopped on request at step {step}; adapter saved to {adapter}",
@@ -223,6 +255,15 @@ EN: dict[str, str] = {
     "hub.commit_message": "Upload LoRA adapter from run {run} (hust-sft)",
     "hub.card.intro": "A LoRA adapter for {base}, fine-tuned with hust-sft on {data}.",
     "hub.card.load": "How to load",
+    "hub.card.load_note_merged": "The repository holds the base model with the adapter merged in, its tokenizer and a generation_config. The chat template's default system prompt is the one used in training, so sending just the question answers as the app did:",
+    "hub.card.export_check_title": "Export check",
+    "hub.card.export_check": "Before publishing, these files were reloaded as shown above ({dtype} on {device}) and answered {total} questions of the held-out {split} split greedily (at most {tokens} new tokens each): **{identical}/{total} answers identical** to the answers of the app's own chat (base + adapter).",
+    "hub.card.export_unchecked": "These files were published without the export check (answers were not compared with the app's).",
+    "hub.error.export": "The run could not be exported for publishing: {error}",
+    "hub.error.export_differs": "Nothing was pushed: the export answers differently from the app ({identical}/{total} answers identical; problems: {problems}). Differing: {pairs}",
+    "ui.publish.merged": "Merged model",
+    "ui.publish.merged_help": "Publish the base model with the adapter merged in (loads with AutoModelForCausalLM alone) instead of the adapter. Either way the upload is first checked: its answers to test questions must equal the app's.",
+    "ui.publish.done_checked": "✓ Published: {url} — export check: {identical}/{total} answers identical to the app's",
     "hub.card.load_note": "The repository holds the adapter and the tokenizer. Use the system prompt the adapter was trained with:",
     "hub.card.example_question": "How do I apply for a leave of absence?",
     "hub.card.data": "Training data",
@@ -388,6 +429,13 @@ EN: dict[str, str] = {
     "ui.train.series.val": "validation loss",
     "ui.train.loss_curve": "Loss",
     "ui.train.log": "Log (last lines)",
+    "ui.train.runs_persistent": "Runs are kept in `{path}`, on persistent storage: they survive a restart of the Space, and an interrupted run can be resumed below.",
+    "ui.train.runs_ephemeral": "Runs are kept in `{path}`. On a Space this disk is wiped at every restart: enable persistent storage (runs then go to /data/runs) or set HUST_SFT_RUNS to keep them.",
+    "ui.train.resume_run": "Interrupted run",
+    "ui.train.resume_help": "Runs whose training stopped before the end (a restart, a crash, Stop) and left a checkpoint.",
+    "ui.train.resume": "Resume",
+    "ui.train.nothing_to_resume": "Pick an interrupted run that has a checkpoint.",
+    "ui.train.resumed": "✓ Resuming run **{run}** from {checkpoint}, with the settings it was started with.",
     "ui.train.past_runs": "Runs",
     "ui.runs.col.name": "Run",
     "ui.runs.col.status": "Status",
@@ -547,6 +595,8 @@ ZH: dict[str, str] = {
     "field.early_stopping_patience.help": "验证损失连续这么多次没有低于目前最低值就停止训练（0：不提前停止）。无论是否早停，保存的适配器都是验证损失最低的那一轮。",
     "field.group_by_length.label": "按长度分组",
     "field.group_by_length.help": "把长度相近的样本放在同一批，减少填充计算。",
+    "field.report_to.label": "实验记录",
+    "field.report_to.help": "把损失同时记到实验记录工具：'trackio'（本地存储在 RUN_DIR/trackio，用 `TRACKIO_DIR=RUN_DIR/trackio trackio show` 查看）、'tensorboard'（事件文件在 RUN_DIR/tensorboard）、'wandb'（需 `pip install wandb` 并登录），或 'none'。",
     "field.resume.label": "断点续训",
     "field.resume.help": "从运行目录中最后一个检查点继续训练。",
     "field.max_new_tokens.label": "最多生成 token 数",
@@ -652,6 +702,36 @@ ZH: dict[str, str] = {
     "jobs.no_script": "缺少 {path}：训练脚本必须位于仓库根目录。",
     "training.error.no_examples": "{source}：没有任何训练对话能放进 max_length={max_length} 个 token（{dropped} 条因过长被丢弃）；请调大 max_length，或把截断策略设为 'truncate'",
     "training.error.no_checkpoint": "resume：{path} 中没有检查点；请先不带 --resume 训练（每个 epoch 或每 save_steps 步保存一次检查点）",
+    "training.error.tracker_missing": "report_to：'{tracker}' 需要 '{package}' 包，但它没有安装：请 pip install {package}，或把 report_to 设为 'none'",
+    "cli.error": "错误：{error}",
+    "export.cli.description": "把一次训练导出为合并后的模型或单独的适配器目录，并检查它的回答与应用内完全一致。",
+    "export.cli.run": "运行目录（包含 adapter/ 与 run.json）",
+    "export.cli.merged": "把合并了适配器的基座模型写到 OUT",
+    "export.cli.adapter": "只把适配器（供 PeftModel.from_pretrained 使用）写到 OUT",
+    "export.cli.dtype": "合并后权重的数据类型；'auto' 沿用基座模型的（默认：auto）",
+    "export.cli.check": "用导出的模型和应用各回答前 N 个测试问题并逐一比较；0 表示不检查（默认：%(default)s）",
+    "export.cli.tokens": "检查时每个回答最多生成的 token 数（默认：%(default)s）",
+    "export.cli.lang": "提示信息的语言（默认：按 LANG，否则英文）",
+    "export.cli.written": "{kind} 导出已写到 {path}",
+    "export.cli.check_result": "导出检查：{identical}/{total} 个回答与应用内完全相同（详见 {file}）",
+    "export.cli.differs": "  不同：{question}\n    应用：  {in_app}\n    导出：  {exported}",
+    "export.problem.template": "  导出的对话模板生成的提示 token 与应用内不同（系统提示词或格式不一致）",
+    "export.problem.eos": "  导出的 generation_config 不会在 <|im_end|> 处停止：回答会越过结尾继续生成",
+    "export.error.no_settings": "{path}：没有 run.json 或 settings.json，无法得知这次运行的基座模型和系统提示词",
+    "export.error.no_adapter": "{path}：没有 adapter_config.json；这次运行没有可导出的适配器",
+    "export.error.kind": "导出类型：应为 'merged' 或 'adapter'，实际为 {kind!r}",
+    "export.error.inside_run": "{path}：导出不能写在运行目录或它的 adapter/ 上；请换一个目录",
+    "export.error.not_an_export": "{path}：没有 hust_sft_export.json；请先把运行导出到这里",
+    "export.error.no_questions": "{source}：这次运行的数据里没有可用来检查导出的问题",
+    "train.cli.description": "在问答文件上对对话模型做 LoRA 微调（hust-sft）。",
+    "train.cli.epilog": "创建 RUN_DIR/STOP 文件或发送 SIGTERM 可停止训练；用 --resume 继续。",
+    "train.cli.lang": "提示信息和本帮助的语言（默认：按 LANG，否则英文）",
+    "train.cli.bar": "训练",
+    "train.cli.bar_loss": "损失 {loss:.4f}",
+    "train.cli.eval": "验证损失 {loss:.4f}（第 {step} 步，第 {epoch} 轮）",
+    "train.cli.best": "最低验证损失：{loss}（第 {step} 步，第 {epoch} 轮）",
+    "train.cli.no_eval": "最低验证损失：–（没有验证集）",
+    "train.cli.wall": "用时 {wall}，共 {steps} 步，最后训练损失 {loss}",
     "training.status.running": "训练已开始",
     "training.status.completed": "训练完成；适配器已保存到 {adapter}",
     "training.status.stopped": "已按请求在第 {step} 步停止；适配器已保存到 {adapter}",
@@ -680,6 +760,15 @@ ZH: dict[str, str] = {
     "hub.commit_message": "上传运行 {run} 的 LoRA 适配器（hust-sft）",
     "hub.card.intro": "{base} 的 LoRA 适配器，使用 hust-sft 在 {data} 上微调。",
     "hub.card.load": "加载方法",
+    "hub.card.load_note_merged": "仓库包含已合并适配器的基座模型、分词器和 generation_config。对话模板的默认系统提示词就是训练时用的那一个，所以只发送问题即可得到与应用内相同的回答：",
+    "hub.card.export_check_title": "导出检查",
+    "hub.card.export_check": "发布前，这些文件按上面的方式重新加载（{dtype}，{device}），对留出的 {split} 集中的 {total} 个问题做贪心解码（每个最多 {tokens} 个新 token）：**{identical}/{total} 个回答**与应用内对话（基座 + 适配器）的回答完全相同。",
+    "hub.card.export_unchecked": "这些文件发布时未做导出检查（没有与应用内的回答比较）。",
+    "hub.error.export": "无法为发布导出这次运行：{error}",
+    "hub.error.export_differs": "未推送任何内容：导出的模型与应用内回答不同（{identical}/{total} 个相同；问题：{problems}）。不同之处：{pairs}",
+    "ui.publish.merged": "合并后的模型",
+    "ui.publish.merged_help": "发布合并了适配器的基座模型（只用 AutoModelForCausalLM 即可加载），而不是单独的适配器。两种方式都会先检查：导出文件对测试问题的回答必须与应用内相同。",
+    "ui.publish.done_checked": "✓ 已发布：{url} —— 导出检查：{identical}/{total} 个回答与应用内相同",
     "hub.card.load_note": "仓库包含适配器和分词器。请使用训练时的系统提示词：",
     "hub.card.example_question": "如何申请休学？",
     "hub.card.data": "训练数据",
@@ -845,6 +934,13 @@ ZH: dict[str, str] = {
     "ui.train.series.val": "验证损失",
     "ui.train.loss_curve": "损失",
     "ui.train.log": "日志（最后几行）",
+    "ui.train.runs_persistent": "运行保存在 `{path}`，位于持久存储上：Space 重启后仍在，中断的运行可以在下方继续。",
+    "ui.train.runs_ephemeral": "运行保存在 `{path}`。在 Space 上这块磁盘每次重启都会被清空：请开启持久存储（运行会保存到 /data/runs），或设置 HUST_SFT_RUNS 来保留它们。",
+    "ui.train.resume_run": "中断的运行",
+    "ui.train.resume_help": "训练未到结尾就停止（重启、崩溃或点了停止）且留有检查点的运行。",
+    "ui.train.resume": "继续训练",
+    "ui.train.nothing_to_resume": "请选择一个留有检查点的中断运行。",
+    "ui.train.resumed": "✓ 正在从 {checkpoint} 继续运行 **{run}**，沿用它开始时的设置。",
     "ui.train.past_runs": "历次运行",
     "ui.runs.col.name": "运行",
     "ui.runs.col.status": "状态",
@@ -926,6 +1022,26 @@ ZH: dict[str, str] = {
 }
 
 STRINGS = {"en": EN, "zh": ZH}
+
+
+def cli_lang(argv: list[str] | None = None, environ=None) -> str:
+    """The language of a command-line tool: `--lang X` in argv, else the locale (LC_ALL, LC_MESSAGES, LANG:
+    zh_CN.UTF-8 → zh), else English. Read before argparse so `--help` is in that language too."""
+    import os
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--lang=") else (
+            argv[i + 1] if arg == "--lang" and i + 1 < len(argv) else None)
+        if value in LANGS:
+            return value
+    environ = os.environ if environ is None else environ
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
 
 
 def t(key: str, lang: str = DEFAULT_LANG, /, **fmt) -> str:

@@ -205,6 +205,9 @@ def _prepare_run_dir(settings: RunSettings, runs_dir: Path, name: str | None) ->
     if not settings.train.output:
         return runs.new_run_dir(runs_dir, name).resolve()
     run_dir = Path(settings.train.output).resolve()
+    if not settings.train.resume and runs.failed_before_first_step(run_dir):
+        for name in (runs.EVENTS, runs.RUN_JSON):  # failed before its first step: start it afresh
+            (run_dir / name).unlink(missing_ok=True)
     if (run_dir / runs.EVENTS).exists() and not settings.train.resume:
         raise JobError("jobs.output_exists", path=run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

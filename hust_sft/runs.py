@@ -200,6 +200,83 @@ def has_adapter(run_dir: str | Path) -> bool:
     return (Path(run_dir) / ADAPTER_DIR / "adapter_config.json").is_file()
 
 
+def checkpoint_complete(path: Path) -> bool:
+    """The Trainer writes a checkpoint's trainer_state.json last: a process killed while saving (a Space
+    restart, the OOM killer) leaves a folder without it, or with half of it, which cannot be resumed from."""
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """RUN_DIR/checkpoints/checkpoint-N with the largest N that was saved completely, or None.
+
+    transformers' get_last_checkpoint takes the largest N whatever state it is in, so a run killed while
+    saving could not be resumed at all.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    found = [(int(p.name.split("-")[-1]), p) for p in folder.iterdir()
+             if p.is_dir() and re.fullmatch(r"checkpoint-\d+", p.name)]
+    for _, path in sorted(found, reverse=True):
+        if checkpoint_complete(path):
+            return path
+    return None
+
+
+def failed_before_first_step(run_dir: str | Path) -> bool:
+    """A run that failed (a mistyped --data, a missing package) or was stopped before its first step, leaving
+    nothing to keep:
+    no logged step, no checkpoint, no adapter. Training into its folder again starts it afresh."""
+    run_dir = Path(run_dir)
+    if has_adapter(run_dir) or latest_checkpoint(run_dir) is not None:
+        return False
+    try:
+        events = read_events(run_dir)
+        status = run_status(run_dir, events)
+    except RunFileError:
+        return False
+    # "stopped" too: a run stopped while its data or model were loading never reached a step either.
+    return status in ("failed", "stopped") and not any(e.get("type") in ("log", "eval") for e in events)
+
+
+PERSISTENT_ROOT = Path("/data")  # a Hugging Face Space's persistent storage, when the Space has it
+
+
+def default_runs_dir(environ=None, persistent_root: Path = PERSISTENT_ROOT) -> Path:
+    """HUST_SFT_RUNS, else /data/runs when persistent storage is mounted (a Space restart wipes everything
+    else), else ./runs."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    if environ.get("HUST_SFT_RUNS"):
+        return Path(environ["HUST_SFT_RUNS"])
+    if persistent_root.is_dir() and os.access(persistent_root, os.W_OK):
+        return persistent_root / "runs"
+    return Path("runs")
+
+
+def is_persistent(runs_dir: str | Path, persistent_root: Path = PERSISTENT_ROOT) -> bool:
+    """Whether `runs_dir` lies on the persistent storage (survives a Space restart)."""
+    try:
+        return Path(runs_dir).resolve().is_relative_to(persistent_root.resolve()) and persistent_root.is_dir()
+    except OSError:
+        return False
+
+
+def resumable(run_dir: str | Path) -> bool:
+    """A run that was interrupted (its process died in a restart or a crash: status 'running' with nobody
+    running it, or 'failed'; or stopped on request) and left a checkpoint to continue from."""
+    try:
+        status = run_status(run_dir)
+    except RunFileError:
+        return False
+    return status in ("running", "failed", "stopped") and latest_checkpoint(run_dir) is not None
+
+
 @dataclass
 class RunSummary:
     name: str

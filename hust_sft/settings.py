@@ -95,6 +95,7 @@ class TrainSettings:
     eval_each_epoch: bool = opt(True)
     early_stopping_patience: int = opt(0, min=0, max=100, step=1)
     group_by_length: bool = opt(True)
+    report_to: str = opt("none", choices=["none", "tensorboard", "trackio", "wandb"])
     resume: bool = opt(False)
 
 

@@ -1,5 +1,15 @@
 """A `transformers.Trainer` whose loss projects only the answer positions through the LM head.
 
+Why not TRL's SFTTrainer (measured, issue 10 item 5): TRL 1.16's SFTTrainer also computes the loss through a
+chunked, fused LM head (`model(..., fused_lm_head=True)`), but on a CPU it projects *every* position, not only
+the learned ones (its compact path needs Triton), recomputes the logits in the backward pass and adds entropy
+and top-1 metrics. `python -m bench.train_speed --layers 2 --samples 16 --arms ours,trl` (same data, same
+answer-only labels, collator, sampler, model, LoRA and TrainingArguments; only the trainer class swapped;
+2-vCPU machine shared with other test suites, load average ~14): ours 118.6 s / 1,956 MB peak RSS, TRL
+487.7 s / 2,977 MB — 4.1× the time and 1.5× the memory, with identical logged losses (12.118927). Far
+outside the 10% that adopting it would need, so this hand-written path stays; the tests pinning its loss and
+gradients (tests/test_training.py) guard it.
+
 Why: Qwen2.5-0.5B's head is 896 × 151,936. The standard path computes logits for every position of every
 padded row (and keeps them, plus their fp32 copy in the loss, for backward), although with answer-only
 labels most positions are never scored. Here the model is called with a boolean `logits_to_keep` mask

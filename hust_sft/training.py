@@ -15,6 +15,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +28,11 @@ from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
 from hust_sft.runs import EventLog
 from hust_sft.settings import RunSettings, SettingsError
+
+# Experiment trackers (settings.train.report_to): the package each needs and where it writes inside RUN_DIR.
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
+TRACKER_DIRS = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb"}
+TRACKIO_PROJECT = "hust-sft"
 
 # Checkpoints kept in RUN_DIR/checkpoints: the latest for resuming plus one before it. Not a user setting:
 # each holds optimizer state, and a finished run's result is adapter/, not a checkpoint.
@@ -119,8 +125,16 @@ def resolve_run_dir(settings: RunSettings, run_dir: str | Path | None = None) ->
 
 
 def check_not_a_finished_run(settings: RunSettings, run_dir: Path) -> None:
-    """Refuse to train into a folder that already holds a run unless resuming it: its adapter would be lost."""
+    """Refuse to train into a folder that already holds a run unless resuming it: its adapter would be lost.
+
+    A run that failed before its first step holds nothing worth keeping; its files are removed instead, so
+    the corrected command simply runs.
+    """
     if settings.train.resume:
+        return
+    if runs.failed_before_first_step(run_dir):  # nothing to lose: the corrected command starts it afresh
+        for name in (runs.EVENTS, runs.RUN_JSON, runs.SETTINGS_JSON):
+            (run_dir / name).unlink(missing_ok=True)
         return
     for name in (runs.EVENTS, runs.RUN_JSON):
         if (run_dir / name).exists():
@@ -183,7 +197,9 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
         logging_strategy="steps", logging_steps=tr.logging_steps,
         include_num_input_tokens_seen="non_padding",
         seed=tr.seed, data_seed=tr.seed,
-        report_to="none", remove_unused_columns=False,
+        # Trackers get the run folder's name; trackio keeps to the local store (no Space, no static copy).
+        report_to=tr.report_to, run_name=run_dir.name, project=TRACKIO_PROJECT, trackio_static_space_id=False,
+        remove_unused_columns=False,
         disable_tqdm=True,  # progress goes to events.jsonl; train.log gets one plain line per log step
         # Features are pre-tokenised: worker processes would only fork the model's memory on a CPU.
         dataloader_num_workers=0, dataloader_pin_memory=device == "cuda",
@@ -225,6 +241,59 @@ def best_epoch(settings: RunSettings, has_eval: bool, state) -> dict:
               "last": evals[-1]["eval_loss"]}
     return {"best_step": step, "best_epoch": entry.get("epoch"), "best_eval_loss": loss, "best_kept": True,
             "best_reason_key": key, "best_reason_params": params}
+
+
+def check_tracker(report_to: str) -> None:
+    """A tracker whose package is missing fails here, before any data or model is loaded."""
+    import importlib.util
+
+    package = TRACKER_PACKAGES.get(report_to)
+    if package and importlib.util.find_spec(package) is None:
+        raise SettingsError("training.error.tracker_missing", tracker=report_to, package=package)
+
+
+@contextmanager
+def tracker_environment(report_to: str, run_dir: Path):
+    """Point the chosen tracker at RUN_DIR/<tracker>/ while the Trainer (and its tracker callback) is built.
+
+    transformers' TensorBoardCallback reads TENSORBOARD_LOGGING_DIR when it is created; trackio reads
+    TRACKIO_DIR when it is first imported (TrackioCallback's constructor imports it); wandb reads WANDB_DIR
+    when its run starts. A variable the user set already is left alone (and recorded as where it wrote).
+    """
+    names = {"tensorboard": "TENSORBOARD_LOGGING_DIR", "trackio": "TRACKIO_DIR", "wandb": "WANDB_DIR"}
+    name = names.get(report_to)
+    if name is None:
+        yield
+        return
+    previous = os.environ.get(name)
+    if previous is None:
+        os.environ[name] = str(run_dir / TRACKER_DIRS[report_to])
+        Path(os.environ[name]).mkdir(parents=True, exist_ok=True)
+    if report_to == "wandb":
+        os.environ.setdefault("WANDB_PROJECT", TRACKIO_PROJECT)
+    try:
+        yield
+    finally:
+        if previous is None and report_to != "wandb":  # wandb reads it later, when the run starts
+            os.environ.pop(name, None)
+
+
+def tracker_record(report_to: str, run_dir: Path) -> dict | None:
+    """run.json's `tracking`: which tracker, where it wrote, and how to look at it."""
+    if report_to == "none":
+        return None
+    if report_to == "tensorboard":
+        where = os.environ.get("TENSORBOARD_LOGGING_DIR") or str(run_dir / TRACKER_DIRS["tensorboard"])
+        return {"report_to": report_to, "dir": where, "view": f"tensorboard --logdir {where}"}
+    if report_to == "trackio":
+        import trackio.utils
+
+        where = str(trackio.utils.TRACKIO_DIR)  # fixed when trackio was first imported in this process
+        return {"report_to": report_to, "dir": where, "project": TRACKIO_PROJECT, "run": run_dir.name,
+                "view": f"TRACKIO_DIR={where} trackio show --project {TRACKIO_PROJECT}"}
+    where = os.environ.get("WANDB_DIR") or str(run_dir / TRACKER_DIRS["wandb"])
+    return {"report_to": report_to, "dir": where, "project": os.environ.get("WANDB_PROJECT", TRACKIO_PROJECT),
+            "run": run_dir.name}
 
 
 def _last(log_history: list[dict], key: str, *, first: bool = False) -> tuple[Any, int | None]:
@@ -376,8 +445,7 @@ def _finish(record: RunRecord, started: float, device: str | None, **fields) -> 
 def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRecord,
            stop: StopCallback, started: float, on_data: Callable[[Any], None] | None = None) -> RunResult:
     import torch
-    from transformers import Trainer, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import PrinterCallback, Trainer, set_seed
 
     from hust_sft.cpu_memory import cap_heap_fragmentation
     from hust_sft.data import DataError, load_data
@@ -404,9 +472,11 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     record.update(device=device, dtype=str(dtype).removeprefix("torch."), mixed_precision=mixed,
                   world_size=int(os.environ.get("WORLD_SIZE", "1")))
 
+    check_tracker(settings.train.report_to)
     checkpoint = None
     if settings.train.resume:
-        checkpoint = get_last_checkpoint(str(run_dir / "checkpoints")) if (run_dir / "checkpoints").is_dir() else None
+        latest = runs.latest_checkpoint(run_dir)  # the newest complete one: a kill may interrupt a save
+        checkpoint = str(latest) if latest is not None else None
         if checkpoint is None:
             raise SettingsError("training.error.no_checkpoint", path=run_dir / "checkpoints")
         record.update(resumed_from=checkpoint)
@@ -438,11 +508,17 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     has_eval = bool(val_features)
     args = training_arguments(settings, run_dir, device, mixed, has_eval)
     trainer_cls = AnswerOnlyHeadTrainer if settings.memory.answer_only_head else Trainer
-    trainer = trainer_cls(
-        model=model, args=args, train_dataset=to_dataset(train_features),
-        eval_dataset=to_dataset(val_features) if has_eval else None,
-        data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        callbacks=trainer_callbacks(settings, has_eval, events, device, stop))
+    report_to = settings.train.report_to if is_main_process() else "none"
+    with tracker_environment(report_to, run_dir):
+        trainer = trainer_cls(
+            model=model, args=args, train_dataset=to_dataset(train_features),
+            eval_dataset=to_dataset(val_features) if has_eval else None,
+            data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+            callbacks=trainer_callbacks(settings, has_eval, events, device, stop))
+        record.update(tracking=tracker_record(report_to, run_dir))
+    # The Trainer's printer writes each log as a dict of strings ({'loss': '3.174'}); events.jsonl, and
+    # train.py's console (hust_sft.console, fed from the same events), carry the numbers instead.
+    trainer.remove_callback(PrinterCallback)
     train_output = trainer.train(resume_from_checkpoint=checkpoint)  # ends with the best epoch loaded
 
     state = trainer.state

@@ -16,7 +16,9 @@ from qa_data import write_qa_jsonl
 from hust_sft.settings import RunSettings, fields_of, from_args, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+# English messages whatever this machine's locale (train.py follows LC_ALL / LC_MESSAGES / LANG).
+ENV = {**{k: v for k, v in os.environ.items() if k not in ("LC_ALL", "LC_MESSAGES")}, "LANG": "C.UTF-8",
+       "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +72,21 @@ def test_bad_data_exits_2_with_one_line_naming_the_file(tmp_path):
     assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "failed"
 
 
+def test_a_run_that_failed_before_its_first_step_does_not_block_the_corrected_command(tmp_path, qa_file,
+                                                                                      tiny_model_dir):
+    out = tmp_path / "run"
+    typo = small_run(tmp_path / "qa.jsonl", tiny_model_dir, out, "--max-steps", "1")  # mistyped --data
+    assert run(typo).returncode == 2
+    assert json.loads((out / "run.json").read_text())["status"] == "failed"
+    proc = run(small_run(qa_file, tiny_model_dir, out, "--max-steps", "1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in events if e["type"] == "status"] == ["running", "completed"]  # a fresh record
+    # A run that got as far as a step keeps its protection: the same command is refused.
+    again = run(small_run(qa_file, tiny_model_dir, out, "--max-steps", "1"))
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
 def test_out_of_range_setting_exits_2(tmp_path, qa_file):
     proc = run([sys.executable, "train.py", "--data", str(qa_file), "--lora-r", "0", "--output", str(tmp_path)])
     assert proc.returncode == 2 and "lora_r" in proc.stderr and "Traceback" not in proc.stderr
@@ -117,3 +134,68 @@ def test_two_process_data_parallel_on_cpu_writes_the_run_once(tmp_path, qa_file,
     assert [e["status"] for e in events if e["type"] == "status"] == ["running", "completed"]  # rank 0 only
     assert [e["step"] for e in events if e["type"] == "log"] == [1, 2]
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
+
+
+def test_output_that_is_not_a_terminal_has_one_json_line_per_log_step_and_a_summary(tmp_path, qa_file,
+                                                                                      tiny_model_dir):
+    out = tmp_path / "run"
+    cmd = small_run(qa_file, tiny_model_dir, out, "--max-steps", "3")
+    cmd[cmd.index("--val-ratio") + 1] = "0.3"
+    proc = run(cmd)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    printed = [json.loads(line) for line in lines if line.startswith("{")]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    # The same numbers as events.jsonl, as numbers (the Trainer's own printer wrote {'loss': '12.1'}).
+    assert printed == [{k: v for k, v in e.items() if k != "time"} for e in events if e["type"] in ("log", "eval")]
+    assert [e["step"] for e in printed if e["type"] == "log"] == [1, 2, 3]
+    assert all(isinstance(e["loss"], float) for e in printed if e["type"] == "log")
+    assert "'loss'" not in proc.stdout
+    best = min((e for e in events if e["type"] == "eval"), key=lambda e: e["eval_loss"])
+    record = json.loads((out / "run.json").read_text())
+    assert lines[-3:-1] == [
+        f"completed: adapter saved to {out / 'adapter'} (run directory {out})",
+        f"best validation loss: {best['eval_loss']:.4f} (step {best['step']}, epoch {best['epoch']})"]
+    assert lines[-1].startswith("wall time ")
+    assert lines[-1].endswith(f", 3 steps, last training loss {record['train_loss']:.4f}")
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path, qa_file, tiny_model_dir):
+    import pty
+
+    out = tmp_path / "run"
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(small_run(qa_file, tiny_model_dir, out, "--max-steps", "3"), cwd=ROOT, env=ENV,
+                            stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.DEVNULL)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(300) == 0
+    os.close(leader)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "training: 100%" in text and "3/3" in text and "loss 12." in text  # tqdm: steps, loss, ETA
+    assert "{" not in text  # no JSON lines on a terminal
+    assert f"completed: adapter saved to {out / 'adapter'}" in text
+    assert "best validation loss: – (no validation split)" in text
+
+
+def test_messages_and_help_follow_the_locale_or_lang(tmp_path):
+    zh = {**ENV, "LANG": "zh_CN.UTF-8"}
+    helped = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, env=zh, capture_output=True,
+                            text=True, timeout=300)
+    assert "在问答文件上对对话模型做 LoRA 微调" in helped.stdout and "低秩更新的秩" in helped.stdout
+    missing = tmp_path / "nope.jsonl"
+    proc = subprocess.run([sys.executable, "train.py", "--data", str(missing), "--output", str(tmp_path / "r")],
+                          cwd=ROOT, env=zh, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.startswith("错误：") and str(missing) in proc.stderr
+    english = run([sys.executable, "train.py", "--lang", "en", "--data", str(missing), "--output",
+                   str(tmp_path / "r")])
+    assert english.returncode == 2 and english.stderr.startswith("error: ")
+    assert "LoRA fine-tuning of a chat model" in run([sys.executable, "train.py", "--help"]).stdout

@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from hust_sft import access
+from hust_sft import access, runs
 from hust_sft import settings as S
 from hust_sft.i18n import DEFAULT_LANG, LANGS, field_help, field_label, t
 
@@ -50,7 +50,8 @@ class AppConfig:
     def from_env(cls, *, runs_dir: str | Path | None = None, demo: bool | None = None) -> AppConfig:
         demo = _env_flag("HUST_SFT_DEMO") if demo is None else demo
         cfg = cls(
-            runs_dir=Path(runs_dir or os.environ.get("HUST_SFT_RUNS", "runs")),
+            # HUST_SFT_RUNS, else /data/runs on a Space with persistent storage (kept across restarts), else runs
+            runs_dir=Path(runs_dir) if runs_dir else runs.default_runs_dir(),
             demo=demo,
             space_id=os.environ.get("SPACE_ID") or None,
             space_owner=os.environ.get("SPACE_AUTHOR_NAME") or None,

@@ -15,8 +15,9 @@ from hust_sft.ui.common import AppConfig, Ctx, lang_of, training_lock
 
 
 def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, run: str | None,
-                repo_id: str, private: bool) -> str:
-    """Markdown saying where the adapter went, or exactly why it did not (`run`: a listed run's name)."""
+                repo_id: str, private: bool, merged: bool = False, cache: Any = None) -> str:
+    """Markdown saying where the adapter (or merged model) went and how its export check came out, or exactly
+    why it did not go (a failed export check included). `run`: a listed run's name."""
     from hust_sft import hub
 
     lang = lang_of(lang)
@@ -30,12 +31,16 @@ def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, ru
     try:
         repo_id = hub.validate_repo_id(repo_id, default_owner=getattr(profile, "username", None))
         token = access.owner_token(config, profile, oauth_token)
-        url = hub.publish(run_dir, repo_id, token, private=bool(private), lang=lang)
+        url = hub.publish(run_dir, repo_id, token, private=bool(private), lang=lang, merged=bool(merged),
+                          cache=cache)
     except hub.HubError as e:
         return t("ui.publish.failed", lang, error=hub.scrub(e.text(lang), token))
     except Exception as e:  # noqa: BLE001 - anything else from the Hub client: shown, never raised to the page
         return t("ui.publish.failed", lang, error=hub.scrub(f"{type(e).__name__}: {e}", token))
-    return t("ui.publish.done", lang, url=url)
+    check = getattr(url, "check", None)
+    if check is None:
+        return t("ui.publish.done", lang, url=url)
+    return t("ui.publish.done_checked", lang, url=url, identical=check.identical, total=check.total)
 
 
 def suggested_repo(profile: Any, run_dir: str | None) -> str:
@@ -61,14 +66,17 @@ def build(ctx: Ctx) -> None:
         repo = texts.add(gr.Textbox(label=t("ui.publish.repo", lang0), info=t("ui.publish.repo_help", lang0),
                                     elem_id="publish-repo"), label="ui.publish.repo", info="ui.publish.repo_help")
         private = texts.add(gr.Checkbox(value=True, label=t("ui.publish.private", lang0)), label="ui.publish.private")
+        merged = texts.add(gr.Checkbox(value=False, label=t("ui.publish.merged", lang0),
+                                       info=t("ui.publish.merged_help", lang0), elem_id="publish-merged"),
+                           label="ui.publish.merged", info="ui.publish.merged_help")
     go = texts.add(gr.Button(t("ui.publish.go", lang0), variant="primary", elem_id="publish-go"),
                    value="ui.publish.go")
     result = gr.Markdown(elem_id="publish-result")
 
     def do_publish(profile: gr.OAuthProfile | None, oauth_token: gr.OAuthToken | None, lang_value, r, repo_id,
-                   priv):
-        return publish_run(config, profile, oauth_token, lang_value, r, repo_id, priv)
-    go.click(do_publish, [ctx.lang, run, repo, private], result, api_name="publish")
+                   priv, merge):
+        return publish_run(config, profile, oauth_token, lang_value, r, repo_id, priv, merge, ctx.cache)
+    go.click(do_publish, [ctx.lang, run, repo, private, merged], result, api_name="publish")
 
     def on_run(profile: gr.OAuthProfile | None, r):
         return suggested_repo(profile, r)

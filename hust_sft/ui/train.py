@@ -138,6 +138,54 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
     return t("ui.train.started", lang, run=Path(job.run_dir).name)
 
 
+def runs_location(config: AppConfig, lang: str) -> str:
+    """Where runs are kept, and whether they survive a restart of the Space."""
+    key = "ui.train.runs_persistent" if runs.is_persistent(config.runs_dir) else "ui.train.runs_ephemeral"
+    return t(key, lang, path=config.runs_dir.resolve())
+
+
+def resumable_choices(config: AppConfig) -> list[tuple[str, str]]:
+    """(label, run dir) of interrupted runs with a checkpoint (not the one training now), newest first."""
+    from hust_sft import jobs
+
+    job = jobs.active(config.runs_dir)
+    running = Path(job.run_dir).resolve() if job is not None else None
+    out = []
+    for row in runs.list_runs(config.runs_dir):
+        path = Path(row.path)
+        if path.resolve() == running or not runs.resumable(path):
+            continue
+        checkpoint = runs.latest_checkpoint(path)
+        out.append((f"{row.name} ({row.status}, {checkpoint.name})", str(path)))
+    return out
+
+
+def resume(config: AppConfig, profile: Any, lang: str, run_dir: str | None) -> str:
+    """Continue an interrupted run from its last checkpoint, with the settings it was started with."""
+    from hust_sft import jobs
+
+    lang = lang_of(lang)
+    lock = training_lock(config, profile, lang)
+    if lock:
+        return lock
+    if config.zero_gpu:
+        return t("ui.train.zero_gpu", lang)
+    if not run_dir or not runs.resumable(run_dir) or Path(run_dir).resolve().parent != config.runs_dir.resolve():
+        return t("ui.train.nothing_to_resume", lang)
+    try:
+        rs = runs.load_settings(run_dir)
+        if rs is None:
+            return t("ui.train.nothing_to_resume", lang)
+        rs.train.resume, rs.train.output, rs.train.runs_dir = True, str(Path(run_dir)), str(config.runs_dir)
+        job = jobs.start(rs, config.runs_dir)
+    except jobs.JobBusy as e:
+        return t("ui.train.busy", lang, run=e.job.name)
+    except (jobs.JobError, S.SettingsError, runs.RunFileError, OSError, ValueError) as e:
+        return t("ui.train.start_failed", lang, error=error_text(e, lang))
+    return t("ui.train.resumed", lang, run=Path(job.run_dir).name,
+             checkpoint=runs.latest_checkpoint(job.run_dir).name)
+
+
 def stop(config: AppConfig, profile: Any, lang: str) -> str:
     from hust_sft import jobs
 
@@ -292,6 +340,8 @@ def build(ctx: Ctx) -> None:
     widgets: dict[str, Any] = {}
 
     lock_md = gr.Markdown(visible=False, elem_id="train-lock")
+    texts.add(gr.Markdown(runs_location(config, lang0), elem_id="runs-location"),
+              value=lambda lang: runs_location(config, lang))
     if config.zero_gpu:
         texts.add(gr.Markdown(t("ui.train.zero_gpu", lang0)), value="ui.train.zero_gpu")
     with gr.Row():
@@ -329,6 +379,13 @@ def build(ctx: Ctx) -> None:
                               value="ui.train.start")
         stop_btn = texts.add(gr.Button(t("ui.train.stop", lang0), variant="stop", elem_id="train-stop"),
                              value="ui.train.stop")
+    with gr.Row():
+        resume_run = texts.add(gr.Dropdown(choices=resumable_choices(config), value=None,
+                                           label=t("ui.train.resume_run", lang0),
+                                           info=t("ui.train.resume_help", lang0), elem_id="resume-run", scale=3),
+                               label="ui.train.resume_run", info="ui.train.resume_help")
+        resume_btn = texts.add(gr.Button(t("ui.train.resume", lang0), elem_id="train-resume", scale=1),
+                               value="ui.train.resume")
     message = gr.Markdown(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress-box")
     with gr.Row():
@@ -383,6 +440,11 @@ def build(ctx: Ctx) -> None:
         return start(config, profile, lang_value, name_value, _values(vals))
     start_btn.click(do_start, [lang, run_name, *widget_list], message, api_name="train_start")
 
+    def do_resume(profile: gr.OAuthProfile | None, lang_value, run_value):
+        text = resume(config, profile, lang_value, run_value)
+        return text, gr.update(choices=resumable_choices(config), value=None)
+    resume_btn.click(do_resume, [lang, resume_run], [message, resume_run], api_name="train_resume")
+
     def do_stop(profile: gr.OAuthProfile | None, lang_value):
         return stop(config, profile, lang_value)
     stop_btn.click(do_stop, [lang], message, api_name="train_stop")
@@ -396,6 +458,7 @@ def build(ctx: Ctx) -> None:
     def do_lock(profile: gr.OAuthProfile | None, lang_value):
         reason = training_lock(config, profile, lang_of(lang_value))
         return (gr.update(value=reason or "", visible=bool(reason)), gr.update(interactive=reason is None),
-                gr.update(interactive=reason is None))
+                gr.update(interactive=reason is None), gr.update(interactive=reason is None))
     ctx.shared.setdefault("on_load", []).append((do_status, [lang], outs))
-    ctx.shared["on_load"].append((do_lock, [lang], [lock_md, start_btn, stop_btn]))
+    ctx.shared["on_load"].append((do_lock, [lang], [lock_md, start_btn, stop_btn, resume_btn]))
+    ctx.shared["on_load"].append((lambda: gr.update(choices=resumable_choices(config)), [], [resume_run]))

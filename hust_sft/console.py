@@ -1,0 +1,107 @@
+"""What `train.py` prints while it trains: a progress bar on a terminal, one JSON line per logging step elsewhere.
+
+It listens to the same events training writes to events.jsonl (`train(..., on_event=ConsoleReport(...))`),
+so the console, the run directory and the Train tab never disagree. On a terminal: a tqdm bar (steps, loss,
+elapsed and ETA) with validation losses written above it. Not on a terminal (the Space's subprocess writing
+train.log, CI): one line per logging step, a JSON object whose numbers are numbers — the Trainer's own printer
+writes `{'loss': '3.174'}`, strings, which no tool can plot. At the end, `summary` gives the adapter path, the
+best validation loss and the wall time.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from typing import TextIO
+
+from hust_sft.i18n import t
+
+# events.jsonl keys that say nothing to a person reading the console
+_HIDDEN = {"type", "time"}
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+class ConsoleReport:
+    """Call with each event dict; `tty=None` asks the stream whether it is a terminal."""
+
+    def __init__(self, lang: str = "en", stream: TextIO | None = None, tty: bool | None = None):
+        self.lang = lang
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.bar = None
+        self.evals: list[dict] = []
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "eval" and event.get("eval_loss") is not None:
+            self.evals.append(event)
+        if self.tty:
+            self._bar_event(kind, event)
+        elif kind in ("log", "eval"):
+            line = {k: v for k, v in event.items() if k not in _HIDDEN}
+            self.stream.write(json.dumps({"type": kind, **line}, ensure_ascii=False) + "\n")
+            self.stream.flush()
+
+    def _bar_event(self, kind: str | None, event: dict) -> None:
+        from tqdm.auto import tqdm
+
+        if kind == "log":
+            total = event.get("total_steps") or None
+            if self.bar is None:
+                self.bar = tqdm(total=total, desc=t("train.cli.bar", self.lang), unit="step", file=self.stream,
+                                ncols=self._size()[0], nrows=self._size()[1])
+            self.bar.update(max(0, event["step"] - self.bar.n))
+            if event.get("loss") is not None:
+                self.bar.set_postfix_str(t("train.cli.bar_loss", self.lang, loss=event["loss"]), refresh=True)
+        elif kind == "eval":
+            text = t("train.cli.eval", self.lang, step=event.get("step"), epoch=event.get("epoch"),
+                     loss=event["eval_loss"])
+            if self.bar is not None:
+                self.bar.write(text, file=self.stream)
+            else:
+                self.stream.write(text + "\n")
+        elif kind == "status" and event.get("status") in ("completed", "stopped", "failed"):
+            self.close()
+
+    def _size(self) -> tuple[int, int]:
+        """(columns, rows) of the terminal; 100 × 24 for one that reports 0 × 0 (a pty nobody sized), where
+        tqdm would otherwise draw nothing."""
+        import os
+
+        try:
+            size = os.get_terminal_size(self.stream.fileno())
+            return size.columns or 100, size.lines or 24
+        except (OSError, ValueError, AttributeError):
+            return 100, 24
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def best_eval(self) -> dict | None:
+        return min(self.evals, key=lambda e: e["eval_loss"]) if self.evals else None
+
+    def summary(self, result) -> str:
+        """A few lines for the end of a run: status, adapter, best validation loss, wall time."""
+        self.close()
+        record = result.record or {}
+        lines = [t("training.cli.done", self.lang, status=result.status, adapter=result.adapter_dir,
+                   run_dir=result.run_dir)]
+        best = self.best_eval()
+        if best is not None:
+            lines.append(t("train.cli.best", self.lang, loss=f"{best['eval_loss']:.4f}", step=best.get("step"),
+                           epoch=best.get("epoch")))
+        else:
+            lines.append(t("train.cli.no_eval", self.lang))
+        lines.append(t("train.cli.wall", self.lang, wall=_fmt_duration(record.get("wall_time_s")),
+                       steps=result.global_step, loss=f"{result.train_loss:.4f}"
+                       if result.train_loss is not None else "–"))
+        return "\n".join(lines)
