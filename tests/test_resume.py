@@ -53,21 +53,21 @@ def test_a_run_killed_by_a_restart_is_resumable_and_resume_finishes_it(tmp_path,
     config = AppConfig(runs_dir=runs_dir)
 
     choices = train_tab.resumable_choices(config)  # the page after the restart
-    assert [path for _, path in choices] == [str(job.run_dir)]
+    assert [name for _, name in choices] == ["long"]  # names, never server paths
     assert runs.run_status(job.run_dir) == "failed"  # recorded as died by jobs
     checkpoint = runs.latest_checkpoint(job.run_dir)
     assert choices[0][0] == f"long (failed, {checkpoint.name})"
 
     # Resume is an owner action on a Space, like Train.
     space = AppConfig(runs_dir=runs_dir, space_id="alice/s", space_owner="alice")
-    assert train_tab.resume(space, None, "en", str(job.run_dir)) == training_lock(space, None, "en")
+    assert train_tab.resume(space, None, "en", "long") == training_lock(space, None, "en")
     assert jobs.active(runs_dir) is None
 
     # Shorter this time, so the test ends: the resumed run keeps its settings except what we set here.
     run_json = json.loads((job.run_dir / "run.json").read_text())
     run_json["settings"]["train"]["max_steps"] = int(checkpoint.name.split("-")[1]) + 2
     (job.run_dir / "run.json").write_text(json.dumps(run_json))
-    message = train_tab.resume(config, None, "en", str(job.run_dir))
+    message = train_tab.resume(config, None, "en", "long")
     assert message == i18n.t("ui.train.resumed", "en", run="long", checkpoint=checkpoint.name)
     resumed = jobs.active(runs_dir)
     assert resumed is not None and resumed.run_dir == job.run_dir
@@ -77,7 +77,7 @@ def test_a_run_killed_by_a_restart_is_resumable_and_resume_finishes_it(tmp_path,
     assert record["resumed_from"].endswith(checkpoint.name)
     assert record["global_step"] == run_json["settings"]["train"]["max_steps"]
     assert train_tab.resumable_choices(config) == []
-    assert train_tab.resume(config, None, "en", str(job.run_dir)) == i18n.t("ui.train.nothing_to_resume", "en")
+    assert train_tab.resume(config, None, "en", "long") == i18n.t("ui.train.nothing_to_resume", "en")
 
 
 def test_finished_runs_are_not_offered_and_a_half_saved_checkpoint_is_skipped(tmp_path):

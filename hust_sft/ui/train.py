@@ -145,7 +145,8 @@ def runs_location(config: AppConfig, lang: str) -> str:
 
 
 def resumable_choices(config: AppConfig) -> list[tuple[str, str]]:
-    """(label, run dir) of interrupted runs with a checkpoint (not the one training now), newest first."""
+    """(label, run name) of interrupted runs with a checkpoint (not the one training now), newest first.
+    Names, not paths: the choices are sent to every visitor's page."""
     from hust_sft import jobs
 
     job = jobs.active(config.runs_dir)
@@ -156,12 +157,13 @@ def resumable_choices(config: AppConfig) -> list[tuple[str, str]]:
         if path.resolve() == running or not runs.resumable(path):
             continue
         checkpoint = runs.latest_checkpoint(path)
-        out.append((f"{row.name} ({row.status}, {checkpoint.name})", str(path)))
+        out.append((f"{row.name} ({row.status}, {checkpoint.name})", row.name))
     return out
 
 
-def resume(config: AppConfig, profile: Any, lang: str, run_dir: str | None) -> str:
-    """Continue an interrupted run from its last checkpoint, with the settings it was started with."""
+def resume(config: AppConfig, profile: Any, lang: str, run: str | None) -> str:
+    """Continue an interrupted run (`run`: its name under the runs folder) from its last checkpoint, with the
+    settings it was started with."""
     from hust_sft import jobs
 
     lang = lang_of(lang)
@@ -170,7 +172,8 @@ def resume(config: AppConfig, profile: Any, lang: str, run_dir: str | None) -> s
         return lock
     if config.zero_gpu:
         return t("ui.train.zero_gpu", lang)
-    if not run_dir or not runs.resumable(run_dir) or Path(run_dir).resolve().parent != config.runs_dir.resolve():
+    run_dir = Path(config.runs_dir) / run if run else None
+    if not run_dir or not runs.resumable(run_dir) or run_dir.resolve().parent != config.runs_dir.resolve():
         return t("ui.train.nothing_to_resume", lang)
     try:
         rs = runs.load_settings(run_dir)
