@@ -1,0 +1,24 @@
+"""Fixtures of tests/security: the real app running as a public Space (see public_space.py)."""
+from __future__ import annotations
+
+import pytest
+
+from public_space import FakeHub, start_space
+
+
+@pytest.fixture(scope="session")
+def fake_hub():
+    hub = FakeHub()
+    yield hub
+    hub.close()
+
+
+@pytest.fixture(scope="session")
+def space(tmp_path_factory, fake_hub):
+    """The demo app running as the public Space `owner/space`, for an anonymous visitor."""
+    try:
+        sp = start_space(tmp_path_factory.mktemp("space"), fake_hub)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield sp
+    sp.close()
