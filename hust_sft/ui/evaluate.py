@@ -13,20 +13,34 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from hust_sft import runs
+from hust_sft import limits, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.serving import base_model_for
 from hust_sft.ui.chat import adapter_choices, pick_adapter
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
+from hust_sft.ui.common import (
+    EVAL_CONCURRENCY,
+    EVAL_QUEUE,
+    AppConfig,
+    Ctx,
+    df_or_empty,
+    error_text,
+    gpu,
+    is_owner,
+    lang_of,
+    visitor_ranges,
+    widget_for,
+)
 
 SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample")
 
 
 def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, ood: str | None,
-                  values: dict[str, Any]) -> S.EvalSettings:
+                  values: dict[str, Any], *, owner: bool = True) -> S.EvalSettings:
     """EvalSettings for a run: its own data settings (so the test split is the one it never trained on)
-    and base model; a Hub adapter is evaluated on this app's default data."""
+    and base model; a Hub adapter is evaluated on this app's default data. A visitor's (`owner` False)
+    values are held to the public limits (hust_sft.limits)."""
+
     adapter = pick_adapter(run_dir, hub_id)
     if not adapter:
         raise S.SettingsError("eval.error.no_adapter")
@@ -41,7 +55,7 @@ def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, oo
         es.output = str(config.runs_dir / time.strftime("eval-%Y%m%d-%H%M%S"))
     values = {k: (None if v in ("", 0) and k == "limit" else v) for k, v in values.items()}
     S.set_values(es, values)
-    return es
+    return limits.enforce_public(es, owner=owner)
 
 
 def summary_frame(summary: dict, lang: str):
@@ -169,16 +183,18 @@ def show(out_dir: str | Path | None, lang: str):
 
 
 def run_eval(config: AppConfig, cache, lang: str, run_dir: str | None, hub_id: str | None, ood: str | None,
-             values: dict[str, Any], progress=None):
-    """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), holding its
-    lock throughout, and show its files; bad settings or data become a visible error, never a crash."""
+             values: dict[str, Any], progress=None, *, owner: bool = True):
+    """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), taking its
+    lock per batch (a chat waits for one batch, not the whole evaluation), and show its files; bad
+    settings or data become a visible error, never a crash."""
     from hust_sft.evaluation import evaluate
 
     lang = lang_of(lang)
     try:
-        es = eval_settings(config, run_dir, hub_id, ood, values)
-        with cache.hold(es.model.model, es.adapter) as (model, tokenizer, names):
-            report = evaluate(es, lang=lang, model=model, tokenizer=tokenizer, adapter_names=names,
+        es = eval_settings(config, run_dir, hub_id, ood, values, owner=owner)
+        with cache.hold(es.model.model, es.adapter) as held:
+            report = evaluate(es, lang=lang, model=held.model, tokenizer=held.tokenizer, adapter_names=held.names,
+                              answering=held.batch,
                               progress=(lambda f, text: progress(f, desc=text)) if progress is not None else None)
     except Exception as e:  # noqa: BLE001 - data, model, settings and Hub errors all end here, shown as is
         raise gr.Error(t("ui.eval.failed", lang, error=error_text(e, lang))) from None
@@ -225,13 +241,20 @@ def build(ctx: Ctx) -> None:
         return gr.update(choices=adapter_choices(config))
     refresh.click(refresh_runs, None, run, api_name=False)
     ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
+    bounded = {n: w for n, w in zip(SHOWN, widgets) if n in limits.public_maxima(S.EvalSettings)}
+
+    def on_load(profile: gr.OAuthProfile | None):
+        return visitor_ranges(config, profile, bounded, S.EvalSettings)
+    ctx.shared["on_load"].append((on_load, [], list(bounded.values())))
     outs = [md, table, learn, bars, per_q, csv]
     run.change(lambda r, lang: show(Path(r) / runs.EVAL_DIR if r else None, lang), [run, ctx.lang], outs,
                api_name=False)
 
     # Explicit parameters: Gradio injects gr.Progress only into positional parameters, not after *args.
-    def do_eval(lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens, train_sample,
-                progress=gr.Progress()):
+    def do_eval(profile: gr.OAuthProfile | None, lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens,
+                train_sample, progress=gr.Progress()):
         vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample)
-        return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress)
-    go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate")
+        return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
+                        owner=is_owner(config, profile))
+    go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate",
+             concurrency_id=EVAL_QUEUE, concurrency_limit=EVAL_CONCURRENCY)
