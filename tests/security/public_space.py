@@ -1,4 +1,5 @@
-"""Helpers of tests/security: the app as a public Hugging Face Space, attacked from outside: a real `python app.py --demo` subprocess.
+"""Helpers of tests/security: the app as a public Hugging Face Space, attacked from outside: a real
+`python app.py --demo` subprocess.
 
 `space` (session scope) starts it with the variables a Space sets (SPACE_ID, SPACE_AUTHOR_NAME,
 SYSTEM=spaces, OAUTH_*), a fake owner token in HF_TOKEN, and HF_ENDPOINT pointing at `FakeHub`: a tiny

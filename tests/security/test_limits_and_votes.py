@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from public_space import start_space
 
 from hust_sft import i18n, limits
 from hust_sft import settings as S
 from hust_sft.ui.chat import text_of
 from hust_sft.ui.common import DEMO_ARENA_MAX_NEW_TOKENS
+
+from public_space import start_space
 
 PER_VOTER, PER_ADDRESS, WINDOW_S = 2, 12, 3600
 RUN = "sec-run"
