@@ -40,7 +40,6 @@ def eval_settings(config: AppConfig, run_dir: str | None, hub_id: str | None, oo
     """EvalSettings for a run: its own data settings (so the test split is the one it never trained on)
     and base model; a Hub adapter is evaluated on this app's default data. A visitor's (`owner` False)
     values are held to the public limits (hust_sft.limits)."""
-
     adapter = pick_adapter(run_dir, hub_id)
     if not adapter:
         raise S.SettingsError("eval.error.no_adapter")
