@@ -12,7 +12,7 @@ import os
 
 import gradio as gr
 
-from hust_sft import access
+from hust_sft import access, limits
 from hust_sft.i18n import t
 from hust_sft.serving import ModelCache
 from hust_sft.ui import arena, chat, evaluate, publish, train
@@ -36,8 +36,8 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
         if config.demo:
             texts.add(gr.Markdown(t("ui.demo_banner", lang0), elem_id="demo-banner"), value="ui.demo_banner")
         # Outside the tabs on purpose: Gradio mounts a tab's components only when it is first opened, and a
-        # BrowserState reads/writes localStorage only while mounted. The id is not a secret (it only finds
-        # this browser's unvoted pair again), so a fixed key keeps it valid across Space restarts.
+        # BrowserState reads/writes localStorage only while mounted. It holds a voter id the server signed
+        # (hust_sft.voters; Gradio's `secret` only obfuscates), so a fixed key keeps it across restarts.
         voter = gr.BrowserState(None, storage_key="hust-sft-voter", secret="hust-sft-voter-id")
         ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(config=config), shared={"voter": voter})
         for key, module in TABS:
@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> None:
     demo = build_app(config)
     # No allowed_paths: nothing under the runs folder is served. Files a page shows (an evaluation's CSV)
     # are copied to the app's public temp folder first (hust_sft.access.publish_file).
-    demo.queue(default_concurrency_limit=2).launch(
+    # max_size: requests waiting beyond it are turned away ("Queue is full") instead of piling up; chat and
+    # evaluation have their own queue groups (hust_sft.ui.common.ANSWER_QUEUE / EVAL_QUEUE).
+    demo.queue(default_concurrency_limit=2, max_size=limits.queue_max_size()).launch(
         server_name=args.host, server_port=args.port, share=args.share, max_file_size=config.max_file_size,
         footer_links=["api", "gradio"])
 

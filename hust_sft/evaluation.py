@@ -533,13 +533,15 @@ def write_reports(out_dir: Path, rows: list[dict], summary: dict, lang: str) -> 
 # ---------------------------------------------------------------------------------------------------
 
 def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: str = "en", model=None,
-             tokenizer=None, adapter_names: list[str] | None = None) -> EvalReport:
+             tokenizer=None, adapter_names: list[str] | None = None, answering=None) -> EvalReport:
     """Answer every example with every arm (resuming from per_example.jsonl), then write the reports.
 
     `model`/`tokenizer`: an already loaded model of `settings.model.model` (the Space's serving cache),
     with `settings.adapter[i]` loaded under the PEFT name `adapter_names[i]`; then no second copy of the
-    weights is loaded. The caller must keep other generations off that model until this returns.
-    Without them the weights are loaded only if some answer is still missing.
+    weights is loaded. Without them the weights are loaded only if some answer is still missing.
+    `answering(peft name or None)`: a context around each batch that makes the model answer as that
+    adapter (None: the base) and keeps other generations off it meanwhile (the Space's
+    `serving.Held.batch`, which takes the model lock per batch); default `generation.answer_with`.
     """
     from hust_sft.data.encoding import prompt_ids
     from hust_sft.modeling import base_model_of_adapter, load_tokenizer
@@ -585,7 +587,8 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     device = dtype = None
     if any(todo.values()):
         model, device, dtype = _generate(settings, arms, todo, prompts, wanted, path, model, tok,
-                                         adapter_names, report, total=len(wanted), already=len(done))
+                                         adapter_names, report, total=len(wanted), already=len(done),
+                                         answering=answering)
     rows = _ordered(read_rows(path), arms, examples)
     if any(todo.values()):  # batches were appended longest prompt first: store them in table order
         write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), newline="")
@@ -609,7 +612,7 @@ def _ordered(rows: list[dict], arms: list[Arm], examples: list[Example]) -> list
 
 
 def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, adapter_names, report, *, total,
-              already):
+              already, answering=None):
     """Answer the missing (arm, question)s batch by batch, appending each scored batch to `path`."""
     import torch
     from tqdm.auto import tqdm
@@ -626,6 +629,8 @@ def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, ada
     else:
         peft_names = list(adapter_names or [])
     peft_of = dict(zip(settings.adapter, peft_names))
+    if answering is None:
+        answering = (lambda name: answer_with(model, name))
     param = next(model.parameters())
     device, dtype = param.device.type, str(param.dtype).replace("torch.", "")
     count = already
@@ -642,7 +647,7 @@ def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, ada
             batch = order[start:start + settings.batch_size]
             report(0.05 + 0.9 * count / total, "eval.progress.generating", model=arm.name, done=start,
                    total=len(order))
-            with answer_with(model, peft_of.get(arm.adapter)):
+            with answering(peft_of.get(arm.adapter)):
                 results = generate_batch(model, tokenizer, [prompts[(arm.name, ex.qid)] for ex in batch],
                                          max_new_tokens=settings.generation.max_new_tokens,
                                          batch_size=len(batch))

@@ -3,19 +3,22 @@
 The Chat, Evaluate and Arena tabs all answer with "base" and "tuned" from the same weights:
 PEFT keeps several adapters on one model and switches between them, so a 0.5B model costs its weights
 once however many runs are compared. Generation switches adapters (global model state), so every
-answer (a whole stream, a whole evaluation) is produced under one lock. Hand-written: no library keeps
-such a process-wide cache.
+answer (a whole chat stream, one batch of an evaluation) is produced under one lock. The lock is first
+come, first served, and an evaluation takes it per batch: a chat question asked during a long evaluation
+waits for one batch, not the whole run. Hand-written: no library keeps such a process-wide cache.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import secrets
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterator
 from pathlib import Path
 
 from hust_sft import modeling, runs
+from hust_sft.errors import LocalizedError
 from hust_sft.settings import GenerationSettings, ModelSettings
 
 
@@ -50,6 +53,88 @@ def base_model_for(spec: str | None, default: str) -> str:
     return found or default
 
 
+class ModelBusy(LocalizedError, RuntimeError):
+    """Another base model is asked for while an evaluation works on the loaded one."""
+
+
+class FairLock:
+    """A mutex handed to waiters in arrival order, releasable from any thread.
+
+    `threading.Lock` is neither: a thread that releases and at once re-acquires it (an evaluation going
+    from one batch to the next) usually wins over one that has waited all along, and Gradio may resume a
+    streaming generator on another worker thread than the one that took the lock. Hand-written because
+    the standard library has no FIFO lock.
+    """
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self) -> bool:
+        with self._mutex:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        try:
+            turn.wait()
+        except BaseException:  # interrupted while waiting: leave the queue, or pass on a lock handed over
+            with self._mutex:
+                if turn.is_set():
+                    self._release_locked()
+                else:
+                    self._waiters.remove(turn)
+            raise
+        return True  # handed over by release(): _held stayed True
+
+    def _release_locked(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()
+        else:
+            self._held = False
+
+    def release(self) -> None:
+        with self._mutex:
+            if not self._held:
+                raise RuntimeError("release of an unheld FairLock")
+            self._release_locked()
+
+    def locked(self) -> bool:
+        with self._mutex:
+            return self._held
+
+    @property
+    def waiting(self) -> int:
+        with self._mutex:
+            return len(self._waiters)
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class Held:
+    """What `ModelCache.hold` gives: the model, tokenizer and PEFT names, without the lock; `batch(name)`
+    takes the lock for one batch of generation answering as adapter `name` (None: the base)."""
+
+    def __init__(self, cache: ModelCache, model, tokenizer, names: list[str]):
+        self.cache, self.model, self.tokenizer, self.names = cache, model, tokenizer, names
+
+    @contextlib.contextmanager
+    def batch(self, adapter_name: str | None):
+        from hust_sft.generation import answer_with
+
+        with self.cache.lock:
+            # The cache's current object: a chat that loaded another adapter meanwhile may have wrapped a
+            # plain base into a PeftModel, whose switches are the ones that act on the shared layers.
+            model = self.cache._model
+            with answer_with(model, adapter_name):
+                yield model
+
+
 class ModelCache:
     """Holds (base model id → PeftModel with adapters by name); loading another base evicts the old one.
 
@@ -66,9 +151,8 @@ class ModelCache:
         self.device, self.dtype = device, dtype
         self.config = config  # the app's AppConfig: whether Hub reads go anonymous (access.read_token)
         self.max_adapters = max(1, max_adapters or access.MAX_CACHED_ADAPTERS)
-        # A plain Lock, not an RLock: Gradio may resume a streaming generator on another worker thread,
-        # and only a plain Lock may be released from a thread other than the one that took it.
-        self.lock = threading.Lock()
+        self.lock = FairLock()
+        self._holds = 0  # evaluations working on the loaded model: it may not be swapped for another base
         self._model_id: str | None = None
         self._model = None
         self._tokenizer = None
@@ -95,6 +179,8 @@ class ModelCache:
         from hust_sft import access
 
         if self._model_id != model_id:
+            if self._holds and self._model_id is not None:
+                raise ModelBusy("serving.error.busy", loaded=Path(self._model_id).name, asked=Path(model_id).name)
             self._drop()
             self._tokenizer = modeling.load_tokenizer(model_id)
             self._model = modeling.load_base_model(
@@ -113,6 +199,8 @@ class ModelCache:
             while len(self._aliases) > 16 * self.max_adapters:
                 self._aliases.popitem(last=False)
             if identity not in self._adapters:
+                if self._holds:  # loading may evict an adapter, or drop the model, the evaluation is using
+                    raise ModelBusy("serving.error.busy_adapter", loaded=Path(model_id).name)
                 self._load(checked.folder, identity)
         self._adapters.move_to_end(identity)
         return self._model, self._tokenizer, self._adapters[identity]
@@ -130,27 +218,42 @@ class ModelCache:
         self._adapters[identity] = name
 
     @contextlib.contextmanager
-    def hold(self, model_id: str, adapters: list):
-        """(model, tokenizer, PEFT names of `adapters` in order), with the lock held for the whole block.
-
-        For work that switches adapters itself (an evaluation): nothing else generates on the model meanwhile.
+    def hold(self, model_id: str, adapters: list[str]) -> Iterator[Held]:
+        """The model with `adapters` loaded (a `Held`), for work that switches adapters itself (an
+        evaluation). The lock is taken only to load, then per batch through `Held.batch`, so chats and
+        blind pairs interleave with a long evaluation; the held adapters stay loaded until the block ends.
         """
         if len(adapters) > self.max_adapters:
             raise ValueError(f"{len(adapters)} adapters at once; this cache holds at most {self.max_adapters}")
         with self.lock:
             _, tok, _ = self._get(model_id, None)
             names = [self._get(model_id, spec)[2] for spec in adapters]
-            yield self._model, tok, names  # after the loads: the first adapter turns the base into a PeftModel
+            model = self._model  # after the loads: the first adapter turns the base into a PeftModel
+            self._holds += 1
+        try:
+            yield Held(self, model, tok, names)
+        finally:
+            with self.lock:
+                self._holds -= 1
 
     def stream(self, model_id: str, adapter, messages: list[dict], system_prompt: str,
-               gen: GenerationSettings, *, use_adapter: bool = True) -> Iterator[str]:
-        """Growing answer text from the base (`use_adapter=False`) or the tuned model, under the lock."""
+               gen: GenerationSettings, *, use_adapter: bool = True, seed: int | None = None) -> Iterator[str]:
+        """Growing answer text from the base (`use_adapter=False`) or the tuned model, under the lock.
+
+        Sampled answers (temperature > 0) draw from a seed nobody outside can know (`secrets`) unless
+        `seed` is given: torch's default generator starts from a fixed seed in every process, which would
+        make a fresh Space's sampled answers reproducible by anyone with the same model.
+        """
         from hust_sft.data.encoding import prompt_ids
         from hust_sft.generation import answer_with, stream
 
         with self.lock:
             model, tok, name = self._get(model_id, adapter)
             ids = prompt_ids(tok, messages, system_prompt)
+            if gen.temperature > 0:
+                import torch
+
+                torch.manual_seed(secrets.randbits(63) if seed is None else seed)
             with answer_with(model, name if use_adapter else None):
                 yield from stream(model, tok, ids, max_new_tokens=gen.max_new_tokens,
                                   temperature=gen.temperature, top_p=gen.top_p,

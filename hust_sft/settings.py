@@ -31,9 +31,14 @@ TARGET_PRESETS = {
 
 def opt(default: Any = None, *, choices: list | None = None, min: float | None = None,
         max: float | None = None, step: float | None = None, cli: bool = True, multiple: bool = False,
-        default_factory: Any = None):
-    """A dataclass field carrying what a CLI flag and a UI widget need besides text."""
-    meta = {"choices": choices, "min": min, "max": max, "step": step, "cli": cli, "multiple": multiple}
+        default_factory: Any = None, public_max: float | None = None):
+    """A dataclass field carrying what a CLI flag and a UI widget need besides text.
+
+    `public_max`: the most a visitor (anyone but the owner of a public Space) may ask for; `None` in a field
+    that allows it (e.g. `limit`: "all") means this maximum for them. Enforced by `hust_sft.limits`.
+    """
+    meta = {"choices": choices, "min": min, "max": max, "step": step, "cli": cli, "multiple": multiple,
+            "public_max": public_max}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -122,7 +127,7 @@ class RunSettings:
 
 @dataclass
 class GenerationSettings:
-    max_new_tokens: int = opt(256, min=1, max=4096, step=1)
+    max_new_tokens: int = opt(256, min=1, max=4096, step=1, public_max=512)
     temperature: float = opt(0.0, min=0.0, max=2.0, step=0.05)
     top_p: float = opt(0.9, min=0.05, max=1.0, step=0.05)
     repetition_penalty: float = opt(1.0, min=1.0, max=2.0, step=0.05)
@@ -137,10 +142,24 @@ class EvalSettings:
     adapter: list[str] = opt(multiple=True, default_factory=list)
     ood: str | None = opt(None)
     output: str | None = opt(None)
-    batch_size: int = opt(8, min=1, max=128, step=1)
-    limit: int | None = opt(None, min=1, max=100000, step=1)
-    bootstrap: int = opt(2000, min=100, max=100000, step=100)
-    train_sample: int = opt(20, min=0, max=1000, step=1)
+    batch_size: int = opt(8, min=1, max=128, step=1, public_max=8)
+    limit: int | None = opt(None, min=1, max=100000, step=1, public_max=50)
+    bootstrap: int = opt(2000, min=100, max=100000, step=100, public_max=2000)
+    train_sample: int = opt(20, min=0, max=1000, step=1, public_max=50)
+
+
+# Blind A/B answers are sampled (with a secret seed per answer, see hust_sft.serving), never greedy: a
+# greedy pair could be matched against /chat's greedy base answer to tell the tuned side without reading.
+ARENA_TEMPERATURE = 0.7
+ARENA_TOP_P = 0.9
+
+
+def arena_generation(max_new_tokens: int | None = None) -> GenerationSettings:
+    """How Blind A/B answers are generated: the chat defaults (or `max_new_tokens`), sampled."""
+    gen = GenerationSettings(temperature=ARENA_TEMPERATURE, top_p=ARENA_TOP_P)
+    if max_new_tokens is not None:
+        gen.max_new_tokens = max_new_tokens
+    return gen
 
 
 # Named presets a user can pick instead of setting each knob. "tutorial" is the recipe most blog posts

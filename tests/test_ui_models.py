@@ -41,7 +41,7 @@ def run_dir(tmp_path_factory, tiny_model_dir):
 @pytest.fixture(scope="module")
 def config(run_dir, tiny_model_dir, tmp_path_factory):
     return AppConfig(runs_dir=run_dir.parent, model=str(tiny_model_dir), data=str(common.SAMPLE_DATA),
-                     arena_path=tmp_path_factory.mktemp("arena") / "arena.sqlite")
+                     arena_path=tmp_path_factory.mktemp("arena") / "arena.sqlite", arena_max_new_tokens=16)
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +112,10 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     seen, locked = [], []
     def progress(f, desc):
         seen.append(f)
-        locked.append(cache.lock.locked())                 # no chat/arena generation can switch adapters now
+        locked.append(cache.lock.locked())                 # the lock is taken per batch, free in between
     md, table, learn, bars, per_q, csv = evaluate.run_eval(config, cache, "en", "my-run", "", None, values,
                                                     progress=progress)
-    assert seen[0] == 0.0 and seen[-1] == 1.0 and all(locked)
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and not any(locked)
     assert not cache.lock.locked()
     out = run_dir / "eval-first2"  # limit 2: written beside the run's full evaluation
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -184,20 +184,48 @@ def test_evaluate_waits_for_a_chat_answer_in_progress(config, cache, run_dir, ti
     assert not worker.is_alive() and started[-1] == 1.0
 
 
+def test_a_chat_asked_during_an_evaluation_is_answered_before_the_evaluation_ends(config, cache, run_dir,
+                                                                                  tiny_model_dir):
+    """The evaluation takes the model lock per batch and the lock serves waiters in order: a chat asked
+    after its first batch waits for at most one more batch, not for the remaining nine."""
+    import threading
+
+    cache.get(str(tiny_model_dir), str(run_dir))
+    gen = S.set_values(S.GenerationSettings(), GEN)
+    events, asker = [], []
+
+    def ask():
+        cache.answer(str(tiny_model_dir), str(run_dir), [{"role": "user", "content": "你好"}], SYSTEM, gen)
+        events.append("chat answered")
+
+    def progress(f, desc):
+        events.append("evaluation progress")
+        if f > 0.05 and not asker:                         # the first batch is done
+            asker.append(threading.Thread(target=ask))
+            asker[0].start()
+    evaluate.run_eval(config, cache, "en", "my-run", "", None,
+                      {"limit": 5, "batch_size": 1, "bootstrap": 100, "max_new_tokens": 16, "train_sample": 0},
+                      progress=progress)
+    events.append("evaluation done")
+    asker[0].join(timeout=60)
+    batches_after_chat = events[events.index("chat answered"):].count("evaluation progress")
+    assert batches_after_chat >= 5, events                 # 10 batches (5 questions x base, tuned), 1 at a time
+
+
 def test_evaluate_without_an_adapter_is_a_clear_error(config):
     with pytest.raises(gr.Error, match="adapter: pick a run"):
         evaluate.run_eval(config, ModelCache(), "en", None, "", None, {})
 
 
 def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(config, cache, run_dir):
-    voter = "browser-1"
-    pid, a, b, msg = arena.new_pair(config, cache, "en", voter, "校园卡丢了怎么办？", "my-run", "", seed=0)
-    assert a and b and a != b and msg == ""
+    voter = arena.restore(config, "en", None)[0]           # a fresh, server-signed voter id for a new browser
+    token, pid, a, b, msg = arena.new_pair(config, cache, "en", voter, "校园卡丢了怎么办？", "my-run", "", seed=0)
+    assert token == voter and a and b and a != b and msg == ""
     # A reload re-shows the pending pair for this browser only.
     restored = arena.restore(config, "en", voter)
     assert restored[:5] == (voter, pid, "校园卡丢了怎么办？", a, b)
-    assert arena.restore(config, "en", "someone-else")[1] is None
-    assert len(arena.restore(config, "en", None)[0]) == 32  # a fresh voter id for a new browser
+    other = arena.restore(config, "en", "someone-else")
+    assert other[1] is None and other[0] != "someone-else"  # a made-up id is replaced by a fresh one
     kept, text, table = arena.vote(config, "en", voter, pid, "a")
     assert kept is None and "my-run" in text and "base" in text
     row = table.iloc[0].to_dict()
@@ -208,15 +236,34 @@ def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(co
     assert arena.vote(config, "en", voter, None, "tie")[1] == i18n.t("ui.arena.no_pair", "en")
 
 
+def test_blind_answers_are_sampled_so_chat_s_greedy_answer_does_not_reveal_a_side(config, cache, run_dir,
+                                                                                 tiny_model_dir):
+    q = "图书馆几点开门？"
+    voter = arena.restore(config, "en", None)[0]
+    greedy = S.set_values(S.GenerationSettings(), {"max_new_tokens": 16})            # what /chat answers
+    msgs = [{"role": "user", "content": q}]
+    base = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, greedy, use_adapter=False)
+    tuned = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, greedy, use_adapter=True)
+    _, _, a, b, _ = arena.new_pair(config, cache, "en", voter, q, str(run_dir), "")
+    _, _, a2, b2, _ = arena.new_pair(config, cache, "en", voter, q, str(run_dir), "")
+    assert {a, b}.isdisjoint({base.strip(), tuned.strip()})
+    assert {a, b}.isdisjoint({a2, b2})                      # secret seeds: the same question never repeats
+    # A given seed reproduces a pair (for tests and audits), sides included.
+    assert arena.new_pair(config, cache, "en", voter, q, str(run_dir), "", seed=7)[2:4] == \
+        arena.new_pair(config, cache, "en", voter, q, str(run_dir), "", seed=7)[2:4]
+
+
 def test_blind_answers_are_shown_without_surrounding_blank_lines_but_stored_raw(config):
     from hust_sft.arena import Arena
 
     db = Arena(config.arena_db)
+    token = arena.voter_ids(config).issue()
+    voter = arena.voter_ids(config).verify(token)
     pair = db.create_pair("q?", "\n\n  base says\n", "\ntuned says  \n\n", base_name="base", tuned_name="t",
-                          adapter="t", seed=0, voter="browser-strip")
-    shown = arena.restore(config, "en", "browser-strip")
+                          adapter="t", seed=0, voter=voter)
+    shown = arena.restore(config, "en", token)
     assert shown[1] == pair.id and sorted(shown[3:5]) == ["base says", "tuned says"]
-    assert db.pending_pair("browser-strip").answer_a == pair.answer_a          # the database keeps the raw text
+    assert db.pending_pair(voter).answer_a == pair.answer_a          # the database keeps the raw text
     assert pair.answer_a != pair.answer_a.strip()
 
 

@@ -2,11 +2,13 @@
 
 Pairs and votes live in SQLite through `hust_sft.arena`. Each browser keeps a voter id in localStorage
 (gr.BrowserState), so a reload re-shows the pair it has not voted on yet, and a second vote is refused.
+The id is issued and signed by the server (`hust_sft.voters`): a made-up id is replaced by a fresh one.
+Pairs are rate-limited per voter and per client address (`hust_sft.limits`), and answered by sampling with
+a secret seed, so /chat's greedy answer to the same question does not reveal which side is which.
 """
 from __future__ import annotations
 
 import random
-import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -15,10 +17,27 @@ from hust_sft import access
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.ui.chat import adapter_choices, resolve, run_dir_of, system_prompt_of
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of
+from hust_sft.ui.common import (
+    ANSWER_CONCURRENCY,
+    ANSWER_QUEUE,
+    AppConfig,
+    Ctx,
+    df_or_empty,
+    error_text,
+    gpu,
+    is_owner,
+    lang_of,
+)
 
 CHOICES = ("a", "b", "tie", "both_bad")  # i18n key suffixes and element ids
 BACKEND_CHOICE = {"a": "A", "b": "B", "tie": "tie", "both_bad": "both_bad"}
+
+
+def client_address(request) -> str | None:
+    """The address a request came from, as the server sees it (behind a proxy that is not trusted for
+    X-Forwarded-For, such as a Space's, every visitor shares the proxy's: the limit is then for all)."""
+    client = getattr(request, "client", None)
+    return getattr(client, "host", None) or None
 
 
 def shown(answer: str) -> str:
@@ -60,42 +79,78 @@ def results_frame(db, lang: str):
     return df_or_empty(rows, cols)
 
 
+def voter_ids(config: AppConfig):
+    """The app's signer of voter ids (its secret beside the arena database), made once per app."""
+    from hust_sft.voters import VoterIds
+
+    ids = config.extra.get("voter_ids")
+    if ids is None:
+        ids = config.extra["voter_ids"] = VoterIds.beside(config.arena_db)
+    return ids
+
+
+def arena_rate(config: AppConfig):
+    """The app's blind-pair rate limits (hust_sft.limits.ArenaRate), made once per app."""
+    from hust_sft.limits import ArenaRate
+
+    rate = config.extra.get("arena_rate")
+    if rate is None:
+        rate = config.extra["arena_rate"] = ArenaRate()
+    return rate
+
+
 def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: str, run_dir: str | None,
-             hub_id: str | None, seed: int | None = None):
-    """Generate base and tuned answers and store them as a blind pair; returns (pair id, A, B, status)."""
+             hub_id: str | None, seed: int | None = None, *, address: str | None = None, owner: bool = True):
+    """Generate base and tuned answers and store them as a blind pair for this voter.
+
+    `voter` is the browser's token; one the server did not sign is replaced by a fresh one. Refused over
+    the rate limits (per voter and per client `address`) or, for a visitor, over the question's bound.
+    The answers are sampled (settings.arena_generation) with secret seeds unless `seed` is given (tests),
+    which then also fixes the side. Returns (voter token, pair id, A, B, status).
+    """
+    from hust_sft import limits
     from hust_sft.arena import Arena
 
     lang = lang_of(lang)
+    token, voter_id = voter_ids(config).resolve(voter)
     question = (question or "").strip()
     if not question:
         raise gr.Error(t("ui.arena.empty_question", lang))
     adapter = resolve(config, run_dir, hub_id, lang)
     if not adapter:
         raise gr.Error(t("ui.arena.need_run", lang))
+    try:
+        limits.check_text("question", question, limits.QUESTION_MAX_CHARS, owner=owner)
+        arena_rate(config).take(voter_id, address)
+    except limits.LimitError as e:
+        raise gr.Error(e.text(lang)) from None
     model_id = access.base_model_of(config, adapter)
     system_prompt = system_prompt_of(config, run_dir)
-    gen = S.GenerationSettings()
+    gen = S.arena_generation(config.arena_max_new_tokens)
     msgs = [{"role": "user", "content": question}]
     try:
-        base = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=False)
-        tuned = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=True)
+        base = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=False, seed=seed)
+        tuned = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=True,
+                             seed=None if seed is None else seed + 1)
         pair = Arena(config.arena_db).create_pair(
             question, base, tuned, base_name=t("ui.arena.base_name", "en", model=Path(model_id).name),
-            tuned_name=adapter.label, adapter=adapter.spec, seed=seed, voter=voter)
+            tuned_name=adapter.label, adapter=adapter.spec, seed=seed, voter=voter_id)
     except Exception as e:  # noqa: BLE001 - model, adapter and database errors are shown, not raised
         raise gr.Error(t("ui.arena.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
-    return pair.id, shown(pair.answer_a), shown(pair.answer_b), ""
+    return token, pair.id, shown(pair.answer_a), shown(pair.answer_b), ""
 
 
 def vote(config: AppConfig, lang: str, voter: str | None, pair_id: str | None, choice: str):
-    """Record a vote; returns (pair id left pending, status markdown revealing identities, results)."""
+    """Record a vote; returns (pair id left pending, status markdown revealing identities, results).
+
+    The vote is recorded under the voter id inside `voter` when the server signed it, else under none."""
     from hust_sft.arena import AlreadyVoted, Arena, ArenaError
 
     lang = lang_of(lang)
     if not pair_id:
         return None, t("ui.arena.no_pair", lang), results_frame(config.arena_db, lang)
     try:
-        reveal = Arena(config.arena_db).vote(pair_id, BACKEND_CHOICE[choice], voter)
+        reveal = Arena(config.arena_db).vote(pair_id, BACKEND_CHOICE[choice], voter_ids(config).verify(voter))
     except AlreadyVoted:
         return None, t("ui.arena.already", lang), results_frame(config.arena_db, lang)
     except ArenaError as e:
@@ -109,8 +164,8 @@ def restore(config: AppConfig, lang: str, voter: str | None):
     from hust_sft.arena import Arena
 
     lang = lang_of(lang)
-    voter = voter or uuid.uuid4().hex
-    pair = Arena(config.arena_db).pending_pair(voter)
+    voter, voter_id = voter_ids(config).resolve(voter)
+    pair = Arena(config.arena_db).pending_pair(voter_id)
     results = results_frame(config.arena_db, lang)
     if pair is None:
         return voter, None, gr.update(), "", "", "", results
@@ -147,10 +202,11 @@ def build(ctx: Ctx) -> None:
 
     draw.click(lambda r, lang: draw_question(config, r, lang), [run, ctx.lang], question, api_name="arena_draw")
 
-    def do_new(lang_value, v, q, r, h):
-        return new_pair(config, cache, lang_value, v, q, r, h)
-    new.click(gpu(config, do_new), [ctx.lang, voter, question, run, hub], [pair_id, ans_a, ans_b, status],
-              api_name="arena_new")
+    def do_new(request: gr.Request, profile: gr.OAuthProfile | None, lang_value, v, q, r, h):
+        return new_pair(config, cache, lang_value, v, q, r, h, address=client_address(request),
+                        owner=is_owner(config, profile))
+    new.click(gpu(config, do_new), [ctx.lang, voter, question, run, hub], [voter, pair_id, ans_a, ans_b, status],
+              api_name="arena_new", concurrency_id=ANSWER_QUEUE, concurrency_limit=ANSWER_CONCURRENCY)
     for choice, btn in buttons.items():
         btn.click(lambda lang_value, v, pid, c=choice: vote(config, lang_value, v, pid, c),
                   [ctx.lang, voter, pair_id], [pair_id, status, table], api_name=f"arena_vote_{choice}")

@@ -7,10 +7,21 @@ from typing import Any
 
 import gradio as gr
 
-from hust_sft import access, runs
+from hust_sft import access, limits, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.ui.common import AppConfig, Ctx, error_text, gpu, lang_of, widget_for
+from hust_sft.ui.common import (
+    ANSWER_CONCURRENCY,
+    ANSWER_QUEUE,
+    AppConfig,
+    Ctx,
+    error_text,
+    gpu,
+    is_owner,
+    lang_of,
+    visitor_ranges,
+    widget_for,
+)
 
 GEN_NAMES = [name for name, _, _ in S.fields_of(S.GenerationSettings)]
 
@@ -63,21 +74,28 @@ def history_messages(history: list[dict]) -> list[dict]:
 
 
 def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hub_id: str | None,
-         system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict) -> Iterator[tuple]:
-    """Yield (base chat, tuned chat, question box) while the base, then the tuned model, write their answers."""
+         system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict, *,
+         owner: bool = True) -> Iterator[tuple]:
+    """Yield (base chat, tuned chat, question box) while the base, then the tuned model, write their answers.
+
+    `run`: a listed run's name. `owner` False (a visitor of a public Space): settings, question, system
+    prompt and history are held to the public limits (hust_sft.limits) before anything is generated."""
     lang = lang_of(lang)
     question = (question or "").strip()
     if not question:
         raise gr.Error(t("ui.chat.empty_question", lang))
     try:
-        gen = S.set_values(S.GenerationSettings(), gen_values)
-    except S.SettingsError as e:
+        gen = limits.enforce_public(S.set_values(S.GenerationSettings(), gen_values), owner=owner)
+        base_prior, tuned_prior = history_messages(base_hist), history_messages(tuned_hist)
+        for prior in (base_prior, tuned_prior):
+            limits.check_chat(question, system_prompt, prior, owner=owner)
+    except (S.SettingsError, limits.LimitError) as e:
         raise gr.Error(error_text(e, lang)) from None
     adapter = resolve(config, run, hub_id, lang)
     model_id = access.base_model_of(config, adapter)
     system_prompt = system_prompt or system_prompt_of(config, run)
-    base_msgs = history_messages(base_hist) + [{"role": "user", "content": question}]
-    tuned_msgs = history_messages(tuned_hist) + [{"role": "user", "content": question}]
+    base_msgs = base_prior + [{"role": "user", "content": question}]
+    tuned_msgs = tuned_prior + [{"role": "user", "content": question}]
     base_hist = base_msgs + [{"role": "assistant", "content": "…"}]
     tuned_hist = tuned_msgs + [{"role": "assistant", "content": "…" if adapter else t("ui.chat.no_adapter", lang)}]
     yield base_hist, tuned_hist, ""
@@ -126,14 +144,25 @@ def build(ctx: Ctx) -> None:
         return gr.update(choices=adapter_choices(config))
     refresh.click(refresh_runs, None, run, api_name="chat_runs")
     ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
+    bounded = dict(zip(GEN_NAMES, gen_widgets))
+    bounded = {n: w for n, w in bounded.items() if n in limits.public_maxima(S.GenerationSettings)}
+
+    def on_load(profile: gr.OAuthProfile | None):
+        return visitor_ranges(config, profile, bounded, S.GenerationSettings)
+    ctx.shared["on_load"].append((on_load, [], list(bounded.values())))
     run.change(lambda r: system_prompt_of(config, r), run, system, api_name=False)
 
-    def do_chat(lang_value, q, r, h, sp, bh, th, *gen_vals) -> Iterator[tuple]:
-        yield from chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)))
+    def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *gen_vals) -> Iterator[tuple]:
+        yield from chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)),
+                        owner=is_owner(config, profile))
     inputs = [ctx.lang, question, run, hub, system, base_bot, tuned_bot, *gen_widgets]
     fn = gpu(config, do_chat)
-    send.click(fn, inputs, [base_bot, tuned_bot, question], api_name="chat")
-    question.submit(fn, inputs, [base_bot, tuned_bot, question], api_name=False)
+    # Chat and blind pairs share one queue group, evaluations have their own (limits.py, app.py): a long
+    # evaluation never takes the workers a chat needs, and the model lock lets them interleave per batch.
+    send.click(fn, inputs, [base_bot, tuned_bot, question], api_name="chat", concurrency_id=ANSWER_QUEUE,
+               concurrency_limit=ANSWER_CONCURRENCY)
+    question.submit(fn, inputs, [base_bot, tuned_bot, question], api_name=False, concurrency_id=ANSWER_QUEUE,
+                    concurrency_limit=ANSWER_CONCURRENCY)
     clear.click(lambda: ([], []), None, [base_bot, tuned_bot], api_name=False)
 
 

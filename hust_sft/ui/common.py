@@ -21,6 +21,7 @@ from hust_sft import settings as S
 from hust_sft.i18n import DEFAULT_LANG, LANGS, field_help, field_label, t
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
+DEMO_ARENA_MAX_NEW_TOKENS = 32  # the demo model's answers are noise: short blind pairs keep the demo quick
 SAMPLE_DATA = ASSETS / "sample_handbook.jsonl"
 
 
@@ -44,6 +45,7 @@ class AppConfig:
     arena_path: Path | None = None  # None: hust_sft.arena's default (the Space's persistent /data)
     public_dir: Path | None = None  # the only app folder pages link files from (hust_sft.access.public_dir)
     hub_token: str | None = field(default=None, repr=False)  # the owner's HF_TOKEN once sealed (access.seal_token)
+    arena_max_new_tokens: int | None = None  # None: the chat default; the demo's noise model answers short
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +67,7 @@ class AppConfig:
 
             cfg.model = str(demo_model.build(demo_model.default_dir()))
             cfg.data = str(SAMPLE_DATA)
+            cfg.arena_max_new_tokens = DEMO_ARENA_MAX_NEW_TOKENS
         return cfg
 
     @property
@@ -83,6 +86,19 @@ class AppConfig:
 def training_lock(config: AppConfig, profile: Any, lang: str) -> str | None:
     """Why Train/Publish are locked for this visitor, or None (decided by `hust_sft.access`)."""
     return access.lock_reason(config, profile, lang)
+
+
+# Gradio queue groups (concurrency_id) and their worker counts. Chat and blind pairs answer in seconds,
+# an evaluation for minutes: separate groups, so evaluations never occupy the workers chats need (the
+# model lock then lets them take turns per batch, see hust_sft.serving).
+ANSWER_QUEUE, ANSWER_CONCURRENCY = "answer", 2
+EVAL_QUEUE, EVAL_CONCURRENCY = "evaluate", 1
+
+
+def is_owner(config: AppConfig, profile: Any) -> bool:
+    """Whether this request may use the full ranges of every setting (hust_sft.limits); decided by
+    `hust_sft.access` (real OAuth only)."""
+    return access.is_owner(config, profile)
 
 
 def gpu(config: AppConfig, fn: Callable, duration: int = 120) -> Callable:
@@ -167,6 +183,30 @@ def widget_for(name: str, f: dataclasses.Field, tp, default: Any, lang: str, tex
                           **{**common, "value": "" if default is None else default})
     texts.field(comp, name)
     return comp
+
+
+def visitor_ranges(config: AppConfig, profile: Any, widgets: dict[str, Any], cls) -> list:
+    """On page load: one update per widget in `widgets` ({setting name: widget}) that shows a visitor of a
+    public Space each setting's public maximum (and it as the value where the default is unbounded or
+    larger, e.g. `limit`); no change for the owner or off a Space.
+
+    Only the visitor's page is narrowed: the widgets are built with the full ranges, so an API call over a
+    public maximum reaches `hust_sft.limits` and gets its named error, and the owner's API calls keep the
+    full ranges. (Gradio checks a session's values against that session's widget maxima.)
+    """
+    if is_owner(config, profile):
+        return [gr.update() for _ in widgets]
+    fields = {n: f for n, f, _ in S.fields_of(cls)}
+    updates = []
+    for name in widgets:
+        top, default = fields[name].metadata.get("public_max"), S.get_value(cls(), name)
+        if top is None:
+            updates.append(gr.update())
+        elif default is None or default > top:
+            updates.append(gr.update(maximum=top, value=top))
+        else:
+            updates.append(gr.update(maximum=top))
+    return updates
 
 
 def settings_from(cls_or_obj, names: list[str], values: list[Any]):

@@ -12,11 +12,23 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from hust_sft import access, runs
+from hust_sft import access, limits, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.ui.chat import adapter_choices, run_dir_of
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, gpu, lang_of, widget_for
+from hust_sft.ui.common import (
+    EVAL_CONCURRENCY,
+    EVAL_QUEUE,
+    AppConfig,
+    Ctx,
+    df_or_empty,
+    error_text,
+    gpu,
+    is_owner,
+    lang_of,
+    visitor_ranges,
+    widget_for,
+)
 
 SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample")
 
@@ -25,7 +37,8 @@ def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: s
                   values: dict[str, Any], profile: Any = None) -> tuple[S.EvalSettings, access.AdapterRef]:
     """(EvalSettings, adapter) for a run picked by name or a Hub id: the run's own data settings (so the
     test split is the one it never trained on) and base model; a Hub adapter is evaluated on this app's
-    default data. Only the owner's evaluation of a listed run writes into the run (`access.eval_output_dir`)."""
+    default data. A visitor's values are held to the public limits (hust_sft.limits); only the owner's
+    evaluation of a listed run writes into the run (`access.eval_output_dir`)."""
     ref = access.resolve_adapter(config, run, hub_id)
     if ref is None:
         raise S.SettingsError("eval.error.no_adapter")
@@ -38,6 +51,7 @@ def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: s
     es.ood = ood or None
     values = {k: (None if v in ("", 0) and k == "limit" else v) for k, v in values.items()}
     S.set_values(es, values)
+    limits.enforce_public(es, owner=access.is_owner(config, profile))
     out = access.eval_output_dir(config, profile, ref, es.limit)
     if out is not None:
         es.output = str(out)
@@ -174,15 +188,17 @@ def show(out_dir: str | Path | None, lang: str, config: AppConfig | None = None)
 
 def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str | None, ood: str | None,
              values: dict[str, Any], progress=None, profile: Any = None):
-    """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), holding its
-    lock throughout, and show its files; bad settings or data become a visible error, never a crash."""
+    """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), taking its
+    lock per batch (a chat waits for one batch, not the whole evaluation), and show its files; bad
+    settings or data become a visible error, never a crash."""
     from hust_sft.evaluation import evaluate
 
     lang = lang_of(lang)
     try:
         es, ref = eval_settings(config, run, hub_id, ood, values, profile)
-        with cache.hold(es.model.model, [ref]) as (model, tokenizer, names):
-            report = evaluate(es, lang=lang, model=model, tokenizer=tokenizer, adapter_names=names,
+        with cache.hold(es.model.model, [ref]) as held:
+            report = evaluate(es, lang=lang, model=held.model, tokenizer=held.tokenizer, adapter_names=held.names,
+                              answering=held.batch,
                               progress=(lambda f, text: progress(f, desc=text)) if progress is not None else None)
     except Exception as e:  # noqa: BLE001 - data, model, settings and Hub errors all end here, shown as is
         raise gr.Error(t("ui.eval.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
@@ -229,6 +245,11 @@ def build(ctx: Ctx) -> None:
         return gr.update(choices=adapter_choices(config))
     refresh.click(refresh_runs, None, run, api_name="eval_runs")
     ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
+    bounded = {n: w for n, w in zip(SHOWN, widgets) if n in limits.public_maxima(S.EvalSettings)}
+
+    def on_load(profile: gr.OAuthProfile | None):
+        return visitor_ranges(config, profile, bounded, S.EvalSettings)
+    ctx.shared["on_load"].append((on_load, [], list(bounded.values())))
     outs = [md, table, learn, bars, per_q, csv]
 
     def on_run(r, lang_value):
@@ -242,4 +263,5 @@ def build(ctx: Ctx) -> None:
         vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample)
         return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
                         profile=profile)
-    go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate")
+    go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate",
+             concurrency_id=EVAL_QUEUE, concurrency_limit=EVAL_CONCURRENCY)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+
 from public_space import FakeHub, start_space
 
 

@@ -1,7 +1,7 @@
 """The owner lock of a public Space, attacked through the API as an anonymous visitor."""
-from public_space import OWNER
-
 from hust_sft.i18n import t
+
+from public_space import OWNER
 
 
 def test_anonymous_train_start_is_refused(space):
