@@ -24,7 +24,6 @@ from hust_sft.ui.common import (
     df_or_empty,
     error_text,
     gpu,
-    is_owner,
     lang_of,
     visitor_ranges,
     widget_for,

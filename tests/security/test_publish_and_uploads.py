@@ -8,9 +8,10 @@ import re
 
 import pytest
 from gradio_client import handle_file
-from public_space import FAKE_TOKEN, OWNER, FakeHub, adapter_files, make_run, start_space
 
 from hust_sft.i18n import t
+
+from public_space import FAKE_TOKEN, OWNER, FakeHub, adapter_files, make_run, start_space
 
 ABSOLUTE = re.compile(r"(?<![\w.~:/>-])/(?:root|home|tmp|usr|opt|data|etc|var)/")
 

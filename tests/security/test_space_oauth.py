@@ -5,9 +5,10 @@ as the user of the machine's token (the owner's HF_TOKEN). Such an app shows no 
 route, and refuses every owner action with a message saying why.
 """
 import pytest
-from public_space import FAKE_TOKEN, OWNER, FakeHub, start_space
 
 from hust_sft.i18n import t
+
+from public_space import FAKE_TOKEN, OWNER, FakeHub, start_space
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,10 @@
 """
 import pytest
 from gradio_client.exceptions import AppError
-from public_space import FAKE_TOKEN, SYSTEM_PROMPT, adapter_files, demo_model_dir, make_run
 
 from hust_sft.i18n import t
+
+from public_space import FAKE_TOKEN, SYSTEM_PROMPT, adapter_files, demo_model_dir, make_run
 
 GEN = [8, 0.0, 0.9, 1.0]  # max_new_tokens, temperature (greedy), top_p, repetition_penalty
 QUESTION = "校园卡丢了怎么办？"

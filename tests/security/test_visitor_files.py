@@ -11,9 +11,10 @@ import shutil
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
-from public_space import OWNER, make_run
 
 from hust_sft.i18n import t
+
+from public_space import OWNER, make_run
 
 EVAL = dict(limit=2, batch_size=2, bootstrap=100, max_new_tokens=4)
 
