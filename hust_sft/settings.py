@@ -103,6 +103,16 @@ class TrainSettings:
 
 
 @dataclass
+class RetrievalSettings:
+    """Retrieval-augmented answering and training (hust_sft.retrieval); evaluation and chat read a run's."""
+    retrieval: str = opt("off", choices=["off", "answer", "train"])
+    retrieval_k: int = opt(3, min=1, max=10, step=1)
+    raft_oracle_ratio: float = opt(0.8, min=0.0, max=1.0, step=0.05)
+    passage_max_chars: int = opt(200, min=40, max=2000, step=20)
+    knowledge_files: list[str] = opt(multiple=True, default_factory=list)
+
+
+@dataclass
 class RunSettings:
     """Everything `train.py` and the Train tab take; saved whole into run.json."""
     data: DataSettings = field(default_factory=DataSettings)
@@ -110,6 +120,7 @@ class RunSettings:
     lora: LoraSettings = field(default_factory=LoraSettings)
     memory: MemorySettings = field(default_factory=MemorySettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
 
 
 @dataclass

@@ -10,6 +10,10 @@ Why it is done this way (the usual tutorial gets all three wrong):
 - Nothing is cut silently: a conversation longer than `max_length` is dropped ("drop") or loses its
   trailing turns down to the last whole exchange that fits ("truncate"), and both are counted.
 
+Retrieval (hust_sft.retrieval): `with_passages` is the ONE template for "question + numbered passages"
+(an instruction line, "[1] …", "[2] …", then the question), used by training (`encode(..., passages=)`)
+and by every answering path (`prompt_ids(..., passages=)`), so the model is asked exactly as it learnt.
+
 Spans are found by rendering the template for the conversation up to each turn and diffing token
 prefixes, which works for any chat template that renders turns left to right (hand-written: the
 tokenizer's `return_assistant_tokens_mask` needs `{% generation %}` markers that Qwen's template lacks).
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from hust_sft.errors import LocalizedError
 from hust_sft.i18n import DEFAULT_LANG, t
+from hust_sft.settings import RetrievalSettings
 
 IGNORE = -100
 
@@ -34,6 +39,48 @@ class EncodingError(LocalizedError, ValueError):
         return t("data.encoding.at", lang, where=self.where, reason=reason) if self.where else reason
 
 
+# The retrieval prompt. Model input, not interface text: it must not change with the page's language
+# (a model trained on one wording is asked in that wording), so it lives here and not in hust_sft.i18n.
+# Chinese, like the handbooks this project trains on.
+PASSAGES_INSTRUCTION = "请参考下列资料回答问题。资料按检索得分排序，可能与问题无关；无关的资料不要采用，资料中没有的细节不要编造。"
+NO_PASSAGES = "（未检索到相关资料）"
+QUESTION_LABEL = "问题："
+ELLIPSIS = "…"
+
+
+def clip(text: str, max_chars: int) -> str:
+    """`text` cut to at most `max_chars` characters, an ellipsis marking the cut."""
+    text = text.strip()
+    return text if len(text) <= max_chars else text[:max(max_chars - 1, 0)].rstrip() + ELLIPSIS
+
+
+def with_passages(question: str, passages, passage_max_chars: int) -> str:
+    """The user turn for `question` with numbered passages ("[1] …"); each passage clipped to
+    `passage_max_chars` characters. An empty list still gets the instruction (and says nothing was found),
+    so a retrieval model always sees the retrieval layout."""
+    lines = [PASSAGES_INSTRUCTION]
+    lines += [f"[{n}] {clip(_passage_text(p), passage_max_chars)}" for n, p in enumerate(passages, 1)] or [NO_PASSAGES]
+    return "\n".join(lines) + f"\n\n{QUESTION_LABEL}{question}"
+
+
+def _passage_text(p) -> str:
+    return p if isinstance(p, str) else p.text
+
+
+def augment(messages: list[dict], passages, passage_max_chars: int, *, turn: str = "last") -> list[dict]:
+    """`messages` with the `turn` ("first" or "last") user message rewritten by `with_passages`;
+    unchanged when `passages` is None (no retrieval)."""
+    if passages is None:
+        return messages
+    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
+    if not users:
+        return messages
+    i = users[0] if turn == "first" else users[-1]
+    out = [dict(m) for m in messages]
+    out[i]["content"] = with_passages(out[i]["content"], passages, passage_max_chars)
+    return out
+
+
 def conversation(messages: list[dict], system_prompt: str) -> list[dict]:
     """The messages as the model sees them: the configured system prompt first, record system turns dropped."""
     return [{"role": "system", "content": system_prompt}] + [
@@ -46,9 +93,17 @@ def _ids(tokenizer, messages: list[dict], *, add_generation_prompt: bool) -> lis
     return list(ids)
 
 
-def prompt_ids(tokenizer, messages: list[dict], system_prompt: str) -> list[int]:
-    """Token ids of the conversation so far plus the assistant header, ready for `generate`."""
-    conv = conversation(messages, system_prompt)
+# For callers that pass passages without a run's setting: the one default, from hust_sft.settings.
+DEFAULT_PASSAGE_MAX_CHARS = RetrievalSettings().passage_max_chars
+
+
+def prompt_ids(tokenizer, messages: list[dict], system_prompt: str, passages=None,
+               passage_max_chars: int = DEFAULT_PASSAGE_MAX_CHARS) -> list[int]:
+    """Token ids of the conversation so far plus the assistant header, ready for `generate`.
+
+    With `passages` (a list of `retrieval.Passage` or str, possibly empty) the last user turn is the
+    retrieval template, exactly as training encodes a question with its passages."""
+    conv = conversation(augment(messages, passages, passage_max_chars), system_prompt)
     if conv[-1]["role"] != "user":
         raise EncodingError("data.encoding.not_user_last")
     return _ids(tokenizer, conv, add_generation_prompt=True)
@@ -78,9 +133,13 @@ def _turn_spans(tokenizer, conv: list[dict]) -> tuple[list[int], list[tuple[int,
 
 
 def encode(tokenizer, messages: list[dict], system_prompt: str, max_length: int,
-           truncation: str = "drop") -> dict | None:
-    """{"input_ids", "labels", "truncated"} for one conversation, or None when it cannot fit."""
-    conv = conversation(messages, system_prompt)
+           truncation: str = "drop", passages=None,
+           passage_max_chars: int = DEFAULT_PASSAGE_MAX_CHARS) -> dict | None:
+    """{"input_ids", "labels", "truncated"} for one conversation, or None when it cannot fit.
+
+    With `passages` the FIRST user turn (the record's question, which retrieval searched for) gets the
+    retrieval template; labels stay on the answers only."""
+    conv = conversation(augment(messages, passages, passage_max_chars, turn="first"), system_prompt)
     full, spans = _turn_spans(tokenizer, conv)
     if not spans:
         raise EncodingError("data.encoding.no_assistant")
@@ -124,15 +183,19 @@ class EncodeReport:
         return d
 
 
-def encode_records(records, tokenizer, data_settings) -> tuple[list[dict], EncodeReport]:
-    """Features for the Trainer (input_ids, labels) and a report of what was dropped or truncated."""
+def encode_records(records, tokenizer, data_settings, passages: list | None = None,
+                   passage_max_chars: int = DEFAULT_PASSAGE_MAX_CHARS) -> tuple[list[dict], EncodeReport]:
+    """Features for the Trainer (input_ids, labels) and a report of what was dropped or truncated.
+
+    `passages[i]` (when given) are the retrieved passages record i is encoded with."""
     report = EncodeReport(policy=data_settings.truncation, max_length=data_settings.max_length)
     features = []
-    for rec in records:
+    for i, rec in enumerate(records):
         report.total += 1
         try:
             enc = encode(tokenizer, rec.messages, data_settings.system_prompt, data_settings.max_length,
-                         data_settings.truncation)
+                         data_settings.truncation, passages=None if passages is None else passages[i],
+                         passage_max_chars=passage_max_chars)
         except EncodingError as e:
             e.where = f"{rec.source}:{rec.line}"
             raise

@@ -17,7 +17,8 @@ from hust_sft.i18n import t
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, training_lock, widget_for
 
 GROUPS: list[tuple[str, type]] = [("data", S.DataSettings), ("model", S.ModelSettings), ("lora", S.LoraSettings),
-                                  ("memory", S.MemorySettings), ("train", S.TrainSettings)]
+                                  ("memory", S.MemorySettings), ("train", S.TrainSettings),
+                                  ("retrieval", S.RetrievalSettings)]
 # Decided by the app, not the visitor: where runs go (the run name box picks the folder inside it).
 NOT_SHOWN = {"runs_dir", "output"}
 SOURCES = ("builtin", "upload", "hub", "url")

@@ -1,0 +1,184 @@
+"""hust_sft.retrieval: what the index holds, how it ranks, how it is saved, and the RAFT passages."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hust_sft import retrieval as R
+from hust_sft.data import load_data
+from hust_sft.data.encoding import IGNORE, encode, prompt_ids, with_passages
+from hust_sft.data.records import Record
+from hust_sft.settings import DataSettings, RetrievalSettings
+
+SAMPLE = Path(__file__).resolve().parents[1] / "hust_sft" / "assets" / "sample_handbook.jsonl"
+
+
+def rec(q: str, a: str, line: int = 1) -> Record:
+    return Record(messages=[{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                  source="qa.jsonl", line=line)
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_data(DataSettings(data=str(SAMPLE)))
+
+
+@pytest.fixture(scope="module")
+def retriever(bundle):
+    return R.Retriever.build(bundle.splits["train"])
+
+
+def test_words_fold_width_and_case_and_drop_punctuation_and_stop_words():
+    assert R.words("ＭＩＳ系统怎么登录？ 校园卡，补办。The Library") == [
+        "mis", "系统", "登录", "校园", "校园卡", "补办", "library"]
+
+
+def test_index_holds_the_training_split_only(bundle, retriever):
+    held_out = bundle.splits["validation"] + bundle.splits["test"]
+    assert len(bundle.splits["validation"]) == 3 and len(bundle.splits["test"]) == 5
+    assert [p.id for p in retriever.passages] == [f"train:{i}" for i in range(len(bundle.splits["train"]))]
+    texts = "\n".join(p.text for p in retriever.passages)
+    for r in held_out:
+        assert r.question not in texts, r.question
+        assert r.answer not in texts, r.answer
+        # Retrieval for a held-out question finds other pairs, never itself.
+        assert all(p.question != r.question for p in retriever.search(r.question, 10))
+
+
+def test_search_ranks_the_matching_pair_first_and_is_deterministic(bundle, retriever):
+    train = bundle.splits["train"]
+    q = train[0].question
+    hits = retriever.search(q, 3)
+    assert hits[0].id == "train:0" and hits[0].question == q
+    assert hits[0].text == f"问：{q}\n答：{train[0].answer}"
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert [h.to_dict() for h in retriever.search(q, 3)] == [h.to_dict() for h in hits]
+    assert retriever.search(q, 3, exclude_id="train:0")[0].id == hits[1].id
+    assert len(retriever.search(q, 3, exclude_id="train:0")) == 3
+
+
+def test_equal_scores_are_ordered_by_id():
+    r = R.Retriever.build([rec("宿舍几点关门", "十一点"), rec("宿舍几点关门", "十一点")] + [rec("食堂", "早餐")])
+    hits = r.search("宿舍关门", 5)
+    assert [h.id for h in hits] == ["train:0", "train:1"]  # the unrelated pair scores 0 and is not returned
+    assert hits[0].score == hits[1].score > 0
+    assert r.search("图书馆", 5) == []  # no shared word
+
+
+def test_save_and_load_give_the_same_ranking_and_detect_changes(tmp_path, bundle, retriever):
+    retriever.save(tmp_path / "retrieval")
+    meta = json.loads((tmp_path / "retrieval" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["passages"] == len(bundle.splits["train"]) and meta["sha256"] == retriever.sha256
+    loaded = R.Retriever.load(tmp_path / "retrieval")
+    for r in bundle.splits["test"]:
+        assert [p.to_dict() for p in loaded.search(r.question, 3)] == [p.to_dict() for p in retriever.search(r.question, 3)]
+    passages = tmp_path / "retrieval" / "passages.jsonl"
+    passages.write_text(passages.read_text(encoding="utf-8").replace("校园卡", "学生卡"), encoding="utf-8")
+    with pytest.raises(R.RetrievalError, match="does not match the sha256"):
+        R.Retriever.load(tmp_path / "retrieval")
+
+
+def write_run(run_dir: Path, mode: str) -> Path:
+    run_dir.mkdir(parents=True)
+    settings = {"retrieval": {"retrieval": mode, "retrieval_k": 3}}
+    (run_dir / "run.json").write_text(json.dumps({"settings": settings}), encoding="utf-8")
+    return run_dir
+
+
+def test_for_run_refuses_a_retrieval_run_without_its_index(tmp_path, retriever):
+    assert R.for_run(write_run(tmp_path / "plain", "off")) is None
+    bare = write_run(tmp_path / "bare", "train")
+    with pytest.raises(R.RetrievalError) as e:
+        R.for_run(bare)
+    assert str(e.value).startswith(f"{bare} was trained with retrieval 'train' but {bare / 'retrieval'} is missing")
+    assert "检索" in e.value.text("zh")
+    with pytest.raises(R.RetrievalError):
+        R.for_run(bare / "adapter")  # an adapter folder is looked up in its run
+    retriever.save(bare / "retrieval")
+    assert R.for_run(bare / "adapter").sha256 == retriever.sha256
+    hub = tmp_path / "hub"  # no run.json: the folder's own retrieval/ when there is one
+    retriever.save(hub / "retrieval")
+    assert R.for_run(hub).sha256 == retriever.sha256
+    assert R.for_run(tmp_path / "nothing") is None
+
+
+def test_knowledge_files_are_chunked_by_heading_and_paragraph(tmp_path):
+    md = tmp_path / "handbook.md"
+    md.write_text("# 宿舍\n\n宿舍晚上十一点关门。\n\n晚归需登记。\n\n## 图书馆\n\n" + "借书证丢失需补办。" * 5 + "\n",
+                  encoding="utf-8")
+    passages = R.knowledge_passages([md], chunk_chars=20)
+    assert [(p.id, p.title, p.text) for p in passages] == [
+        ("kb:handbook.md#1", "宿舍", "宿舍：宿舍晚上十一点关门。\n晚归需登记。"),
+        ("kb:handbook.md#2", "图书馆", "图书馆：借书证丢失需补办。借书证丢失需补办。"),
+        ("kb:handbook.md#3", "图书馆", "图书馆：借书证丢失需补办。借书证丢失需补办。"),
+        ("kb:handbook.md#4", "图书馆", "图书馆：借书证丢失需补办。"),
+    ]
+    r = R.Retriever.build([rec("食堂几点开门", "六点半")], knowledge_files=[md], chunk_chars=20)
+    assert r.search("宿舍关门时间", 1)[0].id == "kb:handbook.md#1"
+    assert r.meta["knowledge_files"] == [{"file": str(md), "sha256": R._sha256_bytes(md.read_bytes()), "chunks": 4}]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.md", b"  \n\n", "empty.md: empty; a knowledge file needs some text"),
+    ("image.txt", b"PNG\x00\x01", "image.txt: looks binary (a NUL byte at offset 3)"),
+    ("latin.txt", "caf\xe9".encode("latin-1"), "latin.txt: not UTF-8 text (invalid byte at offset 3)"),
+    ("handbook.pdf", b"%PDF", "handbook.pdf: not a knowledge file; expected one of .txt, .md, .markdown"),
+])
+def test_bad_knowledge_files_are_named_with_the_reason(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(R.RetrievalError) as e:
+        R.Retriever.build([rec("q", "a")], knowledge_files=[path])
+    assert message in str(e.value) and str(path) in str(e.value)
+
+
+def test_too_large_knowledge_file_is_refused(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("宿舍" * 10, encoding="utf-8")
+    with pytest.raises(R.RetrievalError, match=r"big.txt: too large for a knowledge file \(60 bytes; at most 50\)"):
+        R.read_knowledge_file(path, max_bytes=50)
+
+
+def test_raft_passages_exclude_the_own_pair_unless_it_is_the_oracle(bundle, retriever):
+    train = bundle.splits["train"]
+    never, _ = R.training_passages(retriever, train, 3, 0.0, seed=1)
+    always, summary = R.training_passages(retriever, train, 3, 1.0, seed=1)
+    assert summary == {"samples": len(train), "with_own_pair": len(train), "k": 3, "oracle_ratio": 1.0}
+    for i, (no, yes) in enumerate(zip(never, always)):
+        assert f"train:{i}" not in [p.id for p in no] and len(no) <= 3
+        assert [p.id for p in yes].count(f"train:{i}") == 1 and len(yes) <= 3
+    some, summary = R.training_passages(retriever, train, 3, 0.5, seed=7)
+    again, _ = R.training_passages(retriever, train, 3, 0.5, seed=7)
+    assert [[p.id for p in ps] for ps in some] == [[p.id for p in ps] for ps in again]
+    assert summary["with_own_pair"] == sum(f"train:{i}" in [p.id for p in ps] for i, ps in enumerate(some))
+    assert 0 < summary["with_own_pair"] < len(train)
+    # A duplicate question is excluded with the own pair: it would give the answer away.
+    dup = [rec("宿舍几点关门", "十一点"), rec("宿舍几点关门", "十一点半"), rec("宿舍能用电饭锅吗", "不能")]
+    ps, _ = R.training_passages(R.Retriever.build(dup), dup, 2, 0.0, seed=0)
+    assert [p.id for p in ps[0]] == ["train:2"] and [p.id for p in ps[1]] == ["train:2"]
+
+
+def test_prompt_template_numbers_and_clips_passages():
+    assert with_passages("宿舍几点关门？", ["问：a\n答：b", "宿舍晚上十一点关门，晚归需登记"], 10) == (
+        "请参考下列资料回答问题。资料按检索得分排序，可能与问题无关；无关的资料不要采用，资料中没有的细节不要编造。\n"
+        "[1] 问：a\n答：b\n[2] 宿舍晚上十一点关门…\n\n问题：宿舍几点关门？")
+    assert with_passages("q", [], 10).endswith("（未检索到相关资料）\n\n问题：q")
+
+
+def test_training_and_answering_prompts_have_the_same_token_ids(tokenizer, retriever, bundle):
+    q = bundle.splits["test"][0]
+    passages = retriever.search(q.question, 3)
+    assert passages
+    k = RetrievalSettings().passage_max_chars
+    enc = encode(tokenizer, q.messages, "S", 2048, passages=passages, passage_max_chars=k)
+    prompt = prompt_ids(tokenizer, [{"role": "user", "content": q.question}], "S", passages=passages,
+                        passage_max_chars=k)
+    assert enc["input_ids"][:len(prompt)] == prompt
+    assert set(enc["labels"][:len(prompt)]) == {IGNORE}
+    answer = tokenizer.decode([x for x in enc["labels"] if x != IGNORE])
+    assert answer == q.answer + "<|im_end|>"
+    assert tokenizer.decode(prompt).count("[1] 问：") == 1 and "[3] " in tokenizer.decode(prompt)
+    plain = prompt_ids(tokenizer, [{"role": "user", "content": q.question}], "S")
+    assert len(plain) < len(prompt) and "[1]" not in tokenizer.decode(plain)
