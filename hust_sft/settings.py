@@ -98,6 +98,7 @@ class TrainSettings:
     logging_steps: int = opt(5, min=1, max=1000, step=1)
     save_steps: int = opt(0, min=0, max=100000, step=1)
     eval_each_epoch: bool = opt(True)
+    early_stopping_patience: int = opt(0, min=0, max=100, step=1)
     group_by_length: bool = opt(True)
     resume: bool = opt(False)
 

@@ -164,7 +164,7 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
 
     tr, mem = settings.train, settings.memory
     evaluating = has_eval and tr.eval_each_epoch
-    return TrainingArguments(
+    return TrainingArguments(**keep_best_arguments(settings, has_eval),
         output_dir=str(run_dir / "checkpoints"),
         num_train_epochs=tr.epochs, max_steps=tr.max_steps,
         per_device_train_batch_size=tr.batch_size, per_device_eval_batch_size=tr.batch_size,
@@ -189,6 +189,43 @@ def training_arguments(settings: RunSettings, run_dir: Path, device: str, mixed_
         dataloader_num_workers=0, dataloader_pin_memory=device == "cuda",
         ddp_find_unused_parameters=False,  # every LoRA weight is used in every step
     )
+
+
+def keeps_best(settings: RunSettings, has_eval: bool) -> bool:
+    """Whether the adapter written is the epoch with the lowest validation loss (Trainer's
+    `load_best_model_at_end`): needs a validation loss each epoch and a checkpoint at each of them, which
+    checkpoints every `save_steps` steps would not line up with."""
+    return has_eval and settings.train.eval_each_epoch and settings.train.save_steps == 0
+
+
+def keep_best_arguments(settings: RunSettings, has_eval: bool) -> dict:
+    """TrainingArguments for keeping the best epoch. The Trainer always keeps the best checkpoint besides the
+    newest ones (`save_total_limit` counts them together, so with our limit of 2 the best and the latest
+    stay); the validation loss before training (`eval_on_start`) is not a candidate: it has no checkpoint."""
+    if not keeps_best(settings, has_eval):
+        return {}
+    return {"load_best_model_at_end": True, "metric_for_best_model": "eval_loss", "greater_is_better": False}
+
+
+def best_epoch(settings: RunSettings, has_eval: bool, state) -> dict:
+    """run.json's account of which adapter was kept: best_step/best_epoch/best_eval_loss and a sentence why."""
+    evals = [e for e in state.log_history if "eval_loss" in e and e.get("step", 0) > 0]
+    if not keeps_best(settings, has_eval):
+        key = ("training.best.save_steps" if has_eval and settings.train.eval_each_epoch
+               else "training.best.no_validation")
+        return {"best_step": None, "best_epoch": None, "best_eval_loss": None, "best_kept": False,
+                "best_reason": t(key, "en", save_steps=settings.train.save_steps)}
+    step = getattr(state, "best_global_step", None)
+    if not state.best_model_checkpoint or not step:
+        return {"best_step": None, "best_epoch": None, "best_eval_loss": None, "best_kept": False,
+                "best_reason": t("training.best.none_saved", "en")}
+    entry = next(e for e in evals if e["step"] == step)
+    last = evals[-1]
+    key = "training.best.is_last" if step == state.global_step else "training.best.kept"
+    loss = float(state.best_metric)
+    return {"best_step": step, "best_epoch": entry.get("epoch"), "best_eval_loss": loss, "best_kept": True,
+            "best_reason": t(key, "en", step=step, epoch=entry.get("epoch") or 0, loss=loss, n=len(evals),
+                             last=last["eval_loss"])}
 
 
 def _last(log_history: list[dict], key: str, *, first: bool = False) -> tuple[Any, int | None]:
@@ -275,6 +312,51 @@ def earlier_segments(run_dir: Path) -> tuple[str | None, list[dict]]:
     return started_at, segments
 
 
+def trainer_callbacks(settings: RunSettings, has_eval: bool, events: EventLog, device: str, stop: StopCallback) -> list:
+    """Events and STOP handling, plus transformers' EarlyStoppingCallback when a patience is set."""
+    out = [EventsCallback(events, device), stop]
+    patience = settings.train.early_stopping_patience
+    if patience > 0 and keeps_best(settings, has_eval):
+        from transformers import EarlyStoppingCallback
+
+        out.append(EarlyStoppingCallback(early_stopping_patience=patience))
+    return out
+
+
+def prepare_retrieval(settings: RunSettings, bundle, run_dir: Path, record: RunRecord, events: EventLog,
+                      main: bool) -> tuple[list | None, list | None]:
+    """Build and save RUN_DIR/retrieval/ (retrieval "answer" or "train") from the TRAINING split and the
+    knowledge files; for "train", the passages each training sample (RAFT) and validation sample is
+    encoded with. (None, None) when retrieval is off."""
+    rs = settings.retrieval
+    if rs.retrieval == "off":
+        record.update(retrieval={"mode": "off"})
+        return None, None
+    from hust_sft import retrieval as R
+
+    retriever = R.Retriever.build(bundle.splits["train"], rs.knowledge_files, chunk_chars=rs.passage_max_chars,
+                                  settings={**S.to_dict(rs), "seed": settings.train.seed})
+    if main:
+        retriever.save(R.retrieval_dir(run_dir))
+    train_passages = val_passages = None
+    raft = {"samples": len(bundle.splits["train"]), "with_own_pair": 0}
+    if rs.retrieval == "train":
+        train_passages, raft = R.training_passages(retriever, bundle.splits["train"], rs.retrieval_k,
+                                                   rs.raft_oracle_ratio, settings.train.seed)
+        val_passages = R.validation_passages(retriever, bundle.splits["validation"], rs.retrieval_k)
+    summary = {"mode": rs.retrieval, "index": R.RETRIEVAL_DIR, "k": rs.retrieval_k,
+               "passage_max_chars": rs.passage_max_chars, "raft_oracle_ratio": rs.raft_oracle_ratio,
+               "passages": len(retriever), "sha256": retriever.sha256,
+               "knowledge_files": retriever.meta["knowledge_files"],
+               "train_samples_with_own_pair": raft["with_own_pair"]}
+    record.update(retrieval=summary)
+    events.write({"type": "retrieval", **summary,
+                  "message": t("training.retrieval.summary", "en", mode=rs.retrieval, passages=len(retriever),
+                               path=R.retrieval_dir(run_dir), k=rs.retrieval_k, with_own=raft["with_own_pair"],
+                               samples=raft["samples"])})
+    return train_passages, val_passages
+
+
 def _finish(record: RunRecord, started: float, device: str | None, **fields) -> None:
     """Close this segment and sum every segment's wall time into wall_time_s."""
     from hust_sft.modeling import peak_memory_bytes
@@ -333,9 +415,13 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check
     if on_data is not None:
         on_data(bundle)
+    train_passages, val_passages = prepare_retrieval(settings, bundle, run_dir, record, events, is_main_process())
     tokenizer = load_tokenizer(settings.model.model)
-    train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data)
-    val_features, val_report = encode_records(bundle.splits["validation"], tokenizer, settings.data)
+    max_chars = settings.retrieval.passage_max_chars
+    train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data,
+                                                  passages=train_passages, passage_max_chars=max_chars)
+    val_features, val_report = encode_records(bundle.splits["validation"], tokenizer, settings.data,
+                                              passages=val_passages, passage_max_chars=max_chars)
     record.update(data={**bundle.to_dict(), "encoding": {"train": train_report.to_dict(),
                                                          "validation": val_report.to_dict()}})
     if not train_features:
@@ -357,13 +443,15 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
         model=model, args=args, train_dataset=to_dataset(train_features),
         eval_dataset=to_dataset(val_features) if has_eval else None,
         data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        callbacks=[EventsCallback(events, device), stop])
-    train_output = trainer.train(resume_from_checkpoint=checkpoint)
+        callbacks=trainer_callbacks(settings, has_eval, events, device, stop))
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)  # ends with the best epoch loaded
 
     state = trainer.state
     status = "stopped" if stop.requested else "completed"
     eval_loss, eval_step = _last(state.log_history, "eval_loss")
-    if status == "completed" and has_eval and settings.train.eval_each_epoch and eval_step != state.global_step:
+    best = best_epoch(settings, has_eval, state)
+    if (status == "completed" and has_eval and settings.train.eval_each_epoch and eval_step != state.global_step
+            and not best["best_kept"]):  # with the best epoch loaded this would measure that one again
         eval_loss = trainer.evaluate()["eval_loss"]  # logged as an eval event by EventsCallback
     adapter = run_dir / runs.ADAPTER_DIR
     trainer.save_model(str(adapter))  # adapter weights + config + tokenizer, main process only
@@ -376,7 +464,9 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
             total_steps=state.max_steps, epoch=state.epoch, train_loss=train_loss, train_loss_mean=mean_loss,
             eval_loss=eval_loss, eval_loss_start=start_eval_loss if start_step == 0 else None,
             adapter=runs.ADAPTER_DIR, tokens_seen=state.num_input_tokens_seen,
-            train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3))
+            train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3), **best)
+    events.write({"type": "best", "step": best["best_step"], "epoch": best["best_epoch"],
+                  "eval_loss": best["best_eval_loss"], "kept": best["best_kept"], "message": best["best_reason"]})
     key = "training.status.stopped" if status == "stopped" else "training.status.completed"
     events.status(status, t(key, "en", step=state.global_step, adapter=adapter), step=state.global_step)
     return RunResult(run_dir=run_dir, adapter_dir=adapter, status=status, global_step=state.global_step,
