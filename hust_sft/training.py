@@ -210,22 +210,21 @@ def keep_best_arguments(settings: RunSettings, has_eval: bool) -> dict:
 def best_epoch(settings: RunSettings, has_eval: bool, state) -> dict:
     """run.json's account of which adapter was kept: best_step/best_epoch/best_eval_loss and a sentence why."""
     evals = [e for e in state.log_history if "eval_loss" in e and e.get("step", 0) > 0]
+    none = {"best_step": None, "best_epoch": None, "best_eval_loss": None, "best_kept": False}
     if not keeps_best(settings, has_eval):
         key = ("training.best.save_steps" if has_eval and settings.train.eval_each_epoch
                else "training.best.no_validation")
-        return {"best_step": None, "best_epoch": None, "best_eval_loss": None, "best_kept": False,
-                "best_reason": t(key, "en", save_steps=settings.train.save_steps)}
+        return {**none, "best_reason_key": key, "best_reason_params": {"save_steps": settings.train.save_steps}}
     step = getattr(state, "best_global_step", None)
     if not state.best_model_checkpoint or not step:
-        return {"best_step": None, "best_epoch": None, "best_eval_loss": None, "best_kept": False,
-                "best_reason": t("training.best.none_saved", "en")}
+        return {**none, "best_reason_key": "training.best.none_saved", "best_reason_params": {}}
     entry = next(e for e in evals if e["step"] == step)
-    last = evals[-1]
     key = "training.best.is_last" if step == state.global_step else "training.best.kept"
     loss = float(state.best_metric)
+    params = {"step": step, "epoch": entry.get("epoch") or 0, "loss": loss, "n": len(evals),
+              "last": evals[-1]["eval_loss"]}
     return {"best_step": step, "best_epoch": entry.get("epoch"), "best_eval_loss": loss, "best_kept": True,
-            "best_reason": t(key, "en", step=step, epoch=entry.get("epoch") or 0, loss=loss, n=len(evals),
-                             last=last["eval_loss"])}
+            "best_reason_key": key, "best_reason_params": params}
 
 
 def _last(log_history: list[dict], key: str, *, first: bool = False) -> tuple[Any, int | None]:
@@ -450,6 +449,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     status = "stopped" if stop.requested else "completed"
     eval_loss, eval_step = _last(state.log_history, "eval_loss")
     best = best_epoch(settings, has_eval, state)
+    best["best_reason"] = t(best["best_reason_key"], "en", **best["best_reason_params"])
     if (status == "completed" and has_eval and settings.train.eval_each_epoch and eval_step != state.global_step
             and not best["best_kept"]):  # with the best epoch loaded this would measure that one again
         eval_loss = trainer.evaluate()["eval_loss"]  # logged as an eval event by EventsCallback
@@ -465,8 +465,10 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
             eval_loss=eval_loss, eval_loss_start=start_eval_loss if start_step == 0 else None,
             adapter=runs.ADAPTER_DIR, tokens_seen=state.num_input_tokens_seen,
             train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3), **best)
+    # The Train tab shows this line in the page's language from key + params.
     events.write({"type": "best", "step": best["best_step"], "epoch": best["best_epoch"],
-                  "eval_loss": best["best_eval_loss"], "kept": best["best_kept"], "message": best["best_reason"]})
+                  "eval_loss": best["best_eval_loss"], "kept": best["best_kept"], "message": best["best_reason"],
+                  "key": best["best_reason_key"], "params": best["best_reason_params"]})
     key = "training.status.stopped" if status == "stopped" else "training.status.completed"
     events.status(status, t(key, "en", step=state.global_step, adapter=adapter), step=state.global_step)
     return RunResult(run_dir=run_dir, adapter_dir=adapter, status=status, global_step=state.global_step,

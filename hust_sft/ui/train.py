@@ -208,10 +208,12 @@ def progress_html(state: dict | None, lang: str) -> str:
                 tps=f"{last['tokens_per_s']:.0f}" if last.get("tokens_per_s") is not None else "–",
                 mem=f"{last['peak_memory_mb']:.0f}" if last.get("peak_memory_mb") is not None else "–")
     message = state.get("error") or ""
+    best = next((e for e in reversed(events) if e.get("type") == "best" and e.get("key")), None)
+    kept = f'<div id="train-best">{_escape(t(best["key"], lang, **best.get("params", {})))}</div>' if best else ""
     return (f'<div id="train-progress" data-status="{status}" data-step="{step}" data-total="{total}">'
             f"<b>{_escape(state['name'])}</b> — {t(f'ui.status.{status}', lang)}"
             f'<progress max="100" value="{pct:.1f}" style="width:100%"></progress>'
-            f"<div>{figures}</div>"
+            f"<div>{figures}</div>" + kept
             + (f"<pre>{_escape(message)}</pre>" if message else "") + "</div>")
 
 
