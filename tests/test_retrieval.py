@@ -162,7 +162,7 @@ def test_raft_passages_exclude_the_own_pair_unless_it_is_the_oracle(bundle, retr
 
 def test_prompt_template_numbers_and_clips_passages():
     assert with_passages("宿舍几点关门？", ["问：a\n答：b", "宿舍晚上十一点关门，晚归需登记"], 10) == (
-        "请参考下列资料回答问题。资料按检索得分排序，可能与问题无关；无关的资料不要采用，资料中没有的细节不要编造。\n"
+        "参考资料（可能与问题无关）：\n"
         "[1] 问：a\n答：b\n[2] 宿舍晚上十一点关门…\n\n问题：宿舍几点关门？")
     assert with_passages("q", [], 10).endswith("（未检索到相关资料）\n\n问题：q")
 

@@ -41,8 +41,9 @@ class EncodingError(LocalizedError, ValueError):
 
 # The retrieval prompt. Model input, not interface text: it must not change with the page's language
 # (a model trained on one wording is asked in that wording), so it lives here and not in hust_sft.i18n.
-# Chinese, like the handbooks this project trains on.
-PASSAGES_INSTRUCTION = "请参考下列资料回答问题。资料按检索得分排序，可能与问题无关；无关的资料不要采用，资料中没有的细节不要编造。"
+# Chinese, like the handbooks this project trains on; short (8 Qwen tokens), because every training sample
+# pays for it: RAFT training, not the wording, teaches the model to use a relevant passage and ignore the rest.
+PASSAGES_INSTRUCTION = "参考资料（可能与问题无关）："
 NO_PASSAGES = "（未检索到相关资料）"
 QUESTION_LABEL = "问题："
 ELLIPSIS = "…"

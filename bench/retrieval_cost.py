@@ -1,0 +1,100 @@
+"""What retrieval-augmented training (RAFT) costs per epoch: plain vs k passages per sample, same samples.
+
+    python bench/retrieval_cost.py                          # Qwen2.5-0.5B architecture, 24 layers, random weights
+    python bench/retrieval_cost.py --configs 1:200,3:200    # k:passage_max_chars arms besides "plain"
+    python bench/retrieval_cost.py --model DIR              # a real model folder
+
+Every arm is `hust_sft.training.train` with our defaults (bf16 autocast on a CPU that has it, answer-only
+head, length grouping, batch 8 × accumulation 4 = effective batch 32, one epoch, no validation) on the
+first --samples records of the BJTU file, in its own subprocess. "plain" is retrieval off; "k:chars" is
+retrieval "train" with k passages clipped to `chars` characters, the index built from the same samples
+(RAFT: own pair excluded from the search, put back for 80% of them). The model is built as
+bench/train_speed.py builds it. The parent prints train seconds, mean tokens per sample and the ratio
+of each arm's epoch time to the plain epoch's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from train_speed import BJTU, EFFECTIVE_BATCH, peak_rss_mb, qwen25_05b_dir, write_samples  # noqa: E402
+
+
+def arm(model_dir: str, data: Path, work: Path, spec: str, oracle_ratio: float) -> dict:
+    from hust_sft.settings import RunSettings, set_values
+    from hust_sft.training import train
+
+    values = {"data": str(data), "model": model_dir, "val_ratio": 0.0, "test_ratio": 0.0, "epochs": 1.0,
+              "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1}
+    if spec != "plain":
+        k, chars = (int(x) for x in spec.split(":"))
+        values.update(retrieval="train", retrieval_k=k, passage_max_chars=chars, raft_oracle_ratio=oracle_ratio)
+    t0 = time.time()
+    result = train(set_values(RunSettings(), values), run_dir=work / spec.replace(":", "-"))
+    rec = result.record
+    enc = rec["data"]["encoding"]["train"]
+    return {"arm": spec, "samples": enc["kept"], "mean_tokens": enc["mean_tokens"], "max_tokens": enc["max_tokens"],
+            "train_runtime_s": rec["train_runtime_s"], "wall_s": round(time.time() - t0, 1),
+            "peak_rss_mb": peak_rss_mb(), "mixed_precision": rec["mixed_precision"]}
+
+
+def run_arm(spec: str, model_dir: str, data: Path, work: Path, oracle_ratio: float) -> dict:
+    out = work / f"{spec.replace(':', '-')}.json"
+    cmd = [sys.executable, __file__, "--arm", spec, "--model", model_dir, "--samples-file", str(data),
+           "--work", str(work), "--oracle-ratio", str(oracle_ratio)]
+    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                   stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
+    return json.loads(out.read_text())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", help="a model folder; default: Qwen2.5-0.5B architecture, random weights")
+    p.add_argument("--layers", type=int, default=24, help="decoder layers of the random model (24 = real)")
+    p.add_argument("--samples", type=int, default=64)
+    p.add_argument("--data", default=str(BJTU), help="Q&A file to take the first --samples records from")
+    p.add_argument("--configs", default="1:200,2:200,3:200", help="k:passage_max_chars arms besides plain")
+    p.add_argument("--oracle-ratio", type=float, default=0.8)
+    p.add_argument("--arm", help=argparse.SUPPRESS)
+    p.add_argument("--samples-file", help=argparse.SUPPRESS)
+    p.add_argument("--work", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+
+    if a.arm:  # child process: one arm, result as JSON
+        work = Path(a.work)
+        result = arm(a.model, Path(a.samples_file), work, a.arm, a.oracle_ratio)
+        (work / f"{a.arm.replace(':', '-')}.json").write_text(json.dumps(result))
+        return 0
+
+    if not Path(a.data).is_file():
+        sys.exit(f"error: {a.data} not found; pass --data with a Q&A file")
+    model_dir = a.model or str(qwen25_05b_dir(a.layers))
+    specs = ["plain"] + [s.strip() for s in a.configs.split(",") if s.strip()]
+    with tempfile.TemporaryDirectory(prefix="retrieval-cost-") as tmp:
+        work = Path(tmp)
+        data = write_samples(Path(a.data), a.samples, work / "samples.jsonl")
+        results = [run_arm(spec, model_dir, data, work, a.oracle_ratio) for spec in specs]
+    print(f"model: {a.model or f'Qwen2.5-0.5B architecture, random weights, {a.layers} layers'}; "
+          f"{a.samples} samples of {a.data}; effective batch {EFFECTIVE_BATCH}; one epoch; RAFT oracle share "
+          f"{a.oracle_ratio}; CPU threads: {os.cpu_count()} (shared machine: figures vary with other load)")
+    plain = results[0]["train_runtime_s"]
+    print(f"{'arm (k:chars)':<14}{'train s':>9}{'mean tok':>10}{'max tok':>9}{'peak RSS MB':>13}{'× plain':>9}")
+    for r in results:
+        r["ratio"] = round(r["train_runtime_s"] / plain, 2)
+        print(f"{r['arm']:<14}{r['train_runtime_s']:>9.1f}{r['mean_tokens']:>10.1f}{r['max_tokens']:>9}"
+              f"{r['peak_rss_mb']:>13.0f}{r['ratio']:>8.2f}x")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
