@@ -1,8 +1,8 @@
 """What retrieval-augmented training (RAFT) costs per epoch: plain vs k passages per sample, same samples.
 
-    python bench/retrieval_cost.py                          # Qwen2.5-0.5B architecture, 24 layers, random weights
-    python bench/retrieval_cost.py --configs 1:200,3:200    # k:passage_max_chars arms besides "plain"
-    python bench/retrieval_cost.py --model DIR              # a real model folder
+    python -m bench.retrieval_cost                          # Qwen2.5-0.5B architecture, 24 layers, random weights
+    python -m bench.retrieval_cost --configs 1:200,3:200    # k:passage_max_chars arms besides "plain"
+    python -m bench.retrieval_cost --model DIR              # a real model folder
 
 Every arm is `hust_sft.training.train` with our defaults (bf16 autocast on a CPU that has it, answer-only
 head, length grouping, batch 8 × accumulation 4 = effective batch 32, one epoch, no validation) on the
@@ -23,10 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from train_speed import BJTU, EFFECTIVE_BATCH, peak_rss_mb, qwen25_05b_dir, write_samples  # noqa: E402
+from bench.train_speed import BJTU, EFFECTIVE_BATCH, ROOT, peak_rss_mb, qwen25_05b_dir, write_samples
 
 
 def arm(model_dir: str, data: Path, work: Path, spec: str, oracle_ratio: float) -> dict:
@@ -49,9 +46,9 @@ def arm(model_dir: str, data: Path, work: Path, spec: str, oracle_ratio: float) 
 
 def run_arm(spec: str, model_dir: str, data: Path, work: Path, oracle_ratio: float) -> dict:
     out = work / f"{spec.replace(':', '-')}.json"
-    cmd = [sys.executable, __file__, "--arm", spec, "--model", model_dir, "--samples-file", str(data),
-           "--work", str(work), "--oracle-ratio", str(oracle_ratio)]
-    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    cmd = [sys.executable, "-m", "bench.retrieval_cost", "--arm", spec, "--model", model_dir, "--samples-file",
+           str(data), "--work", str(work), "--oracle-ratio", str(oracle_ratio)]
+    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                    stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
     return json.loads(out.read_text())
 

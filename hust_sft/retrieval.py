@@ -23,9 +23,9 @@ import json
 import random
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from hust_sft.errors import LocalizedError
 from hust_sft.fileio import write_json_atomic, write_text_atomic
@@ -66,7 +66,7 @@ class Passage:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Passage":
+    def from_dict(cls, d: dict) -> Passage:
         return cls(**{k: d.get(k) for k in ("id", "text", "source", "title", "question")},
                    score=float(d.get("score") or 0.0))
 
@@ -263,7 +263,7 @@ class Retriever:
 
     @classmethod
     def build(cls, records: Sequence = (), knowledge_files: Iterable[str | Path] = (),
-              chunk_chars: int = DEFAULT_CHUNK_CHARS, settings: dict | None = None) -> "Retriever":
+              chunk_chars: int = DEFAULT_CHUNK_CHARS, settings: dict | None = None) -> Retriever:
         """An index over `records` (pass the TRAINING split only) and the chunks of `knowledge_files`."""
         import bm25s
 
@@ -296,7 +296,7 @@ class Retriever:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Retriever":
+    def load(cls, directory: str | Path) -> Retriever:
         """The index saved in `directory`; RetrievalError if it is missing, incomplete or altered."""
         import bm25s
 
@@ -310,7 +310,8 @@ class Retriever:
             passages = [Passage.from_dict(json.loads(line)) for line in raw.decode("utf-8").splitlines() if line]
             bm25 = bm25s.BM25.load(str(directory / INDEX_DIR), show_progress=False, verbosity=0)
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise RetrievalError("retrieval.error.bad_index", path=directory, reason=f"{type(e).__name__}: {e}") from None
+            raise RetrievalError("retrieval.error.bad_index", path=directory,
+                                 reason=f"{type(e).__name__}: {e}") from None
         if _sha256_bytes(raw) != meta.get("sha256") or len(passages) != meta.get("passages"):
             raise RetrievalError("retrieval.error.bad_index", path=directory,
                                  reason=f"{PASSAGES_FILE} does not match the sha256 in {META_FILE}")
@@ -351,20 +352,20 @@ def retrieval_dir(run_dir: str | Path) -> Path:
 
 
 def _run_mode(run_dir: Path) -> str | None:
-    """The run's `retrieval` setting from run.json (or settings.json); None when neither says."""
-    for name in ("run.json", "settings.json"):
-        path = run_dir / name
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        block = data.get("settings", data) if isinstance(data, dict) else {}
-        mode = (block.get("retrieval") or {}).get("retrieval") if isinstance(block.get("retrieval"), dict) else None
-        if mode:
-            return mode
-    return None
+    """The run's `retrieval` setting (via runs.load_settings); None when the folder holds no run settings.
+
+    A run whose settings have no "retrieval" group was trained before retrieval existed: "off", whatever
+    today's default (which `load_settings` would fill in) says."""
+    from hust_sft import runs
+
+    raw = (runs.read_run_json(run_dir) or {}).get("settings")
+    if not isinstance(raw, dict):
+        raw = runs.read_settings_json(run_dir)
+    if not isinstance(raw, dict):
+        return None
+    if not isinstance(raw.get("retrieval"), dict):
+        return "off"
+    return runs.load_settings(run_dir).retrieval.retrieval
 
 
 def for_run(run_dir: str | Path) -> Retriever | None:

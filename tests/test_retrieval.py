@@ -73,7 +73,8 @@ def test_save_and_load_give_the_same_ranking_and_detect_changes(tmp_path, bundle
     assert meta["passages"] == len(bundle.splits["train"]) and meta["sha256"] == retriever.sha256
     loaded = R.Retriever.load(tmp_path / "retrieval")
     for r in bundle.splits["test"]:
-        assert [p.to_dict() for p in loaded.search(r.question, 3)] == [p.to_dict() for p in retriever.search(r.question, 3)]
+        expected = [p.to_dict() for p in retriever.search(r.question, 3)]
+        assert [p.to_dict() for p in loaded.search(r.question, 3)] == expected
     passages = tmp_path / "retrieval" / "passages.jsonl"
     passages.write_text(passages.read_text(encoding="utf-8").replace("校园卡", "学生卡"), encoding="utf-8")
     with pytest.raises(R.RetrievalError, match="does not match the sha256"):
@@ -89,6 +90,10 @@ def write_run(run_dir: Path, mode: str) -> Path:
 
 def test_for_run_refuses_a_retrieval_run_without_its_index(tmp_path, retriever):
     assert R.for_run(write_run(tmp_path / "plain", "off")) is None
+    older = tmp_path / "older"  # trained before retrieval existed: no "retrieval" group at all
+    older.mkdir()
+    (older / "run.json").write_text(json.dumps({"settings": {"train": {"epochs": 4.0}}}), encoding="utf-8")
+    assert R.for_run(older) is None
     bare = write_run(tmp_path / "bare", "train")
     with pytest.raises(R.RetrievalError) as e:
         R.for_run(bare)

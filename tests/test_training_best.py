@@ -6,18 +6,23 @@ import json
 import random
 
 import pytest
+from qa_data import write_qa_jsonl
 from safetensors.torch import load_file
 
 from hust_sft import retrieval as R
 from hust_sft.settings import RunSettings, set_values
 from hust_sft.training import train
-from qa_data import write_qa_jsonl
 
-CHARS = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本"
-         "去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总"
-         "次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权"
-         "收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连"
-         "断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严")
+CHARS = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种"
+         "面而方后多定行学法所民得经十三之进着等部度家电力里如水化高自二理起小物现实加量都两体制机当使点从业本"
+         "去把性好应开它合还因由其些然前外天政四日那社义事平形相全表间样与关各重新线内数正心反你明看原又么利比"
+         "或但质气第向道命此变条只没结解问意建月公无系军很情者最立代想已通并提直题党程展五果料象员革位入常文总"
+         "次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做"
+         "必战先回则任取据处队南给色光门即保治北造百规热领七海口东导器压志世金增争济阶油思术极交受联什认六共权"
+         "收证改清己美再采转更单风切打白教速花带安场身车例真务具万每目至达走积示议声报斗完类八离华名确才科张信"
+         "马节话米整空元况今集温传土许步群广石记需段研界拉林律叫且究观越织装影算低持音众书布复容儿须际商非验连"
+         "断深难近矿千周委素技备半办青省列习响约支般史感劳便团往酸历市克何除消构府称太准精值号率族维划选标写存"
+         "候毛亲快效斯院查江型眼王按格养易置派层片始却专状育厂京识适属圆包火住调满县局照参红细引听该铁价严")
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +102,8 @@ def test_without_validation_the_last_step_is_kept_and_run_json_says_why(tmp_path
 def test_retrieval_training_encodes_passages_and_saves_the_index(tmp_path, tiny_model_dir, tokenizer):
     data = write_qa_jsonl(tmp_path / "qa.jsonl", 12)
     plain = train(settings_for(data, tiny_model_dir, max_steps=1, max_length=512), run_dir=tmp_path / "plain")
-    rag = train(settings_for(data, tiny_model_dir, max_steps=1, max_length=512, retrieval="train", retrieval_k=2,
-                             raft_oracle_ratio=0.5), run_dir=tmp_path / "rag")
+    train(settings_for(data, tiny_model_dir, max_steps=1, max_length=512, retrieval="train", retrieval_k=2,
+                       raft_oracle_ratio=0.5), run_dir=tmp_path / "rag")
     run = json.loads((tmp_path / "rag" / "run.json").read_text(encoding="utf-8"))
     n_train = run["data"]["split_sizes"]["train"]
     assert run["retrieval"]["mode"] == "train" and run["retrieval"]["passages"] == n_train
