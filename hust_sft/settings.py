@@ -107,8 +107,8 @@ class TrainSettings:
 class RetrievalSettings:
     """Retrieval-augmented answering and training (hust_sft.retrieval); evaluation and chat read a run's."""
     retrieval: str = opt("off", choices=["off", "answer", "train"])
-    # k=1 and 200 characters: +86% tokens per BJTU training sample (91.5 -> 170.2), within the 2x epoch-time
-    # budget; k=2 at 120 characters carries more facts (README) but +152% tokens.
+    # k=1 and 200 characters: +86% tokens per BJTU training sample (91.5 -> 170.2), measured 2.13x the plain
+    # epoch's CPU time (README); k=2 at 120 characters carries more facts but +152% tokens.
     retrieval_k: int = opt(1, min=1, max=10, step=1)
     raft_oracle_ratio: float = opt(0.8, min=0.0, max=1.0, step=0.05)
     passage_max_chars: int = opt(200, min=40, max=2000, step=20)
