@@ -211,15 +211,15 @@ def app_prompts(tokenizer, settings: RunSettings, questions: list[str]) -> list[
 def in_app_answers(run_dir: Path, settings: RunSettings, questions: list[str], max_new_tokens: int,
                    cache=None) -> tuple[list[str], str]:
     """What the app's Chat tab answers (greedy): the serving cache's base + adapter, generation.generate_batch."""
-    from hust_sft.generation import answer_with, generate_batch
+    from hust_sft.generation import generate_batch
     from hust_sft.serving import ModelCache
 
     cache = cache or ModelCache()
-    with cache.hold(settings.model.model, [str(run_dir)]) as (model, tok, names):
-        prompts = app_prompts(tok, settings, questions)
-        with answer_with(model, names[0]):
-            results = generate_batch(model, tok, prompts, max_new_tokens=max_new_tokens, batch_size=1)
-        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    with cache.hold(settings.model.model, [str(run_dir)]) as held:
+        prompts = app_prompts(held.tokenizer, settings, questions)
+        with held.batch(held.names[0]) as model:  # the lock for this one batch, answering as the adapter
+            results = generate_batch(model, held.tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=1)
+            dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
     return [r.text for r in results], dtype
 
 

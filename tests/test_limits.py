@@ -12,7 +12,7 @@ from hust_sft.ui import chat, common
 from hust_sft.ui.common import AppConfig
 from hust_sft.voters import VoterIds, load_secret
 
-VISITOR_SPACE = AppConfig(space_id="alice/space", space_owner="alice")
+VISITOR_SPACE = AppConfig(space_id="alice/space", space_owner="alice", oauth_trusted=True)  # SYSTEM=spaces
 ALICE = type("Profile", (), {"username": "alice"})()
 BOB = type("Profile", (), {"username": "bob"})()
 
@@ -79,7 +79,7 @@ def test_who_is_owner():
     assert common.is_owner(AppConfig(), None)                                     # not a Space: everyone
     assert common.is_owner(VISITOR_SPACE, ALICE)
     assert not common.is_owner(VISITOR_SPACE, BOB) and not common.is_owner(VISITOR_SPACE, None)
-    open_space = AppConfig(space_id="alice/space", space_owner="alice", open_training=True)
+    open_space = AppConfig(space_id="alice/space", space_owner="alice", open_training=True, oauth_trusted=True)
     assert not common.is_owner(open_space, None)            # open training does not lift the chat limits
 
 

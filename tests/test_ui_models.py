@@ -244,13 +244,13 @@ def test_blind_answers_are_sampled_so_chat_s_greedy_answer_does_not_reveal_a_sid
     msgs = [{"role": "user", "content": q}]
     base = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, greedy, use_adapter=False)
     tuned = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, greedy, use_adapter=True)
-    _, _, a, b, _ = arena.new_pair(config, cache, "en", voter, q, str(run_dir), "")
-    _, _, a2, b2, _ = arena.new_pair(config, cache, "en", voter, q, str(run_dir), "")
+    _, _, a, b, _ = arena.new_pair(config, cache, "en", voter, q, "my-run", "")
+    _, _, a2, b2, _ = arena.new_pair(config, cache, "en", voter, q, "my-run", "")
     assert {a, b}.isdisjoint({base.strip(), tuned.strip()})
     assert {a, b}.isdisjoint({a2, b2})                      # secret seeds: the same question never repeats
     # A given seed reproduces a pair (for tests and audits), sides included.
-    assert arena.new_pair(config, cache, "en", voter, q, str(run_dir), "", seed=7)[2:4] == \
-        arena.new_pair(config, cache, "en", voter, q, str(run_dir), "", seed=7)[2:4]
+    assert arena.new_pair(config, cache, "en", voter, q, "my-run", "", seed=7)[2:4] == \
+        arena.new_pair(config, cache, "en", voter, q, "my-run", "", seed=7)[2:4]
 
 
 def test_blind_answers_are_shown_without_surrounding_blank_lines_but_stored_raw(config):

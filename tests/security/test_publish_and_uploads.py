@@ -68,9 +68,16 @@ def test_publish_uploads_only_the_adapter_with_a_card_free_of_local_paths(open_s
     sp = open_space
     sp.hub.clear()
     answer = sp.client.predict("en", "pub-run", "owner/pub-run", True, api_name="/publish")
-    assert answer == t("ui.publish.done", "en", url=f"{sp.hub.url}/owner/pub-run")
+    # Publish exports and checks first (issue 10): the answer states the check's result.
+    assert answer == t("ui.publish.done_checked", "en", url=f"{sp.hub.url}/owner/pub-run", identical=5, total=5)
     committed = sp.hub.committed_files()
-    assert sorted(committed) == ["README.md", "adapter_config.json", "adapter_model.safetensors", "eval/summary.md"]
+    # The adapter, its card and evaluation, plus the export's tokenizer files (the chat template carries the
+    # training system prompt, issue 10); never training_args.bin, optimizer state or checkpoints.
+    required = {"README.md", "adapter_config.json", "adapter_model.safetensors", "eval/summary.md",
+                "chat_template.jinja"}
+    tokenizer_files = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                       "merges.txt", "added_tokens.json", "generation_config.json", "hust_sft_export.json"}
+    assert required <= set(committed) <= required | tokenizer_files, sorted(committed)
     card = committed["README.md"].decode()
     assert "handbook.jsonl" in card and "data differs" in card
     assert not ABSOLUTE.search(card), ABSOLUTE.search(card)
