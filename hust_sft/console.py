@@ -93,8 +93,7 @@ class ConsoleReport:
         """A few lines for the end of a run: status, adapter, best validation loss, wall time."""
         self.close()
         record = result.record or {}
-        lines = [t("training.cli.done", self.lang, status=result.status, adapter=result.adapter_dir,
-                   run_dir=result.run_dir)]
+        lines = []
         best = self.best_eval()
         if best is not None:
             lines.append(t("train.cli.best", self.lang, loss=f"{best['eval_loss']:.4f}", step=best.get("step"),
@@ -104,4 +103,7 @@ class ConsoleReport:
         lines.append(t("train.cli.wall", self.lang, wall=_fmt_duration(record.get("wall_time_s")),
                        steps=result.global_step, loss=f"{result.train_loss:.4f}"
                        if result.train_loss is not None else "–"))
+        # Last, where scripts and people look for it: the adapter path.
+        lines.append(t("training.cli.done", self.lang, status=result.status, adapter=result.adapter_dir,
+                       run_dir=result.run_dir))
         return "\n".join(lines)
