@@ -13,12 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.common import BJTU, QWEN25_05B, ROOT
 
-BJTU = ROOT.parent / "shared" / "data" / "bjtu" / "bjtu.json"
 SAMPLE = ROOT / "hust_sft" / "assets" / "sample_handbook.jsonl"
-QWEN25_05B = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
-                  num_key_value_heads=2)
 
 
 def questions(n: int) -> tuple[str, list]:

@@ -8,24 +8,20 @@ Every arm is `hust_sft.training.train` with our defaults (bf16 autocast on a CPU
 head, length grouping, batch 8 × accumulation 4 = effective batch 32, one epoch, no validation) on the
 first --samples records of the BJTU file, in its own subprocess. "plain" is retrieval off; "k:chars" is
 retrieval "train" with k passages clipped to `chars` characters, the index built from the same samples
-(RAFT: own pair excluded from the search, put back for 80% of them). The model is built as
-bench/train_speed.py builds it. The parent prints, per arm, the epoch's wall seconds and the CPU seconds
+(RAFT: own pair excluded from the search, put back for 80% of them). The model is built as for
+bench/train_speed.py (bench/common.py). The parent prints, per arm, the epoch's wall seconds and the CPU seconds
 spent in `Trainer.train` (the steadier figure on a shared machine), each as a ratio to the plain epoch,
 and the mean tokens per sample.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from bench.train_speed import BJTU, EFFECTIVE_BATCH, ROOT, peak_rss_mb, qwen25_05b_dir, write_samples
+from bench.common import arm_parser, describe, ours_values, peak_rss_mb, result_file, run_child, samples_and_model
 
 
 @contextlib.contextmanager
@@ -54,8 +50,7 @@ def arm(model_dir: str, data: Path, work: Path, spec: str, oracle_ratio: float) 
     from hust_sft.settings import RunSettings, set_values
     from hust_sft.training import train
 
-    values = {"data": str(data), "model": model_dir, "val_ratio": 0.0, "test_ratio": 0.0, "epochs": 1.0,
-              "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1}
+    values = ours_values(data, model_dir)
     if spec != "plain":
         k, chars = (int(x) for x in spec.split(":"))
         values.update(retrieval="train", retrieval_k=k, passage_max_chars=chars, raft_oracle_ratio=oracle_ratio)
@@ -70,45 +65,22 @@ def arm(model_dir: str, data: Path, work: Path, spec: str, oracle_ratio: float) 
             "peak_rss_mb": peak_rss_mb(), "mixed_precision": rec["mixed_precision"]}
 
 
-def run_arm(spec: str, model_dir: str, data: Path, work: Path, oracle_ratio: float) -> dict:
-    out = work / f"{spec.replace(':', '-')}.json"
-    cmd = [sys.executable, "-m", "bench.retrieval_cost", "--arm", spec, "--model", model_dir, "--samples-file",
-           str(data), "--work", str(work), "--oracle-ratio", str(oracle_ratio)]
-    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                   stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
-    return json.loads(out.read_text())
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", help="a model folder; default: Qwen2.5-0.5B architecture, random weights")
-    p.add_argument("--layers", type=int, default=24, help="decoder layers of the random model (24 = real)")
-    p.add_argument("--samples", type=int, default=64)
-    p.add_argument("--data", default=str(BJTU), help="Q&A file to take the first --samples records from")
+    p = arm_parser(__doc__.split("\n")[0])
     p.add_argument("--configs", default="1:200,2:200,3:200", help="k:passage_max_chars arms besides plain")
     p.add_argument("--oracle-ratio", type=float, default=0.8)
-    p.add_argument("--arm", help=argparse.SUPPRESS)
-    p.add_argument("--samples-file", help=argparse.SUPPRESS)
-    p.add_argument("--work", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     if a.arm:  # child process: one arm, result as JSON
-        work = Path(a.work)
-        result = arm(a.model, Path(a.samples_file), work, a.arm, a.oracle_ratio)
-        (work / f"{a.arm.replace(':', '-')}.json").write_text(json.dumps(result))
+        result = arm(a.model, Path(a.samples_file), Path(a.work), a.arm, a.oracle_ratio)
+        result_file(a.work, a.arm).write_text(json.dumps(result))
         return 0
 
-    if not Path(a.data).is_file():
-        sys.exit(f"error: {a.data} not found; pass --data with a Q&A file")
-    model_dir = a.model or str(qwen25_05b_dir(a.layers))
     specs = ["plain"] + [s.strip() for s in a.configs.split(",") if s.strip()]
-    with tempfile.TemporaryDirectory(prefix="retrieval-cost-") as tmp:
-        work = Path(tmp)
-        data = write_samples(Path(a.data), a.samples, work / "samples.jsonl")
-        results = [run_arm(spec, model_dir, data, work, a.oracle_ratio) for spec in specs]
-    print(f"model: {a.model or f'Qwen2.5-0.5B architecture, random weights, {a.layers} layers'}; "
-          f"{a.samples} samples of {a.data}; effective batch {EFFECTIVE_BATCH}; one epoch; RAFT oracle share "
-          f"{a.oracle_ratio}; CPU threads: {os.cpu_count()} (shared machine: figures vary with other load)")
+    with samples_and_model(a, "retrieval-cost-") as (model_dir, data, work):
+        results = [run_child("bench.retrieval_cost", spec, model_dir, data, work,
+                             "--oracle-ratio", str(a.oracle_ratio)) for spec in specs]
+    print(describe(a, f"RAFT oracle share {a.oracle_ratio}; "))
     plain, plain_cpu = results[0]["train_runtime_s"], results[0]["train_cpu_s"]
     print(f"{'arm (k:chars)':<14}{'train s':>9}{'× plain':>9}{'CPU s':>9}{'× plain':>9}{'mean tok':>10}"
           f"{'max tok':>9}{'peak RSS MB':>13}")

@@ -19,43 +19,12 @@ Without --model the weights are random (speed and memory do not depend on their 
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BJTU = ROOT.parent / "shared" / "data" / "bjtu" / "bjtu.json"
-EFFECTIVE_BATCH = 32
-
-
-def qwen25_05b_dir(layers: int) -> Path:
-    from hust_sft import demo_model
-
-    # Saved in bf16 like the Hub checkpoint (Qwen/Qwen2.5-0.5B-Instruct's safetensors are bf16).
-    out = Path.home() / ".cache" / "hust-sft" / f"bench-qwen2.5-0.5b-random-{layers}l-bf16"
-    return demo_model.build(out, hidden_size=896, intermediate_size=4864, num_hidden_layers=layers,
-                            num_attention_heads=14, num_key_value_heads=2, dtype="bfloat16")
-
-
-def write_samples(source: Path, n: int, out: Path) -> Path:
-    from hust_sft.data.formats import load_records
-
-    records, _ = load_records(source)
-    with open(out, "w", encoding="utf-8") as f:
-        for r in records[:n]:
-            f.write(json.dumps({"conversations": r.messages}, ensure_ascii=False) + "\n")
-    return out
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench.common import arm_parser, describe, ours_values, peak_rss_mb, result_file, run_child, samples_and_model
 
 
 def arm_tutorial(model_dir: str, data: Path, work: Path) -> dict:
@@ -93,10 +62,7 @@ def arm_ours(model_dir: str, data: Path, work: Path, name: str = "ours") -> dict
     from hust_sft.settings import RunSettings, set_values
     from hust_sft.training import train
 
-    settings = set_values(RunSettings(), {
-        "data": str(data), "model": model_dir, "val_ratio": 0.0, "test_ratio": 0.0, "epochs": 1.0,
-        "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1})
-    result = train(settings, run_dir=work / name)
+    result = train(set_values(RunSettings(), ours_values(data, model_dir)), run_dir=work / name)
     rec = result.record
     return {"losses": losses_of(work / name), "samples": rec["data"]["encoding"]["train"]["kept"],
             "tokens": rec["tokens_seen"],
@@ -141,45 +107,25 @@ def losses_of(run_dir: Path) -> list[float]:
 
 
 def run_arm(arm: str, model_dir: str, data: Path, work: Path) -> dict:
-    out = work / f"{arm}.json"
-    cmd = [sys.executable, "-m", "bench.train_speed", "--arm", arm, "--model", model_dir,
-           "--samples-file", str(data), "--work", str(work)]
     t0 = time.time()
-    subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                   stdout=subprocess.DEVNULL if not os.environ.get("BENCH_VERBOSE") else None)
-    result = json.loads(out.read_text())
+    result = run_child("bench.train_speed", arm, model_dir, data, work)
     result["wall_s"] = round(time.time() - t0, 1)
     return result
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", help="a model folder; default: Qwen2.5-0.5B architecture, random weights")
-    p.add_argument("--layers", type=int, default=24, help="decoder layers of the random model (24 = real)")
-    p.add_argument("--samples", type=int, default=64)
-    p.add_argument("--data", default=str(BJTU), help="Q&A file to take the first --samples records from")
+    p = arm_parser(__doc__.split("\n")[0])
     p.add_argument("--arms", default="tutorial,ours")
-    p.add_argument("--arm", help=argparse.SUPPRESS)
-    p.add_argument("--samples-file", help=argparse.SUPPRESS)
-    p.add_argument("--work", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
 
     if a.arm:  # child process: one arm, result as JSON
-        work = Path(a.work)
         fn = {"tutorial": arm_tutorial, "ours": arm_ours, "trl": arm_trl}[a.arm]
-        (work / f"{a.arm}.json").write_text(json.dumps(fn(a.model, Path(a.samples_file), work)))
+        result_file(a.work, a.arm).write_text(json.dumps(fn(a.model, Path(a.samples_file), Path(a.work))))
         return 0
 
-    if not Path(a.data).is_file():
-        sys.exit(f"error: {a.data} not found; pass --data with a Q&A file")
-    model_dir = a.model or str(qwen25_05b_dir(a.layers))
-    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
-        work = Path(tmp)
-        data = write_samples(Path(a.data), a.samples, work / "samples.jsonl")
+    with samples_and_model(a, "train-speed-") as (model_dir, data, work):
         results = {arm: run_arm(arm, model_dir, data, work) for arm in a.arms.split(",")}
-    print(f"model: {a.model or f'Qwen2.5-0.5B architecture, random weights, {a.layers} layers'}; "
-          f"{a.samples} samples of {a.data}; effective batch {EFFECTIVE_BATCH}; one epoch; "
-          f"CPU threads: {os.cpu_count()} (shared machine: figures vary with other load)")
+    print(describe(a))
     print(f"{'arm':<10}{'train s':>10}{'samples/s':>11}{'tokens/s':>10}{'peak RSS MB':>13}{'mixed':>7}")
     for arm, r in results.items():
         r["samples_per_s"] = r["samples"] / r["train_runtime_s"]
