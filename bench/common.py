@@ -73,6 +73,12 @@ def result_file(work: Path, arm: str) -> Path:
     return Path(work) / f"{arm.replace(':', '-')}.json"
 
 
+def write_result(a: argparse.Namespace, result: dict) -> int:
+    """In a child process: write the arm's result where the parent reads it; the child's exit status."""
+    result_file(a.work, a.arm).write_text(json.dumps(result))
+    return 0
+
+
 def run_child(module: str, arm: str, model_dir: str, data: Path, work: Path, *extra: str) -> dict:
     """Run one arm as `python -m MODULE --arm ARM ...` from the repository root (its output hidden unless
     BENCH_VERBOSE is set) and return the result it wrote."""

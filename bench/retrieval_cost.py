@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import arm_parser, describe, ours_values, peak_rss_mb, result_file, run_child, samples_and_model
+from bench.common import arm_parser, describe, ours_values, peak_rss_mb, run_child, samples_and_model, write_result
 
 
 @contextlib.contextmanager
@@ -72,9 +72,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
 
     if a.arm:  # child process: one arm, result as JSON
-        result = arm(a.model, Path(a.samples_file), Path(a.work), a.arm, a.oracle_ratio)
-        result_file(a.work, a.arm).write_text(json.dumps(result))
-        return 0
+        return write_result(a, arm(a.model, Path(a.samples_file), Path(a.work), a.arm, a.oracle_ratio))
 
     specs = ["plain"] + [s.strip() for s in a.configs.split(",") if s.strip()]
     with samples_and_model(a, "retrieval-cost-") as (model_dir, data, work):

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import arm_parser, describe, ours_values, peak_rss_mb, result_file, run_child, samples_and_model
+from bench.common import arm_parser, describe, ours_values, peak_rss_mb, run_child, samples_and_model, write_result
 
 
 def arm_tutorial(model_dir: str, data: Path, work: Path) -> dict:
@@ -120,8 +120,7 @@ def main(argv=None) -> int:
 
     if a.arm:  # child process: one arm, result as JSON
         fn = {"tutorial": arm_tutorial, "ours": arm_ours, "trl": arm_trl}[a.arm]
-        result_file(a.work, a.arm).write_text(json.dumps(fn(a.model, Path(a.samples_file), Path(a.work))))
-        return 0
+        return write_result(a, fn(a.model, Path(a.samples_file), Path(a.work)))
 
     with samples_and_model(a, "train-speed-") as (model_dir, data, work):
         results = {arm: run_arm(arm, model_dir, data, work) for arm in a.arms.split(",")}

@@ -4,12 +4,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import socket
 import threading
 from functools import partial
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 from hust_sft.data import DataError, DataSourceError, fetch, load_data, modelscope_url, preview, sources
 from hust_sft.settings import DEFAULT_DATA, DataSettings
@@ -36,12 +36,6 @@ def server(tmp_path):
     yield f"http://127.0.0.1:{httpd.server_address[1]}", root
     httpd.shutdown()
     httpd.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_local_file_is_returned_as_is(tmp_path):

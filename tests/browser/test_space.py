@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import free_port, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -33,16 +34,10 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("space")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HUST_SFT_DATA_DIR": str(tmp / "data"),
            "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
     log = open(tmp / "app.log", "wb")
@@ -113,16 +108,6 @@ def df_rows(page, elem_id: str) -> int:
     """Data rows of a gr.Dataframe (it renders rows lazily; the grid's aria-rowcount counts them all)."""
     count = page.get_attribute(f"#{elem_id} [role=grid]", "aria-rowcount")
     return int(count) - 1 if count else 0
-
-
-def wait_for(predicate, timeout=90, interval=0.5):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out")
 
 
 def shot(page, name: str):

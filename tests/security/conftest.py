@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from public_space import FakeHub, start_space
+from public_space import FakeHub, running_space
 
 
 @pytest.fixture(scope="session")
@@ -16,9 +16,5 @@ def fake_hub():
 @pytest.fixture(scope="session")
 def space(tmp_path_factory, fake_hub):
     """The demo app running as the public Space `owner/space`, for an anonymous visitor."""
-    try:
-        sp = start_space(tmp_path_factory.mktemp("space"), fake_hub)
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield sp
-    sp.close()
+    with running_space(tmp_path_factory.mktemp("space"), fake_hub) as sp:
+        yield sp

@@ -13,18 +13,21 @@ Hub calls the app made and with which credentials. All traffic stays on 127.0.0.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_TOKEN = "hf_fakeOwnerToken0123456789abcdefABCDEF"
@@ -232,12 +235,6 @@ class Space:
             self.proc.wait(10)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def space_env(tmp: Path, hub: FakeHub, **overrides: str | None) -> dict[str, str]:
     """The environment of a public Space whose owner set HF_TOKEN; `NAME=None` removes a variable."""
     env = {k: v for k, v in os.environ.items()
@@ -297,6 +294,21 @@ def start_space(tmp: Path, hub: FakeHub | None = None, args: tuple[str, ...] = (
         time.sleep(0.5)
 
 
+@contextlib.contextmanager
+def running_space(tmp: Path, hub: FakeHub | None = None, args: tuple[str, ...] = (),
+                  **env_overrides) -> Iterator[Space]:
+    """`start_space` for a fixture: an app that does not start fails the test with its log (no traceback);
+    the app is closed when the block ends."""
+    import pytest
+
+    try:
+        space = start_space(tmp, hub, args, **env_overrides)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    try:
+        yield space
+    finally:
+        space.close()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -320,7 +332,7 @@ def adapter_files(*, r: int = 4, seed: int = 1, base: str | None = None, random_
     """
     import tempfile
 
-    import torch
+    from helpers import randomize_lora_b
     from peft import LoraConfig, get_peft_model
 
     from hust_sft.modeling import load_base_model
@@ -329,11 +341,8 @@ def adapter_files(*, r: int = 4, seed: int = 1, base: str | None = None, random_
     model_dir = str(demo_model_dir())
     model = get_peft_model(load_base_model(ModelSettings(model=model_dir)),
                            LoraConfig(r=r, lora_alpha=2 * r, target_modules=["q_proj", "v_proj"]))
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if random_b and "lora_B" in name:
-                p.normal_(0, 0.5)
+    if random_b:
+        randomize_lora_b(model, seed)
     with tempfile.TemporaryDirectory() as d:
         model.save_pretrained(d)
         cfg = json.loads((Path(d) / "adapter_config.json").read_text())

@@ -51,14 +51,10 @@ def any_space(request, space, fake_hub, tmp_path_factory):
     if request.param == "visitor":
         yield "visitor", space
         return
-    from public_space import start_space
+    from public_space import running_space
 
-    try:
-        opened = start_space(tmp_path_factory.mktemp("open-space"), fake_hub, HUST_SFT_OPEN_TRAINING="1")
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield "open", opened
-    opened.close()
+    with running_space(tmp_path_factory.mktemp("open-space"), fake_hub, HUST_SFT_OPEN_TRAINING="1") as opened:
+        yield "open", opened
 
 
 def preview(space, source: str) -> str:

@@ -20,11 +20,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from helpers import job_settings, wait_for
 from qa_data import write_qa_jsonl
 
 from hust_sft import jobs, runs
 from hust_sft.i18n import t
-from hust_sft.settings import RunSettings, set_values
+from hust_sft.settings import RunSettings
 from hust_sft.training import TIME_FORMAT, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,21 +33,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "
 
 
 def make_settings(data, model, **overrides) -> RunSettings:
-    values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0, "test_ratio": 0.0,
-              "max_length": 64, "batch_size": 2, "grad_accum": 1, "logging_steps": 1, "epochs": 1.0,
-              "device": "cpu", "save_steps": 100000, "eval_each_epoch": False}
-    values.update(overrides)
-    return set_values(RunSettings(), values)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return job_settings(data, model, **{"batch_size": 2, **overrides})
 
 
 def log_steps(run_dir: Path) -> list[int]:
@@ -157,7 +144,7 @@ def test_jobs_stop_right_after_start_stops_the_loading_run(runs_dir, qa_file, ti
 def test_a_stuck_trainer_is_killed_after_the_grace_periods(runs_dir, qa_file, tiny_model_dir):
     """SIGSTOP freezes the trainer so it can neither see STOP nor handle SIGTERM: only SIGKILL ends it."""
     job = jobs.start(make_settings(qa_file, tiny_model_dir, save_steps=2, epochs=50.0), runs_dir, name="stuck")
-    wait_for(lambda: (job.run_dir / "checkpoints" / "checkpoint-2").is_dir(), 600, "checkpoint-2")
+    wait_for(lambda: (job.run_dir / "checkpoints" / "checkpoint-2").is_dir(), 600, "checkpoint-2", interval=0.2)
     os.kill(job.pid, signal.SIGSTOP)
     jobs.stop(runs_dir, grace_s=1, kill_grace_s=1, wait=True)
     assert not job.alive() and job.returncode() == -signal.SIGKILL

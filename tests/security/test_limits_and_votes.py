@@ -6,63 +6,37 @@ gradio_client and httpx on 127.0.0.1.
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from helpers import write_tuned_run
 
 from hust_sft import i18n, limits
 from hust_sft import settings as S
 from hust_sft.ui.chat import text_of
 from hust_sft.ui.common import DEMO_ARENA_MAX_NEW_TOKENS
 
-from public_space import start_space
+from public_space import demo_model_dir, running_space
 
 PER_VOTER, PER_ADDRESS, WINDOW_S = 2, 12, 3600
 RUN = "sec-run"
 QUESTION = "图书馆几点开门？"
 
 
-def make_run(run: Path) -> None:
-    """A finished run of the demo model (the app's own, by path) with a LoRA adapter whose B weights are
-    random (a fresh LoRA is the identity: tuned would equal base)."""
-    import torch
-    from peft import get_peft_model
-
-    from hust_sft import demo_model
-    from hust_sft import settings as S
-    from hust_sft.modeling import load_base_model, lora_config
-    from hust_sft.ui.common import SAMPLE_DATA
-
-    rs = S.RunSettings()
-    rs.model.model, rs.data.data = str(demo_model.build(demo_model.default_dir())), str(SAMPLE_DATA)
-    run.mkdir(parents=True)
-    (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
-    model = get_peft_model(load_base_model(rs.model), lora_config(rs.lora))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    model.save_pretrained(run / "adapter")
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, fake_hub):
+    """The Space with a finished run of the demo model (the app's own, by path) whose adapter changes answers."""
+    from hust_sft.ui.common import SAMPLE_DATA
+
     tmp = tmp_path_factory.mktemp("limits-space")
-    make_run(tmp / "runs" / RUN)
-    try:
-        sp = start_space(tmp, fake_hub, HUST_SFT_ARENA_PAIRS_PER_VOTER=str(PER_VOTER),
-                         HUST_SFT_ARENA_PAIRS_PER_ADDRESS=str(PER_ADDRESS), HUST_SFT_ARENA_WINDOW_S=str(WINDOW_S))
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
-    yield sp
-    sp.close()
+    write_tuned_run(tmp / "runs" / RUN, demo_model_dir(), SAMPLE_DATA)
+    with running_space(tmp, fake_hub, HUST_SFT_ARENA_PAIRS_PER_VOTER=str(PER_VOTER),
+                       HUST_SFT_ARENA_PAIRS_PER_ADDRESS=str(PER_ADDRESS), HUST_SFT_ARENA_WINDOW_S=str(WINDOW_S)) as sp:
+        yield sp
 
 
 def visitor(app) -> Client:
