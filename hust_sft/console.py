@@ -5,7 +5,8 @@ so the console, the run directory and the Train tab never disagree. On a termina
 elapsed and ETA) with validation losses written above it. Not on a terminal (the Space's subprocess writing
 train.log, CI): one line per logging step, a JSON object whose numbers are numbers — the Trainer's own printer
 writes `{'loss': '3.174'}`, strings, which no tool can plot. At the end, `summary` gives the adapter path, the
-best validation loss and the wall time.
+best validation loss and the wall time. `fmt_duration` and `progress_figures` are the one text rendering of
+durations and of a run's progress (`runs.RunProgress`), here and on the Train tab.
 """
 from __future__ import annotations
 
@@ -14,18 +15,30 @@ import sys
 from typing import TextIO
 
 from hust_sft.i18n import t
+from hust_sft.runs import RunProgress
 
 # events.jsonl keys that say nothing to a person reading the console
 _HIDDEN = {"type", "time"}
 
 
-def _fmt_duration(seconds: float | None) -> str:
+def fmt_duration(seconds: float | None) -> str:
+    """"1:02:05" / "1:01" / "–": every duration train.py and the Train tab print."""
     if seconds is None:
         return "–"
     s = int(round(seconds))
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def progress_figures(p: RunProgress, lang: str) -> str:
+    """A run's progress as one line of figures: step / total (%), ETA (only while it runs), elapsed time,
+    tokens per second, peak memory. The Train tab wraps this line in its HTML."""
+    return t("ui.train.figures", lang, step=p.step or 0, total=p.total_steps or "?",
+             pct=f"{100.0 * (p.progress or 0.0):.0f}", eta=fmt_duration(p.eta_s) if p.live else "–",
+             elapsed=fmt_duration(p.elapsed_s),
+             tps=f"{p.tokens_per_s:.0f}" if p.tokens_per_s is not None else "–",
+             mem=f"{p.peak_memory_mb:.0f}" if p.peak_memory_mb is not None else "–")
 
 
 class ConsoleReport:
@@ -100,7 +113,7 @@ class ConsoleReport:
                            epoch=best.get("epoch")))
         else:
             lines.append(t("train.cli.no_eval", self.lang))
-        lines.append(t("train.cli.wall", self.lang, wall=_fmt_duration(record.get("wall_time_s")),
+        lines.append(t("train.cli.wall", self.lang, wall=fmt_duration(record.get("wall_time_s")),
                        steps=result.global_step, loss=f"{result.train_loss:.4f}"
                        if result.train_loss is not None else "–"))
         # Last, where scripts and people look for it: the adapter path.

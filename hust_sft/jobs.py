@@ -32,7 +32,6 @@ TRAIN_SCRIPT = REPO_ROOT / "train.py"
 ACTIVE_FILE, LOCK_FILE = ".active.json", ".active.lock"
 STOP_GRACE_S = 30.0     # seconds between writing STOP and sending SIGTERM
 KILL_GRACE_S = 30.0     # seconds between SIGTERM and SIGKILL
-LOG_TAIL_LINES = 40
 
 _children: dict[int, subprocess.Popen] = {}  # processes this interpreter started, so they can be reaped
 
@@ -109,49 +108,13 @@ class Job:
             time.sleep(interval)
         return True
 
-    def poll(self, log_lines: int = LOG_TAIL_LINES) -> dict:
-        """Everything the Train tab shows, from the run directory: status, events, progress, ETA, log tail."""
+    def poll(self, log_lines: int = runs.LOG_TAIL_LINES) -> runs.RunProgress:
+        """What the Train tab shows: `runs.progress` of the run folder, told whether the trainer lives (a
+        trainer that died without a final status gets one first)."""
         alive = self.alive()
-        error = None
-        try:
-            events = runs.read_events(self.run_dir)
-        except runs.RunFileError as e:
-            events, error = [], str(e)
-        if alive:
-            status = "stopping" if (self.run_dir / runs.STOP_FILE).exists() else (
-                "running" if events else "starting")
-        else:
+        if not alive:
             _record_silent_death(self.run_dir, self.returncode())
-            events = runs.read_events(self.run_dir) if error is None else events
-            status = runs.run_status(self.run_dir, events)
-        logs = [e for e in events if e.get("type") == "log"]
-        last = logs[-1] if logs else {}
-        step, total = last.get("step"), last.get("total_steps")
-        progress = 1.0 if status == "completed" else (min(step / total, 1.0) if step and total else None)
-        eta = last.get("eta_s") if alive else 0.0
-        if alive and eta is None and progress and last.get("elapsed_s"):
-            eta = last["elapsed_s"] * (1 - progress) / progress
-        final = next((e for e in reversed(events) if e.get("type") == "status"), {})
-        if status == "failed" and error is None:
-            error = final.get("message")
-        return {"status": status, "alive": alive, "name": self.name, "run_dir": str(self.run_dir),
-                "pid": self.pid, "step": step, "total_steps": total, "progress": progress, "eta_s": eta,
-                "elapsed_s": last.get("elapsed_s"), "loss": last.get("loss"), "events": events,
-                "log_tail": tail(self.run_dir / runs.TRAIN_LOG, log_lines), "error": error}
-
-
-def tail(path: Path, n: int = LOG_TAIL_LINES, max_bytes: int = 256 * 1024) -> str:
-    """Last `n` lines of a log; a progress bar's carriage-return redraws collapse to their last state."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
-            data = f.read()
-    except FileNotFoundError:
-        return ""
-    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in data.decode("utf-8", "replace").split("\n")]
-    if lines and lines[-1] == "":
-        lines.pop()
-    return "\n".join(lines[-n:])
+        return runs.progress(self.run_dir, alive=alive, log_lines=log_lines)
 
 
 def _record_silent_death(run_dir: Path, returncode: int | None) -> None:
@@ -201,23 +164,10 @@ def active(runs_dir: str | Path) -> Job | None:
         return _active_locked(runs_dir)
 
 
-def _prepare_run_dir(settings: RunSettings, runs_dir: Path, name: str | None) -> Path:
-    if not settings.train.output:
-        return runs.new_run_dir(runs_dir, name).resolve()
-    run_dir = Path(settings.train.output).resolve()
-    if not settings.train.resume and runs.failed_before_first_step(run_dir):
-        for name in (runs.EVENTS, runs.RUN_JSON):  # failed before its first step: start it afresh
-            (run_dir / name).unlink(missing_ok=True)
-    if (run_dir / runs.EVENTS).exists() and not settings.train.resume:
-        raise JobError("jobs.output_exists", path=run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / runs.STOP_FILE).unlink(missing_ok=True)  # a resumed run must not stop at once
-    return run_dir
-
-
 def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = None,
           env: dict[str, str] | None = None) -> Job:
-    """Launch train.py on `settings` in a new run folder (or `settings.train.output`); JobBusy if one runs.
+    """Launch train.py on `settings` in the folder `runs.claim_run_dir` gives (`settings.train.output`, else
+    RUNS_DIR/`name`, else a fresh one; RunExistsError for a finished run); JobBusy if one runs.
 
     `env`: extra environment variables of the training process (the owner's token, `access.training_env`)."""
     runs_dir = Path(runs_dir).resolve()
@@ -227,13 +177,14 @@ def start(settings: RunSettings, runs_dir: str | Path, *, name: str | None = Non
         current = _active_locked(runs_dir)
         if current is not None:
             raise JobBusy(current)
-        run_dir = _prepare_run_dir(settings, runs_dir, name)
+        run_dir = runs.claim_run_dir(runs_dir, settings.train.output, name=name,
+                                     resume=settings.train.resume).resolve()
         settings = copy.deepcopy(settings)
         settings.train.output, settings.train.runs_dir = str(run_dir), str(runs_dir)
         config = run_dir / runs.SETTINGS_JSON
         write_json_atomic(config, to_dict(settings))
         cmd = [sys.executable, str(TRAIN_SCRIPT), "--config", str(config), "--output", str(run_dir)]
-        env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1", runs.CLAIMED_ENV: str(run_dir)}
         with open(run_dir / runs.TRAIN_LOG, "ab") as log:
             proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -1,16 +1,19 @@
 """Reading run directories (see docs/ARCHITECTURE.md, "Run directory") for the UI, jobs and publishing.
 
-Everything here only reads, except `new_run_dir` (creates an empty folder) and `append_event`. A run that is
-being written while we read it is normal: a half-written last line of events.jsonl is skipped, not an error.
+Everything here only reads, except `claim_run_dir` / `new_run_dir` (the one place that decides and prepares
+a run's folder) and `append_event`. A run that is being written while we read it is normal: a half-written
+last line of events.jsonl is skipped, not an error. `progress(run_dir)` is the one account of where a run
+is (status, step, ETA, final message) that the Train tab, the job runner and the console read.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,11 @@ class RunNameError(SettingsError):
 
 class RunDirError(LocalizedError, RuntimeError):
     """No run folder could be created."""
+
+
+class RunExistsError(SettingsError):
+    """The folder asked for (--output, or the Train tab's run name) already holds a run, and this is not a
+    resume: training into it would overwrite its adapter. A SettingsError: the output is a setting."""
 
 
 def sanitize_run_name(name: str) -> str:
@@ -68,6 +76,58 @@ def new_run_dir(runs_dir: str | Path, name: str | None = None) -> Path:
         except FileExistsError:
             continue
     raise RunDirError("runs.error.no_free_name", runs_dir=runs_dir, name=base)
+
+
+def named_run_dir(runs_dir: str | Path, name: str) -> Path:
+    """The folder a run name (the Train tab's box, `jobs.start(name=...)`) stands for: RUNS_DIR/<sanitized>."""
+    return Path(runs_dir) / sanitize_run_name(name)
+
+
+# Set by the job runner in the trainer's environment to the folder it claimed (under its lock) for that
+# trainer, so the trainer's own `claim_run_dir` only checks it: claiming again would delete a STOP the Stop
+# button wrote while the trainer was still starting.
+CLAIMED_ENV = "HUST_SFT_CLAIMED_RUN_DIR"
+
+
+def check_run_dir(run_dir: str | Path, resume: bool) -> None:
+    """RunExistsError when `run_dir` holds a run (events.jsonl or run.json) and this is not a resume."""
+    run_dir = Path(run_dir)
+    if resume:
+        return
+    for name in (EVENTS, RUN_JSON):
+        if (run_dir / name).exists():
+            raise RunExistsError("runs.error.output_exists", path=run_dir, file=name)
+
+
+def claim_run_dir(runs_dir: str | Path, output: str | Path | None = None, *, name: str | None = None,
+                  resume: bool = False) -> Path:
+    """The one decision of where a run goes; returns the folder, created and ready for a trainer.
+
+    - `output` (--output, a resumed run): that folder; else `name`: `named_run_dir(runs_dir, name)`; else a
+      fresh `new_run_dir(runs_dir)` (never one another run took).
+    - A named folder that holds a run is refused (RunExistsError) unless resuming, except a run that failed
+      or was stopped before its first step (`failed_before_first_step`): nothing to keep, so its records are
+      removed and the corrected command simply runs.
+    - A STOP file left there is removed: no trainer runs in the folder yet, so it asked an earlier one to stop
+      (a stopped run being resumed must not stop at once).
+    A folder the job runner already claimed for this process (CLAIMED_ENV) is only checked.
+    """
+    if output:
+        run_dir = Path(output)
+    elif name:
+        run_dir = named_run_dir(runs_dir, name)
+    else:
+        return new_run_dir(runs_dir)
+    if os.environ.get(CLAIMED_ENV) == str(run_dir.resolve()):
+        check_run_dir(run_dir, resume)
+        return run_dir
+    if not resume and failed_before_first_step(run_dir):
+        for file in (EVENTS, RUN_JSON, SETTINGS_JSON):
+            (run_dir / file).unlink(missing_ok=True)
+    check_run_dir(run_dir, resume)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STOP_FILE).unlink(missing_ok=True)
+    return run_dir
 
 
 def read_events(run_dir: str | Path) -> list[dict]:
@@ -249,8 +309,6 @@ PERSISTENT_ROOT = Path("/data")  # a Hugging Face Space's persistent storage, wh
 def default_runs_dir(environ=None, persistent_root: Path = PERSISTENT_ROOT) -> Path:
     """HUST_SFT_RUNS, else /data/runs when persistent storage is mounted (a Space restart wipes everything
     else), else ./runs."""
-    import os
-
     environ = os.environ if environ is None else environ
     if environ.get("HUST_SFT_RUNS"):
         return Path(environ["HUST_SFT_RUNS"])
@@ -275,6 +333,95 @@ def resumable(run_dir: str | Path) -> bool:
     except RunFileError:
         return False
     return status in ("running", "failed", "stopped") and latest_checkpoint(run_dir) is not None
+
+
+LIVE_STATUSES = ("starting", "running", "stopping")
+LOG_TAIL_LINES = 40
+
+
+@dataclass
+class RunProgress:
+    """Where a run is, from its folder: what the Train tab draws and the job runner reports.
+
+    `status` is `run_status`'s; with `alive` (a trainer process is known to run in the folder, which only
+    `jobs` can tell) it is "starting" (no event yet), "running" or "stopping" (STOP written).
+    """
+    name: str
+    run_dir: str
+    status: str
+    alive: bool = False
+    step: int | None = None          # the last logged step, or the final status line's when that is later
+    total_steps: int | None = None
+    progress: float | None = None    # step / total_steps in [0, 1]; 1.0 once completed
+    eta_s: float | None = None       # while alive; 0.0 once the run is over; None when nobody knows
+    elapsed_s: float | None = None
+    loss: float | None = None
+    tokens_per_s: float | None = None
+    peak_memory_mb: float | None = None
+    error: str | None = None         # the final message of a failed or stopped run, or an unreadable file
+    best: dict | None = None         # the last "best" event: which adapter was kept and why
+    events: list[dict] = field(default_factory=list, repr=False)
+    log_tail: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+def tail(path: Path, n: int = LOG_TAIL_LINES, max_bytes: int = 256 * 1024) -> str:
+    """Last `n` lines of a log; a progress bar's carriage-return redraws collapse to their last state."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+            data = f.read()
+    except FileNotFoundError:
+        return ""
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in data.decode("utf-8", "replace").split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines[-n:])
+
+
+def progress(run_dir: str | Path, *, alive: bool = False, log_lines: int = LOG_TAIL_LINES) -> RunProgress:
+    """The one derivation of a run's status and progress from events.jsonl, run.json, STOP and train.log.
+
+    `alive`: whether a trainer process runs in the folder (`jobs.Job.poll` knows; a folder alone cannot
+    tell a running trainer from a killed one). An unreadable events.jsonl gives no events and its error.
+    """
+    run_dir = Path(run_dir)
+    error = None
+    try:
+        events = read_events(run_dir)
+    except RunFileError as e:
+        events, error = [], str(e)
+    if alive:
+        status = "stopping" if (run_dir / STOP_FILE).exists() else ("running" if events else "starting")
+    else:
+        try:
+            status = run_status(run_dir, events)
+        except RunFileError as e:
+            status, error = "unknown", error or str(e)
+    logs = [e for e in events if e.get("type") == "log"]
+    last = logs[-1] if logs else {}
+    final = _last_status_event(events) or {}
+    # The final status line carries the last step, which logging every N steps may not have reached.
+    steps = [s for s in (last.get("step"), final.get("step")) if s is not None]
+    step, total = (max(steps) if steps else None), last.get("total_steps")
+    fraction = 1.0 if status == "completed" else (min(step / total, 1.0) if step and total else None)
+    if alive:
+        eta = last.get("eta_s")
+        if eta is None and fraction and last.get("elapsed_s"):
+            eta = last["elapsed_s"] * (1 - fraction) / fraction
+    else:
+        eta = 0.0 if status in FINAL_STATUSES else None
+    if error is None and status in ("failed", "stopped"):
+        error = final.get("message")
+    best = next((e for e in reversed(events) if e.get("type") == "best" and e.get("key")), None)
+    return RunProgress(name=run_dir.name, run_dir=str(run_dir), status=status, alive=alive, step=step,
+                       total_steps=total, progress=fraction, eta_s=eta, elapsed_s=last.get("elapsed_s"),
+                       loss=last.get("loss"), tokens_per_s=last.get("tokens_per_s"),
+                       peak_memory_mb=last.get("peak_memory_mb"), error=error, best=best, events=events,
+                       log_tail=tail(run_dir / TRAIN_LOG, log_lines))
 
 
 @dataclass

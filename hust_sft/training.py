@@ -113,34 +113,6 @@ class RunRecord(dict):
         self.save()
 
 
-def resolve_run_dir(settings: RunSettings, run_dir: str | Path | None = None) -> Path:
-    """`run_dir`, else `--output`, else a fresh folder under `runs_dir` (never one another run already took)."""
-    if run_dir is None:
-        run_dir = settings.train.output
-    if run_dir:
-        return Path(run_dir)
-    if is_main_process():
-        return runs.new_run_dir(settings.train.runs_dir)
-    return Path(settings.train.runs_dir) / time.strftime("run-%Y%m%d-%H%M%S")  # rank > 0 writes nothing there
-
-
-def check_not_a_finished_run(settings: RunSettings, run_dir: Path) -> None:
-    """Refuse to train into a folder that already holds a run unless resuming it: its adapter would be lost.
-
-    A run that failed before its first step holds nothing worth keeping; its files are removed instead, so
-    the corrected command simply runs.
-    """
-    if settings.train.resume:
-        return
-    if runs.failed_before_first_step(run_dir):  # nothing to lose: the corrected command starts it afresh
-        for name in (runs.EVENTS, runs.RUN_JSON, runs.SETTINGS_JSON):
-            (run_dir / name).unlink(missing_ok=True)
-        return
-    for name in (runs.EVENTS, runs.RUN_JSON):
-        if (run_dir / name).exists():
-            raise SettingsError("training.error.output_exists", path=run_dir, file=name)
-
-
 def library_versions() -> dict[str, str]:
     import accelerate
     import datasets
@@ -149,20 +121,6 @@ def library_versions() -> dict[str, str]:
     import transformers
 
     return {m.__name__: m.__version__ for m in (torch, transformers, peft, accelerate, datasets)}
-
-
-def _clear_stale_stop(stop_file: Path) -> None:
-    """A STOP left by an earlier process (a stopped run now resumed) must not stop this one at once."""
-    if not stop_file.exists():
-        return
-    try:
-        import psutil
-
-        started = psutil.Process(os.getpid()).create_time()
-    except Exception:  # psutil missing or denied: keep the file, stopping early loses nothing
-        return
-    if stop_file.stat().st_mtime < started:
-        stop_file.unlink(missing_ok=True)
 
 
 def to_dataset(features: list[dict]):
@@ -307,24 +265,27 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
           on_event: Callable[[dict], None] | None = None, on_data: Callable[[Any], None] | None = None) -> RunResult:
     """Train, write RUN_DIR (events.jsonl, run.json, adapter/, checkpoints/) and return what happened.
 
+    RUN_DIR is `run_dir`, else `--output`, else a fresh folder under `runs_dir`, as `runs.claim_run_dir`
+    decides (a finished run there is refused with RunExistsError unless resuming).
+
     `on_data(bundle)` is called with the loaded `DataBundle` before the model is loaded (train.py prints
     its validation report there).
 
     A STOP file or SIGTERM ends training at the next step with a checkpoint and a saved adapter
     (status "stopped"); any error is recorded as status "failed" and re-raised.
     """
-    run_dir = resolve_run_dir(settings, run_dir)
     main = is_main_process()
-    if main:  # ranks > 0 start later and would see rank 0's fresh events.jsonl
-        check_not_a_finished_run(settings, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    tr = settings.train
+    if main:  # the folder and its policies (name, a run already there, a stale STOP) are runs' to decide
+        run_dir = runs.claim_run_dir(tr.runs_dir, run_dir or tr.output, resume=tr.resume)
+    else:  # ranks > 0 start later and would see rank 0's fresh events.jsonl; they write nothing there
+        run_dir = Path(run_dir or tr.output or Path(tr.runs_dir) / time.strftime("run-%Y%m%d-%H%M%S"))
+        run_dir.mkdir(parents=True, exist_ok=True)
     if main and not (run_dir / runs.SETTINGS_JSON).exists():
         write_json_atomic(run_dir / runs.SETTINGS_JSON, S.to_dict(settings))
     events = EventLog(run_dir / runs.EVENTS, on_event, enabled=main)
     record = RunRecord(run_dir / runs.RUN_JSON, enabled=main)
     stop = StopCallback(run_dir / runs.STOP_FILE)
-    if main:
-        _clear_stale_stop(stop.stop_file)
     started = time.time()
     stop.install_signal_handler()  # first: a stop must work while data and model are still loading
     try:

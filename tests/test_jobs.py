@@ -61,9 +61,9 @@ def test_completed_run(tmp_path, qa_file, tiny_model_dir):
 
     assert job.wait(timeout=300), "the tiny run did not finish in 300 s"
     state = job.poll()
-    assert state["status"] == "completed", state["log_tail"]
-    assert (state["progress"], state["step"], state["total_steps"], state["eta_s"]) == (1.0, 3, 3, 0.0)
-    assert [e["step"] for e in state["events"] if e["type"] == "log"] == [1, 2, 3]
+    assert state.status == "completed", state.log_tail
+    assert (state.progress, state.step, state.total_steps, state.eta_s) == (1.0, 3, 3, 0.0)
+    assert [e["step"] for e in state.events if e["type"] == "log"] == [1, 2, 3]
     assert runs.has_adapter(job.run_dir) and (job.run_dir / "train.log").stat().st_size > 0
     assert job.returncode() == 0
     assert jobs.active(runs_dir) is None and not (runs_dir / ".active.json").exists()
@@ -87,16 +87,16 @@ def test_busy_reattach_and_stop(tmp_path, qa_file, tiny_model_dir):
                          text=True, timeout=120, check=True).stdout
     assert json.loads(out.strip().splitlines()[-1]) == [job.pid, str(job.run_dir)]
 
-    state = wait_for(lambda: (s := job.poll())["step"] and s, 300, "the first logged step")
-    assert state["status"] == "running" and state["total_steps"] == 100000 and 0 < state["progress"] < 0.01
-    assert state["eta_s"] is not None and state["eta_s"] > 0
+    state = wait_for(lambda: (s := job.poll()).step and s, 300, "the first logged step")
+    assert state.status == "running" and state.total_steps == 100000 and 0 < state.progress < 0.01
+    assert state.eta_s is not None and state.eta_s > 0
 
     stopped = jobs.stop(runs_dir, grace_s=120)  # returns at once, as the UI's Stop button needs
     assert stopped is not None and stopped.pid == job.pid
-    assert (job.run_dir / "STOP").exists() and job.poll()["status"] in ("stopping", "stopped")
+    assert (job.run_dir / "STOP").exists() and job.poll().status in ("stopping", "stopped")
     assert job.wait(timeout=180), "the trainer did not honour STOP"
     state = job.poll()
-    assert state["status"] == "stopped", state["log_tail"]
+    assert state.status == "stopped", state.log_tail
     assert runs.has_adapter(job.run_dir) and job.returncode() == 0
     assert jobs.active(runs_dir) is None and jobs.stop(runs_dir) is None
 
@@ -107,8 +107,8 @@ def test_failed_trainer_reports_the_reason(tmp_path, qa_file, tiny_model_dir):
     job = jobs.start(make_settings(missing, tiny_model_dir, max_steps=3), runs_dir)
     assert job.wait(timeout=300)
     state = job.poll()
-    assert state["status"] == "failed" and "no-such-file.jsonl" in state["error"]
-    assert job.returncode() != 0 and "no-such-file.jsonl" in state["log_tail"]
+    assert state.status == "failed" and "no-such-file.jsonl" in state.error
+    assert job.returncode() != 0 and "no-such-file.jsonl" in state.log_tail
     assert jobs.active(runs_dir) is None
 
 
@@ -145,17 +145,10 @@ def test_existing_run_is_never_overwritten(tmp_path, qa_file, tiny_model_dir):
     runs.append_event(old, {"type": "status", "status": "completed"})
     before = (old / "events.jsonl").read_bytes()
     settings = make_settings(qa_file, tiny_model_dir, output=str(old))
-    with pytest.raises(jobs.JobError, match="already holds a run"):
+    with pytest.raises(runs.RunExistsError, match="already holds a run"):
         jobs.start(settings, runs_dir)
     assert (old / "events.jsonl").read_bytes() == before and not (old / "settings.json").exists()
     assert not (runs_dir / ".active.json").exists()
-
-
-def test_log_tail(tmp_path):
-    log = tmp_path / "train.log"
-    log.write_text("".join(f"line {i}\n" for i in range(100)) + "step 1/9\rstep 5/9\rstep 9/9\n")
-    assert jobs.tail(log, 3) == "line 98\nline 99\nstep 9/9"
-    assert jobs.tail(tmp_path / "missing.log") == ""
 
 
 def test_resume_clears_the_stop_left_by_the_stopped_run(tmp_path, qa_file, tiny_model_dir):
@@ -170,3 +163,4 @@ def test_resume_clears_the_stop_left_by_the_stopped_run(tmp_path, qa_file, tiny_
     events = runs.read_events(old)
     assert [e.get("status") for e in events] == ["stopped", "running", "failed"]
     assert "checkpoint" in events[-1]["message"]
+

@@ -73,7 +73,7 @@ def test_a_run_killed_by_a_restart_is_resumable_and_resume_finishes_it(tmp_path,
     assert resumed is not None and resumed.run_dir == job.run_dir
     assert resumed.wait(300)
     record = json.loads((job.run_dir / "run.json").read_text())
-    assert record["status"] == "completed", jobs.tail(job.run_dir / "train.log", 30)
+    assert record["status"] == "completed", runs.tail(job.run_dir / "train.log", 30)
     assert record["resumed_from"].endswith(checkpoint.name)
     assert record["global_step"] == run_json["settings"]["train"]["max_steps"]
     assert train_tab.resumable_choices(config) == []

@@ -157,3 +157,115 @@ def test_load_settings_reads_run_json_else_settings_json_else_none(tmp_path):
     (tmp_path / "run.json").write_text("{", encoding="utf-8")
     with pytest.raises(runs.RunFileError, match="run.json"):
         runs.load_settings(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------
+# claim_run_dir: the one place that decides a run's folder (jobs, train() and so train.py all use it)
+
+def test_claim_without_output_or_name_never_shares_a_folder(tmp_path):
+    first, second = runs.claim_run_dir(tmp_path), runs.claim_run_dir(tmp_path)  # same second, same base name
+    assert first != second and first.is_dir() and second.name == first.name + "-2"
+
+
+def test_claim_by_name_is_the_sanitised_folder_and_removes_a_stale_stop(tmp_path):
+    run_dir = runs.claim_run_dir(tmp_path, name="LoRA r=16 (test)")
+    assert run_dir == tmp_path / "LoRA-r-16-test" and run_dir.is_dir()
+    (run_dir / "STOP").touch()  # left by nobody running here: it would stop the next trainer at once
+    (run_dir / "settings.json").write_text("{}")  # a pending run (jobs writes it before starting)
+    assert runs.claim_run_dir(tmp_path, str(run_dir)) == run_dir
+    assert sorted(p.name for p in run_dir.iterdir()) == ["settings.json"]
+    with pytest.raises(runs.RunNameError, match="run name"):
+        runs.claim_run_dir(tmp_path, name="../..")
+
+
+@pytest.mark.parametrize("file", ["events.jsonl", "run.json"])
+def test_claim_refuses_a_folder_holding_a_run_unless_resuming(tmp_path, file):
+    from hust_sft.i18n import t
+
+    run_dir = tmp_path / "done"
+    run_dir.mkdir()
+    (run_dir / file).write_text('{"type": "status", "status": "completed"}\n' if file == "events.jsonl"
+                                else '{"status": "completed"}')
+    (run_dir / "STOP").touch()
+    with pytest.raises(runs.RunExistsError) as err:
+        runs.claim_run_dir(tmp_path, name="done")
+    assert str(err.value) == (f"{run_dir} already holds a run ({file} exists); training into it would overwrite "
+                              "its adapter. Choose another run name (--output), or resume that run (--resume, "
+                              "or Resume on the Train tab).")
+    assert err.value.text("zh") == t("runs.error.output_exists", "zh", path=run_dir, file=file)
+    assert "--resume" in err.value.text("zh") and isinstance(err.value, ValueError)
+    assert sorted(p.name for p in run_dir.iterdir()) == ["STOP", file]  # refused: nothing touched
+    assert runs.claim_run_dir(tmp_path, run_dir, resume=True) == run_dir
+    assert sorted(p.name for p in run_dir.iterdir()) == [file]          # resumed: only the stale STOP goes
+
+
+@pytest.mark.parametrize("status", ["failed", "stopped"])
+def test_claim_starts_afresh_a_run_that_ended_before_its_first_step(tmp_path, status):
+    run_dir = tmp_path / "typo"
+    _write_events(run_dir, [{"type": "status", "status": "running"}, {"type": "status", "status": status}])
+    (run_dir / "run.json").write_text(json.dumps({"status": status}))
+    (run_dir / "settings.json").write_text("{}")
+    (run_dir / "train.log").write_text("error: no such file\n")
+    assert runs.claim_run_dir(tmp_path, run_dir) == run_dir
+    assert sorted(p.name for p in run_dir.iterdir()) == ["train.log"]  # the log of the mistake is kept
+    # One logged step is something to keep: the same folder is refused.
+    _write_events(run_dir, [{"type": "status", "status": "running"}, {"type": "log", "step": 1},
+                            {"type": "status", "status": status}])
+    with pytest.raises(runs.RunExistsError):
+        runs.claim_run_dir(tmp_path, run_dir)
+
+
+def test_a_folder_the_job_runner_claimed_is_only_checked(tmp_path, monkeypatch):
+    run_dir = runs.claim_run_dir(tmp_path, name="job")
+    (run_dir / "STOP").touch()  # the Stop button, pressed while the trainer was still starting
+    monkeypatch.setenv(runs.CLAIMED_ENV, str(run_dir.resolve()))
+    assert runs.claim_run_dir(tmp_path, run_dir) == run_dir and (run_dir / "STOP").exists()
+    _write_events(run_dir, [{"type": "status", "status": "completed"}])
+    with pytest.raises(runs.RunExistsError):
+        runs.claim_run_dir(tmp_path, run_dir)
+
+
+# ---------------------------------------------------------------------------------------------------
+# progress: the one account of where a run is
+
+def test_progress_of_a_finished_run(tmp_path):
+    _write_events(tmp_path, [
+        {"type": "status", "status": "running"},
+        {"type": "log", "step": 10, "total_steps": 20, "loss": 2.0, "tokens_per_s": 800.0, "elapsed_s": 60,
+         "eta_s": 60, "peak_memory_mb": 1540.0},
+        {"type": "best", "key": "training.best.no_validation", "params": {}},
+        {"type": "status", "status": "completed", "step": 12, "message": "done"}])
+    (tmp_path / "train.log").write_text("a\nb\nc\n")
+    p = runs.progress(tmp_path, log_lines=2)
+    assert (p.name, p.status, p.alive, p.live, p.step, p.total_steps, p.progress, p.eta_s) == (
+        tmp_path.name, "completed", False, False, 12, 20, 1.0, 0.0)
+    assert (p.elapsed_s, p.loss, p.tokens_per_s, p.peak_memory_mb, p.error) == (60, 2.0, 800.0, 1540.0, None)
+    assert p.best["key"] == "training.best.no_validation" and p.log_tail == "b\nc" and len(p.events) == 4
+
+
+def test_progress_of_a_live_run_depends_on_the_trainer_being_alive(tmp_path):
+    assert runs.progress(tmp_path, alive=True).status == "starting"
+    _write_events(tmp_path, [{"type": "status", "status": "running"},
+                             {"type": "log", "step": 5, "total_steps": 20, "elapsed_s": 30.0}])
+    live = runs.progress(tmp_path, alive=True)
+    assert (live.status, live.progress, live.eta_s) == ("running", 0.25, 90.0)  # from elapsed when not logged
+    (tmp_path / "STOP").touch()
+    assert runs.progress(tmp_path, alive=True).status == "stopping"
+    # From the folder alone a killed trainer looks like a running one: no ETA is made up for it.
+    dead = runs.progress(tmp_path)
+    assert (dead.status, dead.live, dead.eta_s) == ("running", True, None)
+
+
+def test_progress_names_the_failure_or_the_unreadable_file(tmp_path):
+    _write_events(tmp_path, [{"type": "status", "status": "failed", "message": "no such file: qa.jsonl"}])
+    assert runs.progress(tmp_path).error == "no such file: qa.jsonl"
+    (tmp_path / "events.jsonl").write_text('{"type": "log"}\nnot json\n{"type": "log"}\n', encoding="utf-8")
+    broken = runs.progress(tmp_path)
+    assert broken.events == [] and "events.jsonl, line 2" in broken.error
+
+
+def test_log_tail(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "step 1/9\rstep 5/9\rstep 9/9\n")
+    assert runs.tail(log, 3) == "line 98\nline 99\nstep 9/9"
+    assert runs.tail(tmp_path / "missing.log") == ""

@@ -15,7 +15,7 @@ from hust_sft.i18n import t
 from hust_sft.modeling import ModelError
 from hust_sft.settings import RunSettings, SettingsError, set_values
 from hust_sft.trainer import answer_only_loss
-from hust_sft.training import resolve_run_dir, train
+from hust_sft.training import train
 
 LOG_KEYS = {"type", "step", "total_steps", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s",
             "elapsed_s", "eta_s", "peak_memory_mb", "time"}
@@ -245,14 +245,8 @@ def test_a_finished_run_is_never_trained_over_without_resume(tmp_path, qa_file, 
     (tmp_path / "run.json").write_text('{"status": "completed"}', encoding="utf-8")
     with pytest.raises(SettingsError) as err:
         train(make_settings(qa_file, tiny_model_dir, max_steps=1), run_dir=tmp_path)
-    assert t("training.error.output_exists", "en", path=tmp_path, file="run.json") == str(err.value)
+    assert t("runs.error.output_exists", "en", path=tmp_path, file="run.json") == str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]  # nothing written, nothing replaced
-
-
-def test_runs_without_an_output_never_share_a_folder(tmp_path, qa_file, tiny_model_dir):
-    settings = make_settings(qa_file, tiny_model_dir, runs_dir=str(tmp_path))
-    first, second = resolve_run_dir(settings), resolve_run_dir(settings)  # same second, same base name
-    assert first != second and first.is_dir() and second.name == first.name + "-2"
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, qa_file, tiny_model_dir):

@@ -77,9 +77,10 @@ def test_the_adapter_kept_is_the_epoch_with_the_lowest_validation_loss(tmp_path,
     best_line = [e for e in events if e["type"] == "best"]
     assert len(best_line) == 1 and best_line[0]["step"] == 6 and best_line[0]["message"] == run["best_reason"]
     # The Train tab shows the same line in the page's language.
+    from hust_sft import runs
     from hust_sft.ui.train import progress_html
 
-    page = progress_html({"status": "completed", "name": "r", "events": events}, "zh")
+    page = progress_html(runs.progress(tmp_path), "zh")
     assert "保留了第 6 步（第 3 轮）的适配器" in page
 
     # The best checkpoint outlives the checkpoint limit, and adapter/ holds exactly its weights.

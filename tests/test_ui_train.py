@@ -198,8 +198,10 @@ def test_status_with_no_runs_says_so(config):
     assert html == i18n.t("ui.train.no_runs", "zh") and curve is None and len(table) == 0
 
 
-def test_fmt_seconds():
-    assert [train.fmt_seconds(s) for s in (None, 0, 59.6, 61, 3725)] == ["–", "0:00", "1:00", "1:01", "1:02:05"]
+def test_fmt_duration():
+    from hust_sft.console import fmt_duration
+
+    assert [fmt_duration(s) for s in (None, 0, 59.6, 61, 3725)] == ["–", "0:00", "1:00", "1:01", "1:02:05"]
 
 
 def test_upload_is_copied_out_of_gradio_s_temp_folder(config, tmp_path):

@@ -6,6 +6,7 @@ train.log) once a second, so a closed or reloaded page re-attaches to the run in
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import gradio as gr
 
 from hust_sft import access, runs
 from hust_sft import settings as S
+from hust_sft.console import fmt_duration, progress_figures
 from hust_sft.i18n import t
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, training_lock, widget_for
 
@@ -23,7 +25,6 @@ GROUPS: list[tuple[str, type]] = [("data", S.DataSettings), ("model", S.ModelSet
 NOT_SHOWN = {"runs_dir", "output"}
 SOURCES = ("builtin", "upload", "hub", "url")
 PREVIEW_ROWS = 5
-LOG_TAIL_LINES = 40
 
 
 def setting_names() -> list[str]:
@@ -38,7 +39,7 @@ def collect(config: AppConfig, values: dict[str, Any], run_name: str | None = No
     S.set_values(rs, values)
     rs.train.runs_dir = str(config.runs_dir)
     if run_name and run_name.strip():
-        rs.train.output = str(config.runs_dir / runs.sanitize_run_name(run_name))  # RunNameError: a SettingsError
+        rs.train.output = str(runs.named_run_dir(config.runs_dir, run_name))  # RunNameError: a SettingsError
     return rs
 
 
@@ -112,16 +113,33 @@ def preview(config: AppConfig, lang: str, values: dict[str, Any], profile: Any =
 # ---------------------------------------------------------------------------------------------------
 # Start / stop / status
 
-def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dict[str, Any]) -> str:
-    """Start a training job; returns the status line. A running job or bad settings give a message."""
+def refusal(config: AppConfig, profile: Any, lang: str) -> str | None:
+    """Why this visitor cannot start training here (the owner lock, a ZeroGPU Space), or None."""
+    return training_lock(config, profile, lang) or (t("ui.train.zero_gpu", lang) if config.zero_gpu else None)
+
+
+def launch(config: AppConfig, rs: S.RunSettings, lang: str, env: dict[str, str] | None = None):
+    """`jobs.start` for Start and Resume: the Job, or the message saying why it did not start."""
     from hust_sft import jobs
 
+    try:
+        return jobs.start(rs, config.runs_dir, env=env)
+    except jobs.JobBusy as e:
+        return t("ui.train.busy", lang, run=e.job.name)
+    except (jobs.JobError, OSError, ValueError) as e:  # RunExistsError and RunFileError are ValueErrors
+        return start_failed(config, e, lang)
+
+
+def start_failed(config: AppConfig, error: Exception, lang: str) -> str:
+    return t("ui.train.start_failed", lang, error=access.public_text(config, error_text(error, lang)))
+
+
+def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dict[str, Any]) -> str:
+    """Start a training job; returns the status line. A running job or bad settings give a message."""
     lang = lang_of(lang)
-    lock = training_lock(config, profile, lang)
-    if lock:
-        return lock
-    if config.zero_gpu:
-        return t("ui.train.zero_gpu", lang)
+    refused = refusal(config, profile, lang)
+    if refused:
+        return refused
     try:
         rs = collect(config, values, run_name)
     except S.SettingsError as e:
@@ -129,13 +147,8 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
     refused = access.data_source_refusal(config, profile, rs.data.data, lang)
     if refused:
         return refused
-    try:
-        job = jobs.start(rs, config.runs_dir, env=access.training_env(config, profile))
-    except jobs.JobBusy as e:
-        return t("ui.train.busy", lang, run=e.job.name)
-    except (jobs.JobError, OSError, ValueError) as e:
-        return t("ui.train.start_failed", lang, error=access.public_text(config, error_text(e, lang)))
-    return t("ui.train.started", lang, run=Path(job.run_dir).name)
+    job = launch(config, rs, lang, env=access.training_env(config, profile))
+    return job if isinstance(job, str) else t("ui.train.started", lang, run=Path(job.run_dir).name)
 
 
 def runs_location(config: AppConfig, lang: str) -> str:
@@ -164,29 +177,23 @@ def resumable_choices(config: AppConfig) -> list[tuple[str, str]]:
 def resume(config: AppConfig, profile: Any, lang: str, run: str | None) -> str:
     """Continue an interrupted run (`run`: its name under the runs folder) from its last checkpoint, with the
     settings it was started with."""
-    from hust_sft import jobs
-
     lang = lang_of(lang)
-    lock = training_lock(config, profile, lang)
-    if lock:
-        return lock
-    if config.zero_gpu:
-        return t("ui.train.zero_gpu", lang)
+    refused = refusal(config, profile, lang)
+    if refused:
+        return refused
     run_dir = Path(config.runs_dir) / run if run else None
     if not run_dir or not runs.resumable(run_dir) or run_dir.resolve().parent != config.runs_dir.resolve():
         return t("ui.train.nothing_to_resume", lang)
     try:
         rs = runs.load_settings(run_dir)
-        if rs is None:
-            return t("ui.train.nothing_to_resume", lang)
-        rs.train.resume, rs.train.output, rs.train.runs_dir = True, str(Path(run_dir)), str(config.runs_dir)
-        job = jobs.start(rs, config.runs_dir)
-    except jobs.JobBusy as e:
-        return t("ui.train.busy", lang, run=e.job.name)
-    except (jobs.JobError, S.SettingsError, runs.RunFileError, OSError, ValueError) as e:
-        return t("ui.train.start_failed", lang, error=error_text(e, lang))
-    return t("ui.train.resumed", lang, run=Path(job.run_dir).name,
-             checkpoint=runs.latest_checkpoint(job.run_dir).name)
+    except (S.SettingsError, runs.RunFileError) as e:
+        return start_failed(config, e, lang)
+    if rs is None:
+        return t("ui.train.nothing_to_resume", lang)
+    rs.train.resume, rs.train.output, rs.train.runs_dir = True, str(run_dir), str(config.runs_dir)
+    job = launch(config, rs, lang)
+    return job if isinstance(job, str) else t("ui.train.resumed", lang, run=Path(job.run_dir).name,
+                                              checkpoint=runs.latest_checkpoint(job.run_dir).name)
 
 
 def stop(config: AppConfig, profile: Any, lang: str) -> str:
@@ -203,35 +210,15 @@ def stop(config: AppConfig, profile: Any, lang: str) -> str:
     return t("ui.train.stopping", lang, run=Path(job.run_dir).name)
 
 
-def live_state(config: AppConfig) -> dict | None:
-    """The running job's `poll()`, else the newest run read from disk (so a finished curve stays on screen)."""
+def live_state(config: AppConfig) -> runs.RunProgress | None:
+    """The running job's progress, else the newest run's read from disk (so a finished curve stays on screen)."""
     from hust_sft import jobs
 
     job = jobs.active(config.runs_dir)
     if job is not None:
-        return job.poll(LOG_TAIL_LINES)
+        return job.poll()
     listed = runs.list_runs(config.runs_dir)
-    if not listed:
-        return None
-    run_dir = Path(listed[0].path)
-    try:
-        events = runs.read_events(run_dir)
-        error = None
-    except runs.RunFileError as e:
-        events, error = [], str(e)
-    final = next((e for e in reversed(events) if e.get("type") == "status"), {})
-    return {"status": listed[0].status, "name": run_dir.name, "run_dir": str(run_dir), "events": events,
-            "eta_s": None, "log_tail": jobs.tail(run_dir / runs.TRAIN_LOG, LOG_TAIL_LINES),
-            "error": error or (final.get("message") if listed[0].status in ("failed", "stopped") else None)}
-
-
-def fmt_seconds(s: float | None) -> str:
-    if s is None:
-        return "–"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+    return runs.progress(listed[0].path) if listed else None
 
 
 def loss_frame(events: list[dict], lang: str):
@@ -253,30 +240,19 @@ def loss_frame(events: list[dict], lang: str):
     return df_or_empty(rows, ["step", "loss", "series"]).astype({"step": "int64", "loss": "float64"})
 
 
-def progress_html(state: dict | None, lang: str) -> str:
-    """Status line + a native <progress> bar + step/ETA/tokens per second/memory."""
+def progress_html(state: runs.RunProgress | None, lang: str) -> str:
+    """Status line + a native <progress> bar + the figures line (`console.progress_figures`) + which adapter
+    was kept + the final message."""
     if state is None:
         return t("ui.train.no_runs", lang)
-    status, events = state["status"], state["events"]
-    logs = [e for e in events if e.get("type") == "log"]
-    last = logs[-1] if logs else {}
-    # The final status line carries the last step, which logging every N steps may not have reached.
-    final_step = next((e.get("step") for e in reversed(events) if e.get("type") == "status"), None) or 0
-    step, total = max(last.get("step") or 0, final_step), last.get("total_steps") or 0
-    pct = 100.0 if status == "completed" else (100.0 * step / total if total else 0.0)
-    live = status in ("starting", "running", "stopping")
-    figures = t("ui.train.figures", lang, step=step, total=total or "?", pct=f"{pct:.0f}",
-                eta=fmt_seconds(state.get("eta_s")) if live else "–",
-                elapsed=fmt_seconds(last.get("elapsed_s")),
-                tps=f"{last['tokens_per_s']:.0f}" if last.get("tokens_per_s") is not None else "–",
-                mem=f"{last['peak_memory_mb']:.0f}" if last.get("peak_memory_mb") is not None else "–")
-    message = state.get("error") or ""
-    best = next((e for e in reversed(events) if e.get("type") == "best" and e.get("key")), None)
+    best = state.best
     kept = f'<div id="train-best">{_escape(t(best["key"], lang, **best.get("params", {})))}</div>' if best else ""
-    return (f'<div id="train-progress" data-status="{status}" data-step="{step}" data-total="{total}">'
-            f"<b>{_escape(state['name'])}</b> — {t(f'ui.status.{status}', lang)}"
-            f'<progress max="100" value="{pct:.1f}" style="width:100%"></progress>'
-            f"<div>{figures}</div>" + kept
+    message = state.error or ""
+    return (f'<div id="train-progress" data-status="{state.status}" data-step="{state.step or 0}" '
+            f'data-total="{state.total_steps or 0}">'
+            f"<b>{_escape(state.name)}</b> — {t(f'ui.status.{state.status}', lang)}"
+            f'<progress max="100" value="{100.0 * (state.progress or 0.0):.1f}" style="width:100%"></progress>'
+            f"<div>{progress_figures(state, lang)}</div>" + kept
             + (f"<pre>{_escape(message)}</pre>" if message else "") + "</div>")
 
 
@@ -294,7 +270,7 @@ def runs_table(config: AppConfig, lang: str):
             f"{r.steps}/{r.total_steps}" if r.steps is not None else "",
             round(r.train_loss, 4) if r.train_loss is not None else None,
             round(r.val_loss, 4) if r.val_loss is not None else None,
-            fmt_seconds(r.wall_time_s) if r.wall_time_s is not None else "",
+            fmt_duration(r.wall_time_s) if r.wall_time_s is not None else "",
             "✓" if r.has_adapter else "", "✓" if r.has_eval else ""])))
     return df_or_empty(rows, cols)
 
@@ -303,14 +279,14 @@ def status(config: AppConfig, lang: str):
     """(progress html, loss frame, log tail, runs table) — the whole live view, polled every second."""
     lang = lang_of(lang)
     state = live_state(config)
-    curve = loss_frame(state["events"] if state else [], lang)
+    curve = loss_frame(state.events if state else [], lang)
     # None rather than an empty frame: Gradio 6.31's LinePlot never draws coloured lines once it was given
     # an empty frame (seen in Chromium), and a run's first seconds have no loss yet.
     if state is not None:  # what every visitor sees: no absolute server paths (hust_sft.access.public_text)
-        state = {**state, "error": access.public_text(config, state.get("error")) or None,
-                 "log_tail": access.public_text(config, state.get("log_tail"))}
+        state = replace(state, error=access.public_text(config, state.error) or None,
+                        log_tail=access.public_text(config, state.log_tail))
     return (progress_html(state, lang), curve if curve["loss"].notna().any() else None,
-            state["log_tail"] if state else "", runs_table(config, lang))
+            state.log_tail if state else "", runs_table(config, lang))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -336,13 +312,54 @@ def _rows(cls) -> list[list[tuple]]:
             current = []
     return rows + ([current] if current else [])
 
+
+@dataclass
+class Form:
+    """The settings form: preset, run name, data source and preview, one widget per shown setting."""
+    preset: Any
+    run_name: Any
+    source: Any
+    upload: Any
+    widgets: dict[str, Any]
+    preview_btn: Any
+    preview_df: Any
+    report_md: Any
+
+    def widget_list(self) -> list:
+        return [self.widgets[n] for n in setting_names()]
+
+
+@dataclass
+class Controls:
+    """Start / Stop / Resume and the live view of the run."""
+    lock_md: Any
+    start_btn: Any
+    stop_btn: Any
+    resume_run: Any
+    resume_btn: Any
+    message: Any
+    progress: Any
+    plot: Any
+    log: Any
+    runs_df: Any
+    timer: Any
+
+
 def build(ctx: Ctx) -> None:
+    lock_md = gr.Markdown(visible=False, elem_id="train-lock")
+    form = build_form(ctx)
+    controls = build_controls(ctx, lock_md)
+    wire_form(ctx, form)
+    wire_controls(ctx, form, controls)
+
+
+def build_form(ctx: Ctx) -> Form:
+    """Where runs live, the preset and run name, then one accordion per settings group (data first, with
+    the source choice, upload and preview)."""
     config, texts, lang0 = ctx.config, ctx.texts, "zh"
-    names = setting_names()
     defaults = config.default_run_settings()
     widgets: dict[str, Any] = {}
 
-    lock_md = gr.Markdown(visible=False, elem_id="train-lock")
     texts.add(gr.Markdown(runs_location(config, lang0), elem_id="runs-location"),
               value=lambda lang: runs_location(config, lang))
     if config.zero_gpu:
@@ -377,6 +394,13 @@ def build(ctx: Ctx) -> None:
                 preview_df = gr.Dataframe(preview_columns(lang0), interactive=False, wrap=True,
                                           elem_id="preview-table")
                 report_md = gr.Markdown(elem_id="preview-report")
+    return Form(preset=preset, run_name=run_name, source=source, upload=upload, widgets=widgets,
+                preview_btn=preview_btn, preview_df=preview_df, report_md=report_md)
+
+
+def build_controls(ctx: Ctx, lock_md) -> Controls:
+    """Start / Stop, the Resume picker, the message line, the progress box, loss curve, log and past runs."""
+    config, texts, lang0 = ctx.config, ctx.texts, "zh"
     with gr.Row():
         start_btn = texts.add(gr.Button(t("ui.train.start", lang0), variant="primary", elem_id="train-start"),
                               value="ui.train.start")
@@ -405,19 +429,21 @@ def build(ctx: Ctx) -> None:
                         label="ui.train.log")
     texts.add(gr.Markdown("### " + t("ui.train.past_runs", lang0)), value=lambda l: "### " + t("ui.train.past_runs", l))
     runs_df = gr.Dataframe(runs_table(config, lang0), interactive=False, elem_id="runs-table")
-    timer = gr.Timer(1.0)
+    return Controls(lock_md=lock_md, start_btn=start_btn, stop_btn=stop_btn, resume_run=resume_run,
+                    resume_btn=resume_btn, message=message, progress=progress, plot=plot, log=log,
+                    runs_df=runs_df, timer=gr.Timer(1.0))
 
-    widget_list = [widgets[n] for n in names]
-    lang = ctx.lang
 
-    def _values(vals) -> dict[str, Any]:
-        return dict(zip(names, vals))
+def wire_form(ctx: Ctx, form: Form) -> None:
+    """Source choice → upload box and dataset box; upload → kept copy; preset → widgets; preview."""
+    config, lang = ctx.config, ctx.lang
+    names, widget_list, data = setting_names(), form.widget_list(), form.widgets["data"]
 
     def on_source(profile: gr.OAuthProfile | None, src, up, current):
         return (gr.update(visible=src == "upload"),
                 gr.update(value=resolve_source(config, src, up, current, profile), interactive=src in ("hub", "url")))
 
-    source.change(on_source, [source, upload, widgets["data"]], [upload, widgets["data"]], api_name=False)
+    form.source.change(on_source, [form.source, form.upload, data], [form.upload, data], api_name=False)
 
     def on_upload(profile: gr.OAuthProfile | None, lang_value, up):
         refused = access.visitor_may(config, profile, "upload", lang_of(lang_value))
@@ -426,36 +452,43 @@ def build(ctx: Ctx) -> None:
             return ""
         kept = keep_upload(config, up, profile) if up else None
         return str(kept) if kept else ""
-    upload.upload(on_upload, [lang, upload], widgets["data"], api_name="data_upload")
+    form.upload.upload(on_upload, [lang, form.upload], data, api_name="data_upload")
 
     def on_preset(p):
         try:
             return preset_values(config, p)
         except S.SettingsError as e:
             raise gr.Error(str(e)) from None
-    preset.change(on_preset, preset, widget_list, api_name=False)
+    form.preset.change(on_preset, form.preset, widget_list, api_name=False)
 
     def do_preview(profile: gr.OAuthProfile | None, lang_value, *vals):
-        return preview(config, lang_value, _values(vals), profile)
-    preview_btn.click(do_preview, [lang, *widget_list], [preview_df, report_md], api_name="data_preview")
+        return preview(config, lang_value, dict(zip(names, vals)), profile)
+    form.preview_btn.click(do_preview, [lang, *widget_list], [form.preview_df, form.report_md],
+                           api_name="data_preview")
+
+
+def wire_controls(ctx: Ctx, form: Form, c: Controls) -> None:
+    """Start / Resume / Stop, the once-a-second status poll, and what a page load refreshes."""
+    config, lang = ctx.config, ctx.lang
+    names, widget_list = setting_names(), form.widget_list()
 
     def do_start(profile: gr.OAuthProfile | None, lang_value, name_value, *vals):
-        return start(config, profile, lang_value, name_value, _values(vals))
-    start_btn.click(do_start, [lang, run_name, *widget_list], message, api_name="train_start")
+        return start(config, profile, lang_value, name_value, dict(zip(names, vals)))
+    c.start_btn.click(do_start, [lang, form.run_name, *widget_list], c.message, api_name="train_start")
 
     def do_resume(profile: gr.OAuthProfile | None, lang_value, run_value):
         text = resume(config, profile, lang_value, run_value)
         return text, gr.update(choices=resumable_choices(config), value=None)
-    resume_btn.click(do_resume, [lang, resume_run], [message, resume_run], api_name="train_resume")
+    c.resume_btn.click(do_resume, [lang, c.resume_run], [c.message, c.resume_run], api_name="train_resume")
 
     def do_stop(profile: gr.OAuthProfile | None, lang_value):
         return stop(config, profile, lang_value)
-    stop_btn.click(do_stop, [lang], message, api_name="train_stop")
+    c.stop_btn.click(do_stop, [lang], c.message, api_name="train_stop")
 
     def do_status(lang_value):
         return status(config, lang_value)
-    outs = [progress, plot, log, runs_df]
-    timer.tick(do_status, lang, outs, api_name="train_status", show_progress="hidden", queue=False)
+    outs = [c.progress, c.plot, c.log, c.runs_df]
+    c.timer.tick(do_status, lang, outs, api_name="train_status", show_progress="hidden", queue=False)
     ctx.shared["train_status"] = (do_status, outs)
 
     def do_lock(profile: gr.OAuthProfile | None, lang_value):
@@ -463,5 +496,5 @@ def build(ctx: Ctx) -> None:
         return (gr.update(value=reason or "", visible=bool(reason)), gr.update(interactive=reason is None),
                 gr.update(interactive=reason is None), gr.update(interactive=reason is None))
     ctx.shared.setdefault("on_load", []).append((do_status, [lang], outs))
-    ctx.shared["on_load"].append((do_lock, [lang], [lock_md, start_btn, stop_btn, resume_btn]))
-    ctx.shared["on_load"].append((lambda: gr.update(choices=resumable_choices(config)), [], [resume_run]))
+    ctx.shared["on_load"].append((do_lock, [lang], [c.lock_md, c.start_btn, c.stop_btn, c.resume_btn]))
+    ctx.shared["on_load"].append((lambda: gr.update(choices=resumable_choices(config)), [], [c.resume_run]))
