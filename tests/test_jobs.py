@@ -9,10 +9,11 @@ import sys
 import time
 
 import pytest
+from helpers import job_settings, wait_for
 from qa_data import write_qa_jsonl
 
 from hust_sft import jobs, runs
-from hust_sft.settings import RunSettings, set_values, to_dict
+from hust_sft.settings import to_dict
 
 REPO = jobs.REPO_ROOT
 
@@ -20,24 +21,6 @@ REPO = jobs.REPO_ROOT
 @pytest.fixture(scope="module")
 def qa_file(tmp_path_factory):
     return write_qa_jsonl(tmp_path_factory.mktemp("data") / "qa.jsonl", 12)
-
-
-def make_settings(data, model, **overrides) -> RunSettings:
-    values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0, "test_ratio": 0.0,
-              "max_length": 64, "batch_size": 4, "grad_accum": 1, "logging_steps": 1, "epochs": 1.0,
-              "device": "cpu", "save_steps": 100000, "eval_each_epoch": False}
-    values.update(overrides)
-    return set_values(RunSettings(), values)
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +34,7 @@ def no_leftover_trainer(tmp_path):
 
 def test_completed_run(tmp_path, qa_file, tiny_model_dir):
     runs_dir = tmp_path / "runs"
-    settings = make_settings(qa_file, tiny_model_dir, max_steps=3)
+    settings = job_settings(qa_file, tiny_model_dir, max_steps=3)
     job = jobs.start(settings, runs_dir, name="tiny ok")
     assert job.name == "tiny-ok" and job.run_dir == (runs_dir / "tiny-ok").resolve()
     saved = json.loads((job.run_dir / "settings.json").read_text(encoding="utf-8"))
@@ -73,10 +56,10 @@ def test_completed_run(tmp_path, qa_file, tiny_model_dir):
 
 def test_busy_reattach_and_stop(tmp_path, qa_file, tiny_model_dir):
     runs_dir = tmp_path / "runs"
-    job = jobs.start(make_settings(qa_file, tiny_model_dir, max_steps=100000), runs_dir, name="long")
+    job = jobs.start(job_settings(qa_file, tiny_model_dir, max_steps=100000), runs_dir, name="long")
 
     with pytest.raises(jobs.JobBusy) as busy:
-        jobs.start(make_settings(qa_file, tiny_model_dir, max_steps=3), runs_dir, name="second")
+        jobs.start(job_settings(qa_file, tiny_model_dir, max_steps=3), runs_dir, name="second")
     assert "long" in str(busy.value) and "long" in busy.value.text("zh")
     assert [p.name for p in runs_dir.iterdir() if not p.name.startswith(".")] == ["long"]  # no 2nd folder
 
@@ -104,7 +87,7 @@ def test_busy_reattach_and_stop(tmp_path, qa_file, tiny_model_dir):
 def test_failed_trainer_reports_the_reason(tmp_path, qa_file, tiny_model_dir):
     runs_dir = tmp_path / "runs"
     missing = tmp_path / "no-such-file.jsonl"
-    job = jobs.start(make_settings(missing, tiny_model_dir, max_steps=3), runs_dir)
+    job = jobs.start(job_settings(missing, tiny_model_dir, max_steps=3), runs_dir)
     assert job.wait(timeout=300)
     state = job.poll()
     assert state.status == "failed" and "no-such-file.jsonl" in state.error
@@ -144,7 +127,7 @@ def test_existing_run_is_never_overwritten(tmp_path, qa_file, tiny_model_dir):
     old = runs.new_run_dir(runs_dir, "done")
     runs.append_event(old, {"type": "status", "status": "completed"})
     before = (old / "events.jsonl").read_bytes()
-    settings = make_settings(qa_file, tiny_model_dir, output=str(old))
+    settings = job_settings(qa_file, tiny_model_dir, output=str(old))
     with pytest.raises(runs.RunExistsError, match="already holds a run"):
         jobs.start(settings, runs_dir)
     assert (old / "events.jsonl").read_bytes() == before and not (old / "settings.json").exists()
@@ -156,7 +139,7 @@ def test_resume_clears_the_stop_left_by_the_stopped_run(tmp_path, qa_file, tiny_
     old = runs.new_run_dir(runs_dir, "stopped")
     runs.append_event(old, {"type": "status", "status": "stopped"})
     (old / "STOP").touch()  # the Stop button's request, already honoured
-    job = jobs.start(make_settings(qa_file, tiny_model_dir, output=str(old), resume=True), runs_dir)
+    job = jobs.start(job_settings(qa_file, tiny_model_dir, output=str(old), resume=True), runs_dir)
     assert job.run_dir == old.resolve() and not (old / "STOP").exists()
     assert job.wait(timeout=300)
     # No checkpoint to resume from: the trainer says so (it was not stopped at once), history kept.
