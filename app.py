@@ -13,10 +13,10 @@ import os
 import gradio as gr
 
 from hust_sft import access, limits
-from hust_sft.i18n import t
+from hust_sft.i18n import DEFAULT_LANG, t
 from hust_sft.serving import ModelCache
 from hust_sft.ui import arena, chat, evaluate, publish, train
-from hust_sft.ui.common import AppConfig, Ctx, Texts, lang_of
+from hust_sft.ui.common import AppConfig, Ctx, Texts, lang_of, tr
 
 TABS = [("train", train), ("chat", chat), ("evaluate", evaluate), ("arena", arena), ("publish", publish)]
 
@@ -26,26 +26,24 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
     config.runs_dir.mkdir(parents=True, exist_ok=True)
     access.seal_token(config)  # on a Space: HF_TOKEN leaves the environment; only owner actions get it
     texts = Texts()
-    lang0 = "zh"
     with gr.Blocks(title=t("ui.title", "en")) as demo:
         with gr.Row():
-            texts.add(gr.Markdown(f"# {t('ui.title', lang0)}\n{t('ui.subtitle', lang0)}"),
-                              value=lambda l: f"# {t('ui.title', l)}\n{t('ui.subtitle', l)}")
-            lang = gr.Radio([("中文", "zh"), ("English", "en")], value=lang0, show_label=False, scale=0,
+            texts.make(gr.Markdown, value=tr(lambda lang: f"# {t('ui.title', lang)}\n{t('ui.subtitle', lang)}"))
+            lang = gr.Radio([("中文", "zh"), ("English", "en")], value=DEFAULT_LANG, show_label=False, scale=0,
                             min_width=180, elem_id="lang-switch")
         if config.demo:
-            texts.add(gr.Markdown(t("ui.demo_banner", lang0), elem_id="demo-banner"), value="ui.demo_banner")
+            texts.make(gr.Markdown, value=tr("ui.demo_banner"), elem_id="demo-banner")
         # Outside the tabs on purpose: Gradio mounts a tab's components only when it is first opened, and a
         # BrowserState reads/writes localStorage only while mounted. It holds a voter id the server signed
         # (hust_sft.voters; Gradio's `secret` only obfuscates), so a fixed key keeps it across restarts.
         voter = gr.BrowserState(None, storage_key="hust-sft-voter", secret="hust-sft-voter-id")
-        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(config=config), shared={"voter": voter})
+        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(config=config), voter=voter)
         for key, module in TABS:
-            with texts.add(gr.Tab(t(f"ui.tab.{key}", lang0), id=key, elem_id=f"tab-{key}"), label=f"ui.tab.{key}"):
+            with texts.make(gr.Tab, label=tr(f"ui.tab.{key}"), id=key, elem_id=f"tab-{key}"):
                 module.build(ctx)
         comps = texts.components
         lang.change(lambda l: texts.updates(lang_of(l)), lang, comps, api_name=False, queue=False)
-        for fn, inputs, outputs in ctx.shared.get("on_load", []):
+        for fn, inputs, outputs in ctx.loads:
             demo.load(fn, inputs, outputs, api_name=False)
     demo.hust_config = config  # for tests and launch()
     return demo

@@ -2,8 +2,9 @@
 
 The CLI `--help`, the Gradio labels and help texts, and user-facing messages all read from here, so a
 translation is one edit in one place. Keys: `field.<setting>.label` / `field.<setting>.help` for settings,
-free-form dotted keys for everything else. A missing zh string falls back to en; a missing en string is a
-bug and raises KeyError.
+free-form dotted keys for everything else. Both tables have every key with the same {placeholders}
+(tests/test_ui_train.py checks); `t` falls back to en for an unknown language, and a missing en string is a
+bug and raises KeyError. `DEFAULT_LANG` is the page's first language and every `lang` parameter's default.
 """
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def test_a_visitor_s_page_shows_the_public_maxima_and_the_owner_s_the_full_range
     texts = common.Texts()
     fields = {n: (f, tp) for n, f, tp in S.fields_of(S.EvalSettings)}
     with gr.Blocks():
-        widgets = {n: common.widget_for(n, *fields[n], S.get_value(S.EvalSettings(), n), "en", texts)
+        widgets = {n: common.widget_for(n, *fields[n], S.get_value(S.EvalSettings(), n), texts, "en")
                    for n in ("limit", "batch_size", "bootstrap", "max_new_tokens", "top_p")}
     # Built with the full ranges: an API call over a public maximum gets limits' named error, not Gradio's.
     assert [w.maximum for w in widgets.values()] == [100000, 128, 100000, 4096, 1.0]

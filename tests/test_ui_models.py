@@ -53,13 +53,13 @@ GEN = {"max_new_tokens": 6, "temperature": 0.0, "top_p": 0.9, "repetition_penalt
 
 
 def test_the_run_dropdown_lists_runs_with_an_adapter_and_their_system_prompt(config, run_dir):
-    assert chat.adapter_choices(config) == [("my-run", "my-run")]   # runs are picked by name, never by path
-    assert chat.system_prompt_of(config, "my-run") == SYSTEM
-    assert chat.system_prompt_of(config, None) == S.QWEN25_SYSTEM_PROMPT
-    assert chat.resolve(config, "my-run", "  owner/x ", "en").repo_id == "owner/x"  # a typed Hub id wins
-    assert chat.resolve(config, "my-run", "", "en").run_dir == run_dir.resolve()
+    assert common.adapter_choices(config) == [("my-run", "my-run")]   # runs are picked by name, never by path
+    assert common.system_prompt_of(config, "my-run") == SYSTEM
+    assert common.system_prompt_of(config, None) == S.QWEN25_SYSTEM_PROMPT
+    assert common.resolve(config, "my-run", "  owner/x ", "en").repo_id == "owner/x"  # a typed Hub id wins
+    assert common.resolve(config, "my-run", "", "en").run_dir == run_dir.resolve()
     with pytest.raises(gr.Error, match="not in the runs table"):
-        chat.resolve(config, str(run_dir), "", "en")
+        common.resolve(config, str(run_dir), "", "en")
 
 
 def test_gradio_6_message_content_becomes_plain_text():

@@ -24,16 +24,22 @@ def config(tmp_path):
     return AppConfig(runs_dir=tmp_path / "runs", data=str(SAMPLE), model="some/model")
 
 
-def test_every_ui_string_exists_in_both_languages():
-    en = {k for k in i18n.EN if k.startswith("ui.")}
-    zh = {k for k in i18n.ZH if k.startswith("ui.")}
-    assert en == zh and len(en) > 100
+def test_every_string_exists_in_both_languages_with_the_same_placeholders():
+    """Every key of the two tables (page, settings, errors, reports, CLI help), not only ui.*/field.*."""
+    import string
+
+    def names(text):
+        return sorted({f for _, f, _, _ in string.Formatter().parse(text) if f})
+    assert set(i18n.EN) == set(i18n.ZH) and len(i18n.EN) > 400
+    assert len({k for k in i18n.EN if k.startswith("ui.")}) > 100
+    assert [k for k in i18n.EN if names(i18n.EN[k]) != names(i18n.ZH[k])] == []
+    assert [(lang, k) for lang in i18n.LANGS for k, v in i18n.STRINGS[lang].items() if not v.strip()] == []
 
 
 def test_generated_widgets_carry_the_dataclass_defaults_labels_and_ranges(config):
     texts = Texts()
     with gr.Blocks():
-        widgets = {name: common.widget_for(name, f, tp, S.get_value(S.RunSettings(), name), "en", texts)
+        widgets = {name: common.widget_for(name, f, tp, S.get_value(S.RunSettings(), name), texts, "en")
                    for name, f, tp in S.fields_of(S.RunSettings) if name not in train.NOT_SHOWN}
     assert set(widgets) == set(train.setting_names())
     assert isinstance(widgets["use_dora"], gr.Checkbox) and widgets["use_dora"].value is False
@@ -58,12 +64,33 @@ def test_language_switch_relabels_every_registered_component():
     texts = Texts()
     with gr.Blocks():
         box = texts.field(gr.Textbox(), "lora_r")
-        btn = texts.add(gr.Button(), value="ui.train.start")
+        btn = texts.make(gr.Button, value=common.tr("ui.train.start"), variant="primary")
     zh, en = texts.updates("zh"), texts.updates("en")
     assert texts.components == [box, btn]
     assert zh[0]["label"] == "LoRA 秩 r" and en[0]["label"] == "LoRA rank r"
     assert zh[1]["value"] == "▶ 开始训练" and en[1]["value"] == "▶ Start training"
     assert texts.updates("xx")[1]["value"] == zh[1]["value"]  # unknown language: the default (zh)
+    assert btn.value == zh[1]["value"] and btn.variant == "primary"  # built in i18n.DEFAULT_LANG
+
+
+def test_the_run_picker_names_its_parts_per_tab_and_relists_runs_on_every_page_load(config):
+    texts = Texts()
+    with gr.Blocks() as demo:
+        ctx = common.Ctx(config=config, lang=gr.Radio(list(i18n.LANGS)), texts=texts, cache=None)
+        with gr.Row():
+            chat = common.run_picker(ctx, "chat", info="ui.chat.run_help", refresh_api="chat_runs", value=None)
+        publish = common.run_picker(ctx, "publish", hub=False, scale=None)
+    assert (chat.run.elem_id, chat.hub.elem_id, chat.refresh.elem_id) == ("chat-run", "chat-hub", "chat-refresh")
+    assert (publish.run.elem_id, publish.hub, publish.refresh) == ("publish-run", None, None)
+    assert (chat.run.label, chat.run.info, chat.hub.info) == (
+        i18n.t("ui.chat.run"), i18n.t("ui.chat.run_help"), i18n.t("ui.chat.hub_help"))
+    assert publish.run.info is None
+    assert [f.api_name for f in demo.fns.values()] == ["chat_runs"]
+    assert [outputs for _, _, outputs in ctx.loads] == [[chat.run], [publish.run]]
+    assert ctx.loads[0][0]() == {"__type__": "update", "choices": []}  # no run with an adapter yet
+    en = dict(zip(texts.components, texts.updates("en")))
+    assert en[chat.run] == {"__type__": "update", "label": "Trained run", "info": i18n.t("ui.chat.run_help", "en")}
+    assert en[chat.refresh]["value"] == i18n.t("ui.refresh", "en") and en[publish.run]["label"] == "Trained run"
 
 
 def test_collect_range_checks_and_sanitises_the_run_name(config):

@@ -16,7 +16,6 @@ import gradio as gr
 from hust_sft import access
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.ui.chat import adapter_choices, resolve, run_dir_of, system_prompt_of
 from hust_sft.ui.common import (
     ANSWER_CONCURRENCY,
     ANSWER_QUEUE,
@@ -27,6 +26,11 @@ from hust_sft.ui.common import (
     gpu,
     is_owner,
     lang_of,
+    resolve,
+    run_dir_of,
+    run_picker,
+    system_prompt_of,
+    tr,
 )
 
 CHOICES = ("a", "b", "tie", "both_bad")  # i18n key suffixes and element ids
@@ -174,30 +178,25 @@ def restore(config: AppConfig, lang: str, voter: str | None):
 
 
 def build(ctx: Ctx) -> None:
-    config, texts, cache, lang0 = ctx.config, ctx.texts, ctx.cache, "zh"
-    voter = ctx.shared["voter"]  # a gr.BrowserState made by app.py, outside the lazily mounted tabs
+    config, texts, cache = ctx.config, ctx.texts, ctx.cache
+    voter = ctx.voter  # a gr.BrowserState made by app.py, outside the lazily mounted tabs
     pair_id = gr.State(None)
-    texts.add(gr.Markdown(t("ui.arena.intro", lang0)), value="ui.arena.intro")
+    texts.make(gr.Markdown, value=tr("ui.arena.intro"))
     with gr.Row():
-        run = texts.add(gr.Dropdown(choices=adapter_choices(config), label=t("ui.chat.run", lang0),
-                                    elem_id="arena-run", scale=2), label="ui.chat.run")
-        hub = texts.add(gr.Textbox(label=t("ui.chat.hub", lang0), elem_id="arena-hub", scale=2), label="ui.chat.hub")
+        picker = run_picker(ctx, "arena", hub_info=False)
+    run, hub = picker.run, picker.hub
     with gr.Row():
-        question = texts.add(gr.Textbox(label=t("ui.arena.question", lang0), elem_id="arena-question", scale=4),
-                             label="ui.arena.question")
-        draw = texts.add(gr.Button(t("ui.arena.draw", lang0), scale=1, elem_id="arena-draw"), value="ui.arena.draw")
-        new = texts.add(gr.Button(t("ui.arena.new", lang0), variant="primary", scale=1, elem_id="arena-new"),
-                        value="ui.arena.new")
+        question = texts.make(gr.Textbox, label=tr("ui.arena.question"), elem_id="arena-question", scale=4)
+        draw = texts.make(gr.Button, value=tr("ui.arena.draw"), scale=1, elem_id="arena-draw")
+        new = texts.make(gr.Button, value=tr("ui.arena.new"), variant="primary", scale=1, elem_id="arena-new")
     with gr.Row():
-        ans_a = texts.add(gr.Textbox(label=t("ui.arena.answer_a", lang0), lines=8, interactive=False,
-                                     elem_id="arena-a"), label="ui.arena.answer_a")
-        ans_b = texts.add(gr.Textbox(label=t("ui.arena.answer_b", lang0), lines=8, interactive=False,
-                                     elem_id="arena-b"), label="ui.arena.answer_b")
+        ans_a = texts.make(gr.Textbox, label=tr("ui.arena.answer_a"), lines=8, interactive=False, elem_id="arena-a")
+        ans_b = texts.make(gr.Textbox, label=tr("ui.arena.answer_b"), lines=8, interactive=False, elem_id="arena-b")
     with gr.Row():
-        buttons = {c: texts.add(gr.Button(t(f"ui.arena.vote_{c}", lang0), elem_id=f"arena-vote-{c}"),
-                                value=f"ui.arena.vote_{c}") for c in CHOICES}
+        buttons = {c: texts.make(gr.Button, value=tr(f"ui.arena.vote_{c}"), elem_id=f"arena-vote-{c}")
+                   for c in CHOICES}
     status = gr.Markdown(elem_id="arena-status")
-    texts.add(gr.Markdown("### " + t("ui.arena.results", lang0)), value=lambda l: "### " + t("ui.arena.results", l))
+    texts.make(gr.Markdown, value=tr(lambda lang: "### " + t("ui.arena.results", lang)))
     table = gr.Dataframe(interactive=False, elem_id="arena-results")
 
     draw.click(lambda r, lang: draw_question(config, r, lang), [run, ctx.lang], question, api_name="arena_draw")
@@ -213,12 +212,9 @@ def build(ctx: Ctx) -> None:
 
     def do_results(lang_value):
         return results_frame(config.arena_db, lang_of(lang_value))
-    refresh = texts.add(gr.Button(t("ui.refresh", lang0), elem_id="arena-refresh"), value="ui.refresh")
+    refresh = texts.make(gr.Button, value=tr("ui.refresh"), elem_id="arena-refresh")
     refresh.click(do_results, ctx.lang, table, api_name="arena_results")
 
     def do_restore(lang_value, v):
         return restore(config, lang_value, v)
-    ctx.shared.setdefault("on_load", []).append(
-        (do_restore, [ctx.lang, voter], [voter, pair_id, question, ans_a, ans_b, status, table]))
-    ctx.shared.setdefault("on_load", []).append(
-        (lambda: gr.update(choices=adapter_choices(config)), [], [run]))
+    ctx.on_load(do_restore, [ctx.lang, voter], [voter, pair_id, question, ans_a, ans_b, status, table])

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from hust_sft import access, limits, runs
+from hust_sft import access, limits
 from hust_sft import settings as S
 from hust_sft.i18n import t
 from hust_sft.ui.common import (
@@ -19,42 +18,15 @@ from hust_sft.ui.common import (
     gpu,
     is_owner,
     lang_of,
+    resolve,
+    run_picker,
+    system_prompt_of,
+    tr,
     visitor_ranges,
     widget_for,
 )
 
 GEN_NAMES = [name for name, _, _ in S.fields_of(S.GenerationSettings)]
-
-
-def adapter_choices(config: AppConfig) -> list[tuple[str, str]]:
-    """(name, name) of every run that has a saved adapter, newest first: runs are picked by name only."""
-    return [(name, name) for name in access.listed_runs(config)]
-
-
-def resolve(config: AppConfig, run: str | None, hub_id: str | None, lang: str):
-    """The AdapterRef of the run dropdown / Hub id box (a typed Hub id wins), or None; gr.Error if refused."""
-    try:
-        return access.resolve_adapter(config, run, hub_id)
-    except access.AccessError as e:
-        raise gr.Error(e.text(lang)) from None
-
-
-def run_dir_of(config: AppConfig, run: str | None) -> Path | None:
-    """The folder of a listed run picked by name, else None."""
-    return access.listed_runs(config).get((run or "").strip()) if run else None
-
-
-def system_prompt_of(config: AppConfig, run: str | None) -> str:
-    """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
-    run_dir = run_dir_of(config, run)
-    if run_dir:
-        try:
-            trained = runs.load_settings(run_dir)
-        except runs.RunFileError:
-            trained = None
-        if trained is not None and trained.data.system_prompt:
-            return trained.data.system_prompt
-    return config.default_run_settings().data.system_prompt
 
 
 def text_of(content: Any) -> str:
@@ -112,44 +84,32 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
 
 
 def build(ctx: Ctx) -> None:
-    config, texts, cache, lang0 = ctx.config, ctx.texts, ctx.cache, "zh"
+    config, texts, cache = ctx.config, ctx.texts, ctx.cache
     gen_defaults = S.GenerationSettings()
     with gr.Row():
-        run = texts.add(gr.Dropdown(choices=adapter_choices(config), value=None, label=t("ui.chat.run", lang0),
-                                    info=t("ui.chat.run_help", lang0), elem_id="chat-run", scale=2),
-                        label="ui.chat.run", info="ui.chat.run_help")
-        hub = texts.add(gr.Textbox(label=t("ui.chat.hub", lang0), info=t("ui.chat.hub_help", lang0),
-                                   placeholder="owner/hust-sft-lora", elem_id="chat-hub", scale=2),
-                        label="ui.chat.hub", info="ui.chat.hub_help")
-        refresh = texts.add(gr.Button(t("ui.refresh", lang0), scale=0, elem_id="chat-refresh"), value="ui.refresh")
-    system = widget_for("system_prompt", _field("system_prompt"), str, system_prompt_of(config, None), lang0, texts)
+        picker = run_picker(ctx, "chat", info="ui.chat.run_help", placeholder="owner/hust-sft-lora",
+                            refresh_api="chat_runs", value=None)
+    run, hub = picker.run, picker.hub
+    system = widget_for("system_prompt", _field("system_prompt"), str, system_prompt_of(config, None), texts)
     with gr.Row():
-        base_bot = texts.add(gr.Chatbot(label=t("ui.chat.base", lang0), height=380, elem_id="chat-base"),
-                             label="ui.chat.base")
-        tuned_bot = texts.add(gr.Chatbot(label=t("ui.chat.tuned", lang0), height=380, elem_id="chat-tuned"),
-                              label="ui.chat.tuned")
+        base_bot = texts.make(gr.Chatbot, label=tr("ui.chat.base"), height=380, elem_id="chat-base")
+        tuned_bot = texts.make(gr.Chatbot, label=tr("ui.chat.tuned"), height=380, elem_id="chat-tuned")
     with gr.Row():
-        question = texts.add(gr.Textbox(label=t("ui.chat.question", lang0), placeholder=t("ui.chat.placeholder", lang0),
-                                        elem_id="chat-question", scale=4),
-                             label="ui.chat.question", placeholder="ui.chat.placeholder")
-        send = texts.add(gr.Button(t("ui.chat.send", lang0), variant="primary", scale=1, elem_id="chat-send"),
-                         value="ui.chat.send")
-        clear = texts.add(gr.Button(t("ui.chat.clear", lang0), scale=1, elem_id="chat-clear"), value="ui.chat.clear")
-    with texts.add(gr.Accordion(t("ui.chat.generation", lang0), open=False), label="ui.chat.generation"):
+        question = texts.make(gr.Textbox, label=tr("ui.chat.question"), placeholder=tr("ui.chat.placeholder"),
+                              elem_id="chat-question", scale=4)
+        send = texts.make(gr.Button, value=tr("ui.chat.send"), variant="primary", scale=1, elem_id="chat-send")
+        clear = texts.make(gr.Button, value=tr("ui.chat.clear"), scale=1, elem_id="chat-clear")
+    with texts.make(gr.Accordion, label=tr("ui.chat.generation"), open=False):
         with gr.Row():
-            gen_widgets = [widget_for(name, f, tp, getattr(gen_defaults, name), lang0, texts)
+            gen_widgets = [widget_for(name, f, tp, getattr(gen_defaults, name), texts)
                            for name, f, tp in S.fields_of(S.GenerationSettings)]
 
-    def refresh_runs():
-        return gr.update(choices=adapter_choices(config))
-    refresh.click(refresh_runs, None, run, api_name="chat_runs")
-    ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
     bounded = dict(zip(GEN_NAMES, gen_widgets))
     bounded = {n: w for n, w in bounded.items() if n in limits.public_maxima(S.GenerationSettings)}
 
     def on_load(profile: gr.OAuthProfile | None):
         return visitor_ranges(config, profile, bounded, S.GenerationSettings)
-    ctx.shared["on_load"].append((on_load, [], list(bounded.values())))
+    ctx.on_load(on_load, [], list(bounded.values()))
     run.change(lambda r: system_prompt_of(config, r), run, system, api_name=False)
 
     def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *gen_vals) -> Iterator[tuple]:

@@ -1,9 +1,9 @@
-"""What every tab shares: the app's configuration, the zh/en switch, the public-Space lock and ZeroGPU.
+"""What every tab shares: the app's configuration, the zh/en switch, the run picker, the public-Space lock
+and ZeroGPU.
 
 The language switch works by registering every translatable property of every component here
-(`Texts`); switching language returns one `gr.update` per registered component. Gradio's own `gr.I18n`
-follows the browser locale instead of a switch and would put a second string table beside
-`hust_sft.i18n`, so it is not used.
+(`Texts.make`, each i18n key named once); switching language returns one `gr.update` per registered
+component. Why not Gradio's own `gr.I18n`: see `Texts`.
 """
 from __future__ import annotations
 
@@ -116,17 +116,40 @@ def lang_of(value: str | None) -> str:
     return value if value in LANGS else DEFAULT_LANG
 
 
+@dataclass(frozen=True)
+class tr:  # noqa: N801 - used like Gradio's `i18n("key")` marker, so lower case reads as in its docs
+    """A translated property for `Texts.make`: `label=tr("ui.chat.run")` names the i18n key once (as Gradio's
+    `label=i18n("key")`), `value=tr(lambda lang: ...)` builds text from several strings."""
+    key: str | Callable[[str], Any]
+
+    def __call__(self, lang: str) -> Any:
+        return self.key(lang) if callable(self.key) else t(self.key, lang)
+
+
 class Texts:
-    """Registry of translatable component properties; `updates(lang)` re-labels the whole page."""
+    """Registry of translatable component properties; `updates(lang)` re-labels the whole page.
+
+    Hand-written rather than Gradio's `gr.I18n` (label=i18n("key")) on purpose: gr.I18n translates in the
+    browser from the browser's locale, for static text only. The page has a zh/en switch whose value every
+    handler receives, and most text is made on the server in that language (tables, reports, errors,
+    markdown built from several strings); gr.I18n would add a second, disagreeing language choice and a
+    copy of `hust_sft.i18n`'s tables. `make` takes each key once, in the style of Gradio's i18n.
+    """
 
     def __init__(self):
         self._items: list[tuple[gr.components.Component | gr.blocks.Block, dict[str, Callable[[str], Any]]]] = []
 
+    def make(self, cls, /, **props):
+        """`cls(**props)` with each `tr(...)` property in the default language, registered for the switch:
+        `texts.make(gr.Button, value=tr("ui.train.start"), variant="primary")`."""
+        comp = cls(**{p: v(DEFAULT_LANG) if isinstance(v, tr) else v for p, v in props.items()})
+        self._items.append((comp, {p: v for p, v in props.items() if isinstance(v, tr)}))
+        return comp
+
     def add(self, comp, **keys: str | Callable[[str], Any]):
-        """Register `comp`; each keyword is a property (label, info, value, placeholder, choices) and
-        either an i18n key or a function of the language. Returns `comp` for inline use."""
-        props = {p: (k if callable(k) else (lambda lang, k=k: t(k, lang))) for p, k in keys.items()}
-        self._items.append((comp, props))
+        """Register a component built elsewhere; each keyword is a property and an i18n key or a function of
+        the language. Returns `comp`. (Tabs use `make`, which builds and registers with the key once.)"""
+        self._items.append((comp, {p: tr(k) for p, k in keys.items()}))
         return comp
 
     def field(self, comp, name: str, **extra):
@@ -144,12 +167,82 @@ class Texts:
 
 @dataclass
 class Ctx:
-    """Handed to each tab's `build`: the config, the language radio, the text registry and the model cache."""
+    """Handed to each tab's `build`: the config, the language radio, the text registry, the model cache, the
+    voter id (a gr.BrowserState app.py makes outside the lazily mounted tabs) and what a page load runs."""
     config: AppConfig
     lang: gr.components.Component
     texts: Texts
     cache: Any  # hust_sft.serving.ModelCache
-    shared: dict[str, Any] = field(default_factory=dict)
+    voter: Any = None
+    loads: list[tuple[Callable, list, list]] = field(default_factory=list)
+
+    def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
+        """Run `fn(*inputs) -> outputs` on every page load (app.py wires them after all tabs)."""
+        self.loads.append((fn, inputs, outputs))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Picking a run (Chat, Evaluate, Blind A/B, Publish): listed runs by name, or an adapter on the Hub.
+
+def adapter_choices(config: AppConfig) -> list[tuple[str, str]]:
+    """(name, name) of every run that has a saved adapter, newest first: runs are picked by name only."""
+    return [(name, name) for name in access.listed_runs(config)]
+
+
+def resolve(config: AppConfig, run: str | None, hub_id: str | None, lang: str):
+    """The AdapterRef of the run dropdown / Hub id box (a typed Hub id wins), or None; gr.Error if refused."""
+    try:
+        return access.resolve_adapter(config, run, hub_id)
+    except access.AccessError as e:
+        raise gr.Error(e.text(lang)) from None
+
+
+def run_dir_of(config: AppConfig, run: str | None) -> Path | None:
+    """The folder of a listed run picked by name, else None."""
+    return access.listed_runs(config).get((run or "").strip()) if run else None
+
+
+def system_prompt_of(config: AppConfig, run: str | None) -> str:
+    """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
+    run_dir = run_dir_of(config, run)
+    if run_dir:
+        try:
+            trained = runs.load_settings(run_dir)
+        except runs.RunFileError:
+            trained = None
+        if trained is not None and trained.data.system_prompt:
+            return trained.data.system_prompt
+    return config.default_run_settings().data.system_prompt
+
+
+@dataclass
+class RunPicker:
+    run: Any              # gr.Dropdown of listed runs (names)
+    hub: Any = None       # gr.Textbox for a Hub adapter id, if the tab takes one
+    refresh: Any = None   # gr.Button re-listing the runs, if the tab has one
+
+
+def run_picker(ctx: Ctx, prefix: str, *, info: str | None = None, hub: bool = True, hub_info: bool = True,
+               placeholder: str | None = None, refresh_api: str | None = None, scale: int | None = 2,
+               **dropdown) -> RunPicker:
+    """The run dropdown (elem_id `<prefix>-run`), the Hub id box (`<prefix>-hub`) and a refresh button
+    (`<prefix>-refresh`, API `refresh_api`) when `refresh_api` is given, in the caller's row; every page
+    load re-lists the runs. `info`: the dropdown's help key; `dropdown`: more gr.Dropdown arguments."""
+    config, texts = ctx.config, ctx.texts
+
+    def relist():
+        return gr.update(choices=adapter_choices(config))
+    run = texts.make(gr.Dropdown, choices=adapter_choices(config), label=tr("ui.chat.run"),
+                     **({"info": tr(info)} if info else {}), elem_id=f"{prefix}-run", scale=scale, **dropdown)
+    box = refresh = None
+    if hub:
+        box = texts.make(gr.Textbox, label=tr("ui.chat.hub"), **({"info": tr("ui.chat.hub_help")} if hub_info else {}),
+                         **({"placeholder": placeholder} if placeholder else {}), elem_id=f"{prefix}-hub", scale=scale)
+    if refresh_api:
+        refresh = texts.make(gr.Button, value=tr("ui.refresh"), scale=0, elem_id=f"{prefix}-refresh")
+        refresh.click(relist, None, run, api_name=refresh_api)
+    ctx.on_load(relist, [], [run])
+    return RunPicker(run=run, hub=box, refresh=refresh)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -158,8 +251,9 @@ class Ctx:
 SLIDER_MAX_STEPS = 2000  # beyond this many slider positions a number box is easier to use
 
 
-def widget_for(name: str, f: dataclasses.Field, tp, default: Any, lang: str, texts: Texts):
-    """One Gradio input for one settings field, labelled and explained from the i18n table."""
+def widget_for(name: str, f: dataclasses.Field, tp, default: Any, texts: Texts, lang: str = DEFAULT_LANG):
+    """One Gradio input for one settings field, labelled and explained from the i18n table (built in `lang`,
+    registered with `texts` for the switch)."""
     meta = f.metadata
     base = S._base_type(tp)
     common = dict(label=field_label(name, lang), info=field_help(name, lang), value=default,

@@ -15,7 +15,6 @@ import pandas as pd
 from hust_sft import access, limits, runs
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.ui.chat import adapter_choices, run_dir_of
 from hust_sft.ui.common import (
     EVAL_CONCURRENCY,
     EVAL_QUEUE,
@@ -25,6 +24,9 @@ from hust_sft.ui.common import (
     error_text,
     gpu,
     lang_of,
+    run_dir_of,
+    run_picker,
+    tr,
     visitor_ranges,
     widget_for,
 )
@@ -205,50 +207,35 @@ def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str |
 
 
 def build(ctx: Ctx) -> None:
-    config, texts, lang0 = ctx.config, ctx.texts, "zh"
+    config, texts = ctx.config, ctx.texts
     fields = {n: (f, tp) for n, f, tp in S.fields_of(S.EvalSettings)}
     defaults = S.EvalSettings()
     with gr.Row():
-        run = texts.add(gr.Dropdown(choices=adapter_choices(config), label=t("ui.chat.run", lang0),
-                                    info=t("ui.eval.run_help", lang0), elem_id="eval-run", scale=2),
-                        label="ui.chat.run", info="ui.eval.run_help")
-        hub = texts.add(gr.Textbox(label=t("ui.chat.hub", lang0), info=t("ui.chat.hub_help", lang0),
-                                   elem_id="eval-hub", scale=2), label="ui.chat.hub", info="ui.chat.hub_help")
-        refresh = texts.add(gr.Button(t("ui.refresh", lang0), scale=0), value="ui.refresh")
+        picker = run_picker(ctx, "eval", info="ui.eval.run_help", refresh_api="eval_runs")
+    run, hub = picker.run, picker.hub
     with gr.Row():
-        widgets = [widget_for(n, fields[n][0], fields[n][1], S.get_value(defaults, n), lang0, texts) for n in SHOWN]
-        ood = texts.add(gr.File(label=t("field.ood.label", lang0), file_types=[".jsonl", ".json"], type="filepath",
-                                elem_id="eval-ood"), label="field.ood.label")  # gr.File has no `info`
-    go = texts.add(gr.Button(t("ui.eval.run", lang0), variant="primary", elem_id="eval-go"), value="ui.eval.run")
+        widgets = [widget_for(n, fields[n][0], fields[n][1], S.get_value(defaults, n), texts) for n in SHOWN]
+        ood = texts.make(gr.File, label=tr("field.ood.label"), file_types=[".jsonl", ".json"], type="filepath",
+                         elem_id="eval-ood")  # gr.File has no `info`
+    go = texts.make(gr.Button, value=tr("ui.eval.run"), variant="primary", elem_id="eval-go")
     md = gr.Markdown(elem_id="eval-summary-md")
-    table = texts.add(gr.Dataframe(interactive=False, label=t("ui.eval.summary", lang0), elem_id="eval-summary"),
-                      label="ui.eval.summary")
+    table = texts.make(gr.Dataframe, interactive=False, label=tr("ui.eval.summary"), elem_id="eval-summary")
     # Full width: 2 bars per metric with their names below. y on the full 0-100 % scale (Gradio's plots
     # do not start at zero by themselves, and an all-zero demo result would leave an empty [0, 0] domain).
     # The heading is the chart's own title: a block label would push the legend out of the block's height.
-    learn = texts.add(gr.Dataframe(interactive=False, label=t("ui.eval.learn", lang0), elem_id="eval-learn"),
-                      label="ui.eval.learn")
-    bars = texts.add(gr.BarPlot(x="metric", y="value", color="model", title=t("ui.eval.chart", lang0),
-                                show_label=False, x_title=t("ui.eval.col.metric", lang0),
-                                y_title=t("ui.eval.chart_y", lang0), color_title=t("eval.md.model", lang0),
-                                y_lim=[0, 100], x_label_angle=-30, sort=bar_order(), height=420,
-                                elem_id="eval-bars"),
-                     title="ui.eval.chart", x_title="ui.eval.col.metric", y_title="ui.eval.chart_y",
-                     color_title="eval.md.model")
-    per_q = texts.add(gr.Dataframe(interactive=False, wrap=True, label=t("ui.eval.per_question", lang0),
-                                   max_height=500, elem_id="eval-per-question"), label="ui.eval.per_question")
-    csv = texts.add(gr.File(label=t("ui.eval.download", lang0), interactive=False, elem_id="eval-csv"),
-                    label="ui.eval.download")
+    learn = texts.make(gr.Dataframe, interactive=False, label=tr("ui.eval.learn"), elem_id="eval-learn")
+    bars = texts.make(gr.BarPlot, x="metric", y="value", color="model", title=tr("ui.eval.chart"), show_label=False,
+                      x_title=tr("ui.eval.col.metric"), y_title=tr("ui.eval.chart_y"), color_title=tr("eval.md.model"),
+                      y_lim=[0, 100], x_label_angle=-30, sort=bar_order(), height=420, elem_id="eval-bars")
+    per_q = texts.make(gr.Dataframe, interactive=False, wrap=True, label=tr("ui.eval.per_question"), max_height=500,
+                       elem_id="eval-per-question")
+    csv = texts.make(gr.File, label=tr("ui.eval.download"), interactive=False, elem_id="eval-csv")
 
-    def refresh_runs():
-        return gr.update(choices=adapter_choices(config))
-    refresh.click(refresh_runs, None, run, api_name="eval_runs")
-    ctx.shared.setdefault("on_load", []).append((refresh_runs, [], [run]))
     bounded = {n: w for n, w in zip(SHOWN, widgets) if n in limits.public_maxima(S.EvalSettings)}
 
     def on_load(profile: gr.OAuthProfile | None):
         return visitor_ranges(config, profile, bounded, S.EvalSettings)
-    ctx.shared["on_load"].append((on_load, [], list(bounded.values())))
+    ctx.on_load(on_load, [], list(bounded.values()))
     outs = [md, table, learn, bars, per_q, csv]
 
     def on_run(r, lang_value):

@@ -9,9 +9,8 @@ from typing import Any
 import gradio as gr
 
 from hust_sft import access, runs
-from hust_sft.i18n import t
-from hust_sft.ui.chat import adapter_choices, run_dir_of
-from hust_sft.ui.common import AppConfig, Ctx, lang_of, training_lock
+from hust_sft.i18n import DEFAULT_LANG, t
+from hust_sft.ui.common import AppConfig, Ctx, lang_of, run_dir_of, run_picker, tr, training_lock
 
 
 def publish_run(config: AppConfig, profile: Any, oauth_token: Any, lang: str, run: str | None,
@@ -50,27 +49,24 @@ def suggested_repo(profile: Any, run_dir: str | None) -> str:
 
 
 def build(ctx: Ctx) -> None:
-    config, texts, lang0 = ctx.config, ctx.texts, "zh"
+    config, texts = ctx.config, ctx.texts
     lock_md = gr.Markdown(visible=False, elem_id="publish-lock")
-    texts.add(gr.Markdown(t("ui.publish.intro", lang0)), value="ui.publish.intro")
+    texts.make(gr.Markdown, value=tr("ui.publish.intro"))
     if config.space_id and config.oauth_trusted:
         # Only on a real Space (SYSTEM=spaces, hust_sft.access): elsewhere Gradio mocks OAuth with the
         # machine's own HF login (signing anyone in as that user) and refuses to start without one; off a
         # Space the HF_TOKEN environment variable is used instead. Labels are fixed at
         # build time: Gradio's JS rewrites this button's text on login.
-        gr.LoginButton(value=t("ui.publish.login", lang0), logout_value=t("ui.publish.logout", lang0),
+        gr.LoginButton(value=t("ui.publish.login", DEFAULT_LANG), logout_value=t("ui.publish.logout", DEFAULT_LANG),
                        elem_id="publish-login")
     with gr.Row():
-        run = texts.add(gr.Dropdown(choices=adapter_choices(config), label=t("ui.chat.run", lang0),
-                                    elem_id="publish-run"), label="ui.chat.run")
-        repo = texts.add(gr.Textbox(label=t("ui.publish.repo", lang0), info=t("ui.publish.repo_help", lang0),
-                                    elem_id="publish-repo"), label="ui.publish.repo", info="ui.publish.repo_help")
-        private = texts.add(gr.Checkbox(value=True, label=t("ui.publish.private", lang0)), label="ui.publish.private")
-        merged = texts.add(gr.Checkbox(value=False, label=t("ui.publish.merged", lang0),
-                                       info=t("ui.publish.merged_help", lang0), elem_id="publish-merged"),
-                           label="ui.publish.merged", info="ui.publish.merged_help")
-    go = texts.add(gr.Button(t("ui.publish.go", lang0), variant="primary", elem_id="publish-go"),
-                   value="ui.publish.go")
+        run = run_picker(ctx, "publish", hub=False, scale=None).run
+        repo = texts.make(gr.Textbox, label=tr("ui.publish.repo"), info=tr("ui.publish.repo_help"),
+                          elem_id="publish-repo")
+        private = texts.make(gr.Checkbox, value=True, label=tr("ui.publish.private"))
+        merged = texts.make(gr.Checkbox, value=False, label=tr("ui.publish.merged"), info=tr("ui.publish.merged_help"),
+                            elem_id="publish-merged")
+    go = texts.make(gr.Button, value=tr("ui.publish.go"), variant="primary", elem_id="publish-go")
     result = gr.Markdown(elem_id="publish-result")
 
     def do_publish(profile: gr.OAuthProfile | None, oauth_token: gr.OAuthToken | None, lang_value, r, repo_id,
@@ -84,6 +80,5 @@ def build(ctx: Ctx) -> None:
 
     def on_load(profile: gr.OAuthProfile | None, lang_value):
         reason = training_lock(config, profile, lang_of(lang_value))
-        return (gr.update(value=reason or "", visible=bool(reason)), gr.update(interactive=reason is None),
-                gr.update(choices=adapter_choices(config)))
-    ctx.shared.setdefault("on_load", []).append((on_load, [ctx.lang], [lock_md, go, run]))
+        return gr.update(value=reason or "", visible=bool(reason)), gr.update(interactive=reason is None)
+    ctx.on_load(on_load, [ctx.lang], [lock_md, go])

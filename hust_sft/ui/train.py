@@ -15,8 +15,8 @@ import gradio as gr
 from hust_sft import access, runs
 from hust_sft import settings as S
 from hust_sft.console import fmt_duration, progress_figures
-from hust_sft.i18n import t
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, training_lock, widget_for
+from hust_sft.i18n import DEFAULT_LANG, t
+from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, tr, training_lock, widget_for
 
 GROUPS: list[tuple[str, type]] = [("data", S.DataSettings), ("model", S.ModelSettings), ("lora", S.LoraSettings),
                                   ("memory", S.MemorySettings), ("train", S.TrainSettings),
@@ -356,42 +356,35 @@ def build(ctx: Ctx) -> None:
 def build_form(ctx: Ctx) -> Form:
     """Where runs live, the preset and run name, then one accordion per settings group (data first, with
     the source choice, upload and preview)."""
-    config, texts, lang0 = ctx.config, ctx.texts, "zh"
+    config, texts = ctx.config, ctx.texts
     defaults = config.default_run_settings()
     widgets: dict[str, Any] = {}
 
-    texts.add(gr.Markdown(runs_location(config, lang0), elem_id="runs-location"),
-              value=lambda lang: runs_location(config, lang))
+    texts.make(gr.Markdown, value=tr(lambda lang: runs_location(config, lang)), elem_id="runs-location")
     if config.zero_gpu:
-        texts.add(gr.Markdown(t("ui.train.zero_gpu", lang0)), value="ui.train.zero_gpu")
+        texts.make(gr.Markdown, value=tr("ui.train.zero_gpu"))
     with gr.Row():
-        preset = texts.add(gr.Dropdown(choices=list(S.PRESETS), value="recommended", label=t("ui.train.preset", lang0),
-                                       info=t("field.preset.help", lang0), scale=1),
-                           label="ui.train.preset", info="field.preset.help")
-        run_name = texts.add(gr.Textbox(label=t("ui.train.run_name", lang0), info=t("ui.train.run_name_help", lang0),
-                                        elem_id="run-name", scale=2),
-                             label="ui.train.run_name", info="ui.train.run_name_help")
+        preset = texts.make(gr.Dropdown, choices=list(S.PRESETS), value="recommended", label=tr("ui.train.preset"),
+                            info=tr("field.preset.help"), scale=1)
+        run_name = texts.make(gr.Textbox, label=tr("ui.train.run_name"), info=tr("ui.train.run_name_help"),
+                              elem_id="run-name", scale=2)
 
     def source_choices(lang):
         return [(t(f"ui.train.source.{s}", lang), s) for s in SOURCES]
 
     for group, cls in GROUPS:
-        with texts.add(gr.Accordion(t(f"ui.train.group.{group}", lang0), open=group == "data"),
-                       label=f"ui.train.group.{group}"):
+        with texts.make(gr.Accordion, label=tr(f"ui.train.group.{group}"), open=group == "data"):
             if group == "data":
-                source = texts.add(gr.Radio(source_choices(lang0), value="builtin", label=t("ui.train.source", lang0)),
-                                   label="ui.train.source", choices=source_choices)
-                upload = texts.add(gr.File(label=t("ui.train.upload", lang0), file_types=[".jsonl", ".json"],
-                                           type="filepath", visible=False, elem_id="data-upload"),
-                                   label="ui.train.upload")
+                source = texts.make(gr.Radio, choices=tr(source_choices), value="builtin", label=tr("ui.train.source"))
+                upload = texts.make(gr.File, label=tr("ui.train.upload"), file_types=[".jsonl", ".json"],
+                                    type="filepath", visible=False, elem_id="data-upload")
             for row in _rows(cls):
                 with gr.Row(equal_height=False):
                     for name, f, tp in row:
-                        widgets[name] = widget_for(name, f, tp, S.get_value(defaults, name), lang0, texts)
+                        widgets[name] = widget_for(name, f, tp, S.get_value(defaults, name), texts)
             if group == "data":
-                preview_btn = texts.add(gr.Button(t("ui.train.preview", lang0), elem_id="preview-btn"),
-                                        value="ui.train.preview")
-                preview_df = gr.Dataframe(preview_columns(lang0), interactive=False, wrap=True,
+                preview_btn = texts.make(gr.Button, value=tr("ui.train.preview"), elem_id="preview-btn")
+                preview_df = gr.Dataframe(preview_columns(DEFAULT_LANG), interactive=False, wrap=True,
                                           elem_id="preview-table")
                 report_md = gr.Markdown(elem_id="preview-report")
     return Form(preset=preset, run_name=run_name, source=source, upload=upload, widgets=widgets,
@@ -400,35 +393,28 @@ def build_form(ctx: Ctx) -> Form:
 
 def build_controls(ctx: Ctx, lock_md) -> Controls:
     """Start / Stop, the Resume picker, the message line, the progress box, loss curve, log and past runs."""
-    config, texts, lang0 = ctx.config, ctx.texts, "zh"
+    config, texts = ctx.config, ctx.texts
     with gr.Row():
-        start_btn = texts.add(gr.Button(t("ui.train.start", lang0), variant="primary", elem_id="train-start"),
-                              value="ui.train.start")
-        stop_btn = texts.add(gr.Button(t("ui.train.stop", lang0), variant="stop", elem_id="train-stop"),
-                             value="ui.train.stop")
+        start_btn = texts.make(gr.Button, value=tr("ui.train.start"), variant="primary", elem_id="train-start")
+        stop_btn = texts.make(gr.Button, value=tr("ui.train.stop"), variant="stop", elem_id="train-stop")
     with gr.Row():
-        resume_run = texts.add(gr.Dropdown(choices=resumable_choices(config), value=None,
-                                           label=t("ui.train.resume_run", lang0),
-                                           info=t("ui.train.resume_help", lang0), elem_id="resume-run", scale=3),
-                               label="ui.train.resume_run", info="ui.train.resume_help")
-        resume_btn = texts.add(gr.Button(t("ui.train.resume", lang0), elem_id="train-resume", scale=1),
-                               value="ui.train.resume")
+        resume_run = texts.make(gr.Dropdown, choices=resumable_choices(config), value=None,
+                                label=tr("ui.train.resume_run"), info=tr("ui.train.resume_help"),
+                                elem_id="resume-run", scale=3)
+        resume_btn = texts.make(gr.Button, value=tr("ui.train.resume"), elem_id="train-resume", scale=1)
     message = gr.Markdown(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress-box")
     with gr.Row():
         # The heading is the chart's own title, as in the Evaluate tab: a block label would push the
         # legend (which line is training, which validation) out of the block.
-        plot = texts.add(gr.LinePlot(x="step", y="loss", color="series", title=t("ui.train.loss_curve", lang0),
-                                     show_label=False, color_title=t("ui.train.series.title", lang0),
-                                     x_title=t("ui.train.axis.step", lang0), y_title=t("ui.train.axis.loss", lang0),
-                                     height=340, y_axis_format=".3f", elem_id="loss-plot", scale=2),
-                         title="ui.train.loss_curve", color_title="ui.train.series.title",
-                         x_title="ui.train.axis.step", y_title="ui.train.axis.loss")
-        log = texts.add(gr.Textbox(label=t("ui.train.log", lang0), lines=12, max_lines=12, interactive=False,
-                                   elem_id="train-log", scale=1),
-                        label="ui.train.log")
-    texts.add(gr.Markdown("### " + t("ui.train.past_runs", lang0)), value=lambda l: "### " + t("ui.train.past_runs", l))
-    runs_df = gr.Dataframe(runs_table(config, lang0), interactive=False, elem_id="runs-table")
+        plot = texts.make(gr.LinePlot, x="step", y="loss", color="series", title=tr("ui.train.loss_curve"),
+                          show_label=False, color_title=tr("ui.train.series.title"), x_title=tr("ui.train.axis.step"),
+                          y_title=tr("ui.train.axis.loss"), height=340, y_axis_format=".3f", elem_id="loss-plot",
+                          scale=2)
+        log = texts.make(gr.Textbox, label=tr("ui.train.log"), lines=12, max_lines=12, interactive=False,
+                         elem_id="train-log", scale=1)
+    texts.make(gr.Markdown, value=tr(lambda lang: "### " + t("ui.train.past_runs", lang)))
+    runs_df = gr.Dataframe(runs_table(config, DEFAULT_LANG), interactive=False, elem_id="runs-table")
     return Controls(lock_md=lock_md, start_btn=start_btn, stop_btn=stop_btn, resume_run=resume_run,
                     resume_btn=resume_btn, message=message, progress=progress, plot=plot, log=log,
                     runs_df=runs_df, timer=gr.Timer(1.0))
@@ -489,12 +475,11 @@ def wire_controls(ctx: Ctx, form: Form, c: Controls) -> None:
         return status(config, lang_value)
     outs = [c.progress, c.plot, c.log, c.runs_df]
     c.timer.tick(do_status, lang, outs, api_name="train_status", show_progress="hidden", queue=False)
-    ctx.shared["train_status"] = (do_status, outs)
 
     def do_lock(profile: gr.OAuthProfile | None, lang_value):
         reason = training_lock(config, profile, lang_of(lang_value))
         return (gr.update(value=reason or "", visible=bool(reason)), gr.update(interactive=reason is None),
                 gr.update(interactive=reason is None), gr.update(interactive=reason is None))
-    ctx.shared.setdefault("on_load", []).append((do_status, [lang], outs))
-    ctx.shared["on_load"].append((do_lock, [lang], [c.lock_md, c.start_btn, c.stop_btn, c.resume_btn]))
-    ctx.shared["on_load"].append((lambda: gr.update(choices=resumable_choices(config)), [], [c.resume_run]))
+    ctx.on_load(do_status, [lang], outs)
+    ctx.on_load(do_lock, [lang], [c.lock_md, c.start_btn, c.stop_btn, c.resume_btn])
+    ctx.on_load(lambda: gr.update(choices=resumable_choices(config)), [], [c.resume_run])
