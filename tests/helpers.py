@@ -1,6 +1,6 @@
 """Helpers more than one test file uses (one place, not a copy per file): waiting for a condition, a free
-port on 127.0.0.1, the small settings of a job-runner training run, and a finished run folder whose LoRA
-adapter really changes the answers.
+port on 127.0.0.1, starting and stopping the real app (`app.py --demo`) as a subprocess, the small settings
+of a job-runner training run, and a finished run folder whose LoRA adapter really changes the answers.
 
 Imported as `from helpers import ...` from any folder under tests/ (tests/conftest.py puts tests/ on
 sys.path, as for qa_data.py).
@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_for(predicate, timeout: float = 90, what: str = "the condition", interval: float = 0.5):
@@ -29,6 +33,52 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_app(tmp: Path, env: dict[str, str], args: tuple[str, ...] = (),
+              timeout_s: float = 240) -> tuple[subprocess.Popen, str]:
+    """`python app.py --demo --port P *args` from the repository root with exactly `env`, its output in
+    tmp/app.log; (process, base URL) once GET /config answers 200. RuntimeError with the log's tail if the
+    app exits first or does not answer within `timeout_s` (it is stopped then)."""
+    import httpx
+
+    port = free_port()
+    log_path = tmp / "app.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--demo", "--port", str(port), *args],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
+        try:
+            if httpx.get(url + "/config", timeout=2, trust_env=False).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if time.time() > deadline:
+            stop_app(proc)
+            raise RuntimeError(f"app.py did not answer within {timeout_s} s:\n"
+                               f"{log_path.read_text(errors='replace')[-4000:]}")
+        time.sleep(0.5)
+
+
+def stop_app(proc: subprocess.Popen, runs_dir: Path | None = None) -> None:
+    """Stop the training job of `runs_dir` if one runs (5 s grace), then the app (SIGTERM; SIGKILL after 30 s)."""
+    if runs_dir is not None:
+        try:
+            from hust_sft import jobs
+
+            jobs.stop(runs_dir, grace_s=5, wait=True)
+        except Exception:  # noqa: BLE001 - no job, or already gone
+            pass
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def job_settings(data, model, **overrides):

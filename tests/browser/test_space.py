@@ -12,14 +12,11 @@ Screenshots of every tab (zh UI) are written only when asked, so a test run neve
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import free_port, wait_for
+from helpers import start_app, stop_app, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -37,35 +34,15 @@ if not Path(CHROMIUM).exists():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("space")
-    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HUST_SFT_DATA_DIR": str(tmp / "data"),
            "GRADIO_ANALYTICS_ENABLED": "False", "TOKENIZERS_PARALLELISM": "false"}
-    log = open(tmp / "app.log", "wb")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--demo", "--port", str(port),
-                             "--runs", str(tmp / "runs")], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    # On the shared 2-core machine with other suites running, the demo app has taken 100 s to start.
-    deadline = time.time() + 300
-    while True:
-        if proc.poll() is not None:
-            pytest.fail((tmp / "app.log").read_text(errors="replace")[-3000:])
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.time() > deadline:
-                proc.terminate()
-                log_text = (tmp / "app.log").read_text(errors="replace")[-3000:]
-                pytest.fail(f"app.py did not listen within 300 s:\n{log_text}")
-            time.sleep(0.5)
-    yield url, tmp
-    from hust_sft import jobs
-
-    jobs.stop(tmp / "runs", grace_s=5, wait=True)
-    proc.terminate()
-    proc.wait(30)
-    log.close()
+    try:
+        # On the shared 2-core machine with other suites running, the demo app has taken 100 s to start.
+        proc, url = start_app(tmp, env, ("--runs", str(tmp / "runs")), timeout_s=300)
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    yield url + "/", tmp
+    stop_app(proc, tmp / "runs")
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,7 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -27,9 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from helpers import free_port
+from helpers import start_app, stop_app
 
-ROOT = Path(__file__).resolve().parents[2]
 FAKE_TOKEN = "hf_fakeOwnerToken0123456789abcdefABCDEF"
 OWNER = "owner"
 SPACE = f"{OWNER}/space"
@@ -221,18 +218,7 @@ class Space:
                 pass
         if self._http is not None:
             self._http.close()
-        try:
-            from hust_sft import jobs
-
-            jobs.stop(self.runs_dir, grace_s=5, wait=True)
-        except Exception:  # noqa: BLE001 - no job, or already gone
-            pass
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_app(self.proc, self.runs_dir)
 
 
 def space_env(tmp: Path, hub: FakeHub, **overrides: str | None) -> dict[str, str]:
@@ -264,34 +250,13 @@ def space_env(tmp: Path, hub: FakeHub, **overrides: str | None) -> dict[str, str
 
 def start_space(tmp: Path, hub: FakeHub | None = None, args: tuple[str, ...] = (), **env_overrides) -> Space:
     """Start `python app.py --demo --port P` as a public Space and wait until its page answers."""
-    import httpx
-
     hub = hub or FakeHub()
     tmp.mkdir(parents=True, exist_ok=True)
     env = space_env(tmp, hub, **env_overrides)
-    port = free_port()
-    log_path = tmp / "app.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--demo", "--port", str(port), *args],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    url = f"http://127.0.0.1:{port}"
-    space = Space(url=url, proc=proc, runs_dir=Path(env.get("HUST_SFT_RUNS", tmp / "runs")),
-                  data_dir=Path(env.get("HUST_SFT_DATA_DIR", tmp / "data")), tmp=tmp, hub=hub,
-                  log_path=log_path, env=env)
-    deadline = time.time() + START_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{space.log()[-4000:]}")
-        try:
-            if httpx.get(url + "/config", timeout=2, trust_env=False).status_code == 200:
-                return space
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline:
-            space.close()
-            raise RuntimeError(f"app.py did not answer within {START_TIMEOUT_S} s:\n{space.log()[-4000:]}")
-        time.sleep(0.5)
+    proc, url = start_app(tmp, env, args, timeout_s=START_TIMEOUT_S)
+    return Space(url=url, proc=proc, runs_dir=Path(env.get("HUST_SFT_RUNS", tmp / "runs")),
+                 data_dir=Path(env.get("HUST_SFT_DATA_DIR", tmp / "data")), tmp=tmp, hub=hub,
+                 log_path=tmp / "app.log", env=env)
 
 
 @contextlib.contextmanager
