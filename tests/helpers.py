@@ -39,7 +39,7 @@ def start_app(tmp: Path, env: dict[str, str], args: tuple[str, ...] = (),
               timeout_s: float = 240) -> tuple[subprocess.Popen, str]:
     """`python app.py --demo --port P *args` from the repository root with exactly `env`, its output in
     tmp/app.log; (process, base URL) once GET /config answers 200. RuntimeError with the log's tail if the
-    app exits first or does not answer within `timeout_s` (it is stopped then)."""
+    app exits first or does not answer within `timeout_s`; on any failure or interruption the app is stopped."""
     import httpx
 
     port = free_port()
@@ -49,19 +49,23 @@ def start_app(tmp: Path, env: dict[str, str], args: tuple[str, ...] = (),
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout_s
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-4000:]}")
-        try:
-            if httpx.get(url + "/config", timeout=2, trust_env=False).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        if time.time() > deadline:
-            stop_app(proc)
-            raise RuntimeError(f"app.py did not answer within {timeout_s} s:\n"
-                               f"{log_path.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.5)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}:\n"
+                                   f"{log_path.read_text(errors='replace')[-4000:]}")
+            try:
+                if httpx.get(url + "/config", timeout=2, trust_env=False).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"app.py did not answer within {timeout_s} s:\n"
+                                   f"{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.5)
+    except BaseException:  # timed out, exited, or the test was interrupted (pytest-timeout): leave no app behind
+        stop_app(proc)
+        raise
 
 
 def stop_app(proc: subprocess.Popen, runs_dir: Path | None = None) -> None:
