@@ -1,9 +1,16 @@
-"""Held-out evaluation of "arms" (base, each adapter): answers, per-example scores, paired comparisons.
+"""Held-out evaluation of "arms": answers, per-example scores, paired comparisons, "did it learn?".
 
-An arm is one way of answering: the base model or an adapter. The test split is the one training never
-saw (same `split_of` rule and settings); an out-of-domain file can be added whole, and a sample of
-training questions shows how much was memorised ("did it learn?"). All arms share one copy of the base
-weights.
+An arm is one way of answering: (the base model or an adapter) × (with or without retrieval). The four
+arms base, base+retrieval, tuned, tuned+retrieval run in one evaluation; each is compared with base, and
+tuned+retrieval also with base+retrieval (does fine-tuning add anything on top of retrieval?). Retrieval
+uses the run's own `retrieval/` index and k (the passages training used); a run trained without
+retrieval gets an index built from its training split by the same function (`retrieval.for_answering`),
+and a run trained with retrieval whose index is missing is refused, never answered without it. base+
+retrieval searches the first adapter's index, so both retrieval arms read the same passages.
+
+The test split is the one training never saw (same `split_of` rule and settings); an out-of-domain file
+can be added whole, and a sample of training questions shows how much was memorised. All arms share one
+copy of the base weights.
 
 Nothing generated is ever lost: each batch's answers are scored and appended to `per_example.jsonl` (one
 line per arm and question, keyed by arm + question id) as soon as they exist. A rerun with the same
@@ -31,6 +38,9 @@ from hust_sft.i18n import t
 from hust_sft.settings import EvalSettings, TrainSettings, to_dict
 
 BASE = "base"
+RETRIEVAL_SUFFIX = "+retrieval"
+BASE_RETRIEVAL = BASE + RETRIEVAL_SUFFIX
+ARM_KINDS = ("base", "base+retrieval", "tuned", "tuned+retrieval")   # EvalSettings.arms choices
 PER_EXAMPLE = "per_example.jsonl"
 OUTPUT_FILES = (PER_EXAMPLE, "per_example.csv", "summary.json", "summary.md")
 TRAIN_SPLIT = "train"    # the sample of training questions, for "did it learn?"
@@ -55,10 +65,12 @@ class EvalReport:
 
 @dataclass(frozen=True)
 class Arm:
-    """One way of answering. `model` is "base" or the adapter's table name; `adapter` its spec."""
+    """One way of answering. `model` is "base" or the adapter's table name; `adapter` its spec;
+    `retrieval`: the prompt carries retrieved passages."""
     name: str
     model: str = BASE
     adapter: str | None = None
+    retrieval: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +88,7 @@ def is_run_dir(spec: str) -> bool:
 
 def model_names(specs: list[str]) -> list[str]:
     """Table names: the run-dir name (or adapter folder / Hub repo name), unique, never "base"."""
-    names, taken = [], {BASE}
+    names, taken = [], {BASE, BASE_RETRIEVAL}
     for spec in specs:
         p = Path(spec.rstrip("/\\"))
         stem = (p.parent.name if p.name == "adapter" and p.parent.name else p.name) or "adapter"
@@ -89,15 +101,31 @@ def model_names(specs: list[str]) -> list[str]:
 
 
 def plan_arms(settings: EvalSettings) -> list[Arm]:
-    """The arms of this evaluation, in table order: base, then each adapter."""
-    return [Arm(BASE)] + [Arm(name, name, spec) for name, spec in zip(model_names(settings.adapter),
-                                                                     settings.adapter)]
+    """The arms `settings.arms` asks for, in table order: base, base+retrieval, then per adapter
+    <run>, <run>+retrieval. "tuned" kinds without an adapter give no arm; no arm at all is an error."""
+    kinds = set(settings.arms)
+    arms = [a for a in (Arm(BASE), Arm(BASE_RETRIEVAL, retrieval=True)) if a.name in kinds]
+    for name, spec in zip(model_names(settings.adapter), settings.adapter):
+        if "tuned" in kinds:
+            arms.append(Arm(name, name, spec))
+        if "tuned+retrieval" in kinds:
+            arms.append(Arm(name + RETRIEVAL_SUFFIX, name, spec, retrieval=True))
+    if not arms:
+        raise EvalError("eval.error.no_arms", arms=", ".join(settings.arms) or "–")
+    return arms
 
 
 def comparisons(arms: list[Arm]) -> list[tuple[str, str]]:
-    """(arm, against) pairs the summary compares with a paired-bootstrap CI: every arm against base."""
-    names = [a.name for a in arms]
-    return [(a.name, BASE) for a in arms if a.name != BASE and BASE in names]
+    """(arm, against) pairs the summary compares with a paired-bootstrap CI: every arm against base, and
+    every tuned+retrieval arm against base+retrieval (what fine-tuning adds on top of retrieval)."""
+    names = {a.name for a in arms}
+    out = []
+    for a in arms:
+        if a.name != BASE and BASE in names:
+            out.append((a.name, BASE))
+        if a.adapter and a.retrieval and BASE_RETRIEVAL in names:
+            out.append((a.name, BASE_RETRIEVAL))
+    return out
 
 
 def default_output_dir(settings: EvalSettings) -> Path:
@@ -187,6 +215,38 @@ def _data_warnings(settings: EvalSettings) -> list:
         trained, now = getattr(run.data, key), getattr(settings.data, key)
         if trained != now:
             out.append(("eval.warn.data_differs", {"key": key, "run": trained, "now": now}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Retrieval for the arms that use it
+
+def last_user(messages: list[dict]) -> str:
+    """The question retrieval searches for: the last user turn (the one the template puts passages in)."""
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
+
+
+def arm_retrievers(settings: EvalSettings, arms: list[Arm], bundle) -> dict:
+    """{arm name: retrieval.AnswerRetrieval} for every retrieval arm.
+
+    A tuned arm uses its own run's index; base+retrieval the first adapter's (the same passages as the
+    tuned arm it is compared with), or, without adapters, one built from this data's training split.
+    Every adapter's index is checked even for its plain arm: a run trained with retrieval whose
+    retrieval/ is missing stops the evaluation with RetrievalError (never answered without its passages).
+    """
+    from hust_sft import retrieval
+
+    train = bundle.splits["train"]
+    specs = list(dict.fromkeys(a.adapter for a in arms if a.adapter))
+    if any(a.retrieval and not a.adapter for a in arms) and settings.adapter:
+        specs = list(dict.fromkeys([settings.adapter[0]] + specs))
+    found = {spec: retrieval.for_answering(spec, train_records=train) for spec in specs}
+    out = {}
+    for arm in arms:
+        if not arm.retrieval:
+            continue
+        spec = arm.adapter or (settings.adapter[0] if settings.adapter else None)
+        out[arm.name] = found[spec] if spec else retrieval.for_answering(None, train_records=train)
     return out
 
 
@@ -508,12 +568,14 @@ def write_csv(path: Path, rows: list[dict], arms: list[str]) -> None:
 
 
 def build_summary(rows: list[dict], arms: list[Arm], settings: EvalSettings, *, data_info: dict,
-                  warnings: list, device: str, dtype: str) -> dict:
+                  warnings: list, device: str, dtype: str, retrievers: dict | None = None) -> dict:
     names = [a.name for a in arms]
     splits = summarize(rows, names, comparisons(arms), settings.bootstrap)
+    info = {a.name: {**a.to_dict(), "retrieval": (retrievers[a.name].to_dict() if a.retrieval else None)}
+            for a in arms}
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arms": names, "arm_info": {a.name: a.to_dict() for a in arms}, "metrics": list(metrics.METRICS),
+        "arms": names, "arm_info": info, "metrics": list(metrics.METRICS),
         "device": device, "dtype": dtype, "data": data_info, "settings": to_dict(settings),
         "warnings": [list(w) for w in warnings], "splits": splits, "did_it_learn": did_it_learn(splits, names),
         "resources": resources(rows, arms),
@@ -557,7 +619,7 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
                          f"settings.adapter ({len(settings.adapter)}), got {adapter_names!r}")
     out_dir = default_output_dir(settings)
     report(0.0, "eval.progress.data")
-    examples, data_info, _bundle = load_examples(settings)
+    examples, data_info, bundle = load_examples(settings)
     if settings.adapter and is_run_dir(settings.adapter[0]):  # the file the run recorded, unchanged?
         from hust_sft.runs import check_data_unchanged
 
@@ -570,13 +632,24 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
             warnings.append(("eval.warn.base_differs", {"model": arm.name, "trained": trained_on,
                                                         "now": settings.model.model}))
 
+    report(0.01, "eval.progress.retrieval")
+    retrievers = arm_retrievers(settings, arms, bundle)
     tok = tokenizer if tokenizer is not None else load_tokenizer(settings.model.model)
     prompts: dict[tuple[str, str], list[int]] = {}
+    passages: dict[tuple[str, str], list] = {}
     wanted: dict[tuple[str, str], tuple[str, str]] = {}
     for arm in arms:
         fp = arm_fingerprint(settings, arm)
+        found = retrievers.get(arm.name)
         for ex in examples:
-            ids = prompt_ids(tok, prompt_messages(ex.record), settings.data.system_prompt)
+            msgs = prompt_messages(ex.record)
+            if found is None:
+                ids = prompt_ids(tok, msgs, settings.data.system_prompt)
+            else:
+                hits = found.search(last_user(msgs))
+                passages[(arm.name, ex.qid)] = hits
+                ids = prompt_ids(tok, msgs, settings.data.system_prompt, passages=hits,
+                                 passage_max_chars=found.passage_max_chars)
             prompts[(arm.name, ex.qid)] = ids
             wanted[(arm.name, ex.qid)] = (fp, prompt_sha(ids))
 
@@ -586,7 +659,7 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     todo = {arm.name: [ex for ex in examples if (arm.name, ex.qid) not in done] for arm in arms}
     device = dtype = None
     if any(todo.values()):
-        model, device, dtype = _generate(settings, arms, todo, prompts, wanted, path, model, tok,
+        model, device, dtype = _generate(settings, arms, todo, prompts, passages, wanted, path, model, tok,
                                          adapter_names, report, total=len(wanted), already=len(done),
                                          answering=answering)
     rows = _ordered(read_rows(path), arms, examples)
@@ -597,7 +670,7 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
 
     report(0.97, "eval.progress.writing", path=str(out_dir))
     summary = build_summary(rows, arms, settings, data_info=data_info, warnings=warnings, device=device,
-                            dtype=dtype)
+                            dtype=dtype, retrievers=retrievers)
     markdown = write_reports(out_dir, rows, summary, lang)
     report(1.0, "eval.progress.done", path=str(out_dir))
     return EvalReport(output_dir=out_dir, summary=summary, markdown=markdown, rows=rows)
@@ -611,8 +684,8 @@ def _ordered(rows: list[dict], arms: list[Arm], examples: list[Example]) -> list
                   key=lambda r: (arm_pos[r["arm"]], q_pos[r["qid"]]))
 
 
-def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, adapter_names, report, *, total,
-              already, answering=None):
+def _generate(settings, arms, todo, prompts, passages, wanted, path, model, tokenizer, adapter_names, report, *,
+              total, already, answering=None):
     """Answer the missing (arm, question)s batch by batch, appending each scored batch to `path`."""
     import torch
     from tqdm.auto import tqdm
@@ -647,12 +720,13 @@ def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, ada
             batch = order[start:start + settings.batch_size]
             report(0.05 + 0.9 * count / total, "eval.progress.generating", model=arm.name, done=start,
                    total=len(order))
-            with answering(peft_of.get(arm.adapter)):
-                results = generate_batch(model, tokenizer, [prompts[(arm.name, ex.qid)] for ex in batch],
+            with answering(peft_of.get(arm.adapter)) as answering_model:
+                results = generate_batch(answering_model, tokenizer, [prompts[(arm.name, ex.qid)] for ex in batch],
                                          max_new_tokens=settings.generation.max_new_tokens,
                                          batch_size=len(batch))
             peak = round(peak_memory_bytes(device) / 2 ** 20, 1)
-            rows = [_row(arm, ex, res, wanted[(arm.name, ex.qid)], peak, device, dtype)
+            rows = [_row(arm, ex, res, wanted[(arm.name, ex.qid)], peak, device, dtype,
+                         passages.get((arm.name, ex.qid)))
                     for ex, res in zip(batch, results)]
             _append_rows(path, rows)
             count += len(batch)
@@ -661,11 +735,20 @@ def _generate(settings, arms, todo, prompts, wanted, path, model, tokenizer, ada
     return model, device, dtype
 
 
-def _row(arm: Arm, ex: Example, res, key: tuple[str, str], peak_mb: float, device: str, dtype: str) -> dict:
+def _public_passage(p) -> dict:
+    """A passage as stored with an answer (published, served to visitors): its source as a file name."""
+    from hust_sft.retrieval import public_source
+
+    return {**p.to_dict(), "source": public_source(p.source)}
+
+
+def _row(arm: Arm, ex: Example, res, key: tuple[str, str], peak_mb: float, device: str, dtype: str,
+         passages: list | None) -> dict:
     record = ex.record
     keywords = record.extra.get("expected_keywords") or None
     return {"arm": arm.name, "qid": ex.qid, "split": ex.split, "source_line": record.line,
             "question": record.question, "reference": record.answer, "keywords": keywords,
             "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
+            "passages": None if passages is None else [_public_passage(p) for p in passages],
             "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
             "device": device, "dtype": dtype, "fingerprint": key[0], "prompt_sha": key[1]}

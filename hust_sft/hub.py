@@ -15,6 +15,7 @@ from pathlib import Path
 from hust_sft import runs
 from hust_sft.errors import LocalizedError
 from hust_sft.i18n import field_label, t
+from hust_sft.retrieval import RETRIEVAL_DIR, RETRIEVAL_FILES
 from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, get_value
 
 CARD_TAGS = ["lora", "peft", "sft", "qwen2"]
@@ -25,15 +26,16 @@ MAX_NAME = 96
 _PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 # Settings that are local paths of this machine, meaningless (and private) on a public card.
-_LOCAL_SETTINGS = {"output", "runs_dir", "resume"}
+_LOCAL_SETTINGS = {"output", "runs_dir", "resume", "knowledge_files"}
 # Settings that may name a local file or folder: the card shows only its last part (`_public`).
 _MAYBE_LOCAL = {"data", "model", "ood"}
-# What a published repo holds: the adapter, its tokenizer, our card and the evaluation. Nothing else a
-# run folder may hold (training_args.bin, optimizer or RNG states, logs) is staged or uploaded.
+# What a published repo holds: the adapter, its tokenizer, our card, the evaluation and the retrieval
+# index (retrieval.PUBLISHED_FILES, its server paths reduced to file names). Nothing else a run folder may
+# hold (training_args.bin, optimizer or RNG states, logs) is staged or uploaded.
 PUBLISHED = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "tokenizer.json",
              "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
              "chat_template.jinja", "README.md")
-PUBLISHED_PATTERNS = [*PUBLISHED, "eval/*"]
+PUBLISHED_PATTERNS = [*PUBLISHED, "eval/*", *(f"{RETRIEVAL_DIR}/{name}" for name in RETRIEVAL_FILES)]
 
 
 class HubError(LocalizedError, ValueError):
@@ -236,6 +238,7 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
         (f"{field_label(name, lang) if _has_label(name) else name} (`{name}`)",
          _public(get_value(settings, name)) if name in _MAYBE_LOCAL else get_value(settings, name))
         for name, _, _ in fields_of(settings) if name not in _LOCAL_SETTINGS])
+    lines += _retrieval_section(run_dir, settings, lang)
     lines += [f"## {t('hub.card.export_check_title', lang)}", "", *export_check_lines(export_check, lang), ""]
     lines += [f"## {t('hub.card.evaluation', lang)}", ""]
     summary_md = run_dir / runs.EVAL_DIR / "summary.md"
@@ -247,6 +250,32 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
     else:
         lines.append(t("hub.card.no_eval", lang))
     return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(lines).rstrip() + "\n"))
+
+
+def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[str]:
+    """How this adapter retrieves: its mode and k, and the published retrieval/ index (what Chat and the
+    evaluation's retrieval arms searched), or that an index is built from the training split."""
+    from hust_sft.retrieval import META_FILE, public_index_files
+
+    r = settings.retrieval
+    lines = [f"## {t('hub.card.retrieval', lang)}", ""]
+    try:  # the published copy's meta.json: its sha256 is of the passages as uploaded (file names only)
+        meta = json.loads(public_index_files(run_dir / RETRIEVAL_DIR).get(META_FILE) or b"{}")
+    except (OSError, ValueError):
+        meta = {}
+    knowledge = [k.get("file", "") for k in meta.get("knowledge_files") or []]
+    lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
+        (f"{field_label('retrieval', lang)} (`retrieval`)", r.retrieval),
+        (f"{field_label('retrieval_k', lang)} (`retrieval_k`)", r.retrieval_k),
+        (f"{field_label('passage_max_chars', lang)} (`passage_max_chars`)", r.passage_max_chars),
+        (t("hub.card.retrieval_index", lang), t("hub.card.retrieval_index_value", lang,
+                                                passages=meta.get("passages"), library=meta.get("library"))
+         if meta else t("hub.card.retrieval_no_index", lang)),
+        ("sha256", f"`{meta['sha256']}`" if meta.get("sha256") else None),
+        (t("hub.card.retrieval_knowledge", lang), ", ".join(knowledge) or None),
+    ])
+    lines += [t("hub.card.retrieval_note" if meta else "hub.card.retrieval_note_built", lang), ""]
+    return lines
 
 
 def _has_label(name: str) -> bool:
@@ -266,8 +295,8 @@ def _pairs_text(differing: list[dict], limit: int = 3) -> str:
 
 
 def _stage(run_dir: Path, card: str, stage: Path) -> None:
-    """The PUBLISHED adapter files + our README.md + eval files in a temporary folder; the run folder is
-    never changed."""
+    """The PUBLISHED adapter files + our README.md + eval files + retrieval/ in a temporary folder; the run
+    folder is never changed."""
     for item in (run_dir / runs.ADAPTER_DIR).iterdir():
         if item.is_file() and item.name in PUBLISHED:
             shutil.copy2(item, stage / item.name)
@@ -275,8 +304,15 @@ def _stage(run_dir: Path, card: str, stage: Path) -> None:
 
 
 def _stage_eval(run_dir: Path, card: str, stage: Path) -> None:
-    """Our README.md over PEFT's stub, and the evaluation files under eval/."""
+    """Our README.md over PEFT's stub, the evaluation files under eval/ and the retrieval index under
+    retrieval/ (`retrieval.public_index_files`: the RETRIEVAL_FILES only)."""
+    from hust_sft.retrieval import public_index_files
+
     (stage / "README.md").write_text(card, encoding="utf-8")  # replaces PEFT's auto-generated stub
+    # The index Chat and the evaluation searched: the same passages for Hub users, without server paths.
+    for name, data in public_index_files(run_dir / RETRIEVAL_DIR).items():
+        (stage / RETRIEVAL_DIR / name).parent.mkdir(parents=True, exist_ok=True)
+        (stage / RETRIEVAL_DIR / name).write_bytes(data)
     eval_dir = run_dir / runs.EVAL_DIR
     for name in EVAL_FILES:
         if (eval_dir / name).is_file():

@@ -34,6 +34,11 @@ RETRIEVAL_DIR = "retrieval"
 INDEX_DIR = "bm25s"
 PASSAGES_FILE = "passages.jsonl"
 META_FILE = "meta.json"
+# The files bm25s writes for our index (no corpus: BM25 is given word lists, the texts are in passages.jsonl).
+INDEX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
+               "params.index.json", "nonoccurrence_array.index.npy")
+# What of RUN_DIR/retrieval/ is published with an adapter (relative names); nothing else there is.
+RETRIEVAL_FILES = (META_FILE, PASSAGES_FILE, *(f"{INDEX_DIR}/{name}" for name in INDEX_FILES))
 FORMAT_VERSION = 1
 MODES = ("off", "answer", "train")
 
@@ -434,3 +439,110 @@ def training_passages(retriever: Retriever, records: Sequence, k: int, oracle_ra
 def validation_passages(retriever: Retriever, records: Sequence, k: int) -> list[list[Passage]]:
     """The k passages of each validation record, retrieved exactly as at answering time."""
     return [retriever.search(r.question, k) for r in records]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Answering with retrieval (chat, evaluation, arena): the index and parameters a run's answers use
+
+@dataclass
+class AnswerRetrieval:
+    """A retriever with the k and passage length answers use; `origin` says where the index came from:
+    "run" (the run's own retrieval/, the passages training used) or "built" (from the training split now,
+    by `Retriever.build`, for a run trained without retrieval or for the base model alone)."""
+    retriever: Retriever
+    k: int
+    passage_max_chars: int
+    origin: str
+
+    def search(self, question: str) -> list[Passage]:
+        return self.retriever.search(question, self.k)
+
+    def to_dict(self) -> dict:
+        return {"origin": self.origin, "k": self.k, "passage_max_chars": self.passage_max_chars,
+                "passages": len(self.retriever), "sha256": self.retriever.sha256}
+
+
+def _run_folder(spec: str | Path) -> Path | None:
+    path = Path(spec)
+    if not path.exists():
+        return None  # a Hub id
+    return path.parent if path.name == "adapter" and not (path / "run.json").is_file() else path
+
+
+def for_answering(spec: str | Path | None, *, train_records: Sequence | None = None,
+                  data_settings=None) -> AnswerRetrieval:
+    """The retrieval an adapter (`spec`: run dir, adapter dir; None: the base model alone) answers with.
+
+    A run with a usable index answers with it, and with its own retrieval_k / passage_max_chars; a run
+    trained with retrieval whose index is missing raises RetrievalError (`for_run`); otherwise an index is
+    built from `train_records` (or the training split of `data_settings`) — the same function training
+    uses, so it holds the same passages a retrieval run of that data would have.
+    """
+    from hust_sft.settings import RetrievalSettings
+
+    folder = _run_folder(spec) if spec else None
+    found = for_run(folder) if folder is not None else None
+    params, trained = RetrievalSettings(), None
+    if folder is not None:
+        from hust_sft.runs import load_settings
+
+        try:
+            trained = load_settings(folder)
+        except ValueError:
+            trained = None
+        if trained is not None:
+            params = trained.retrieval
+    k, max_chars = params.retrieval_k, params.passage_max_chars
+    if found is not None:
+        if folder is not None and trained is None:  # an index without its run's settings (a Hub download)
+            k = int(found.settings.get("retrieval_k", k))
+            max_chars = int(found.settings.get("passage_max_chars", max_chars))
+        return AnswerRetrieval(found, k, max_chars, "run")
+    if train_records is None:
+        from hust_sft.data import load_data
+
+        train_records = load_data(data_settings).splits["train"]
+    built = Retriever.build(train_records, settings={"retrieval_k": k, "passage_max_chars": max_chars})
+    return AnswerRetrieval(built, k, max_chars, "built")
+
+
+# ---------------------------------------------------------------------------------------------------
+# What visitors and Hub users see of an index: no server paths
+
+def public_source(source: str | None) -> str:
+    """A passage's `source` ("<file>:<line>" of a training record, or a knowledge file's path) as shown
+    outside this machine: the file's base name (and the line), never the folder it lives in."""
+    text = str(source or "")
+    head, sep, line = text.rpartition(":")
+    if not (sep and line.isdigit()):
+        head, line = text, ""
+    head = head.replace("\\", "/").split("?", 1)[0].rstrip("/")
+    name = head.rsplit("/", 1)[-1] or "-"
+    return f"{name}:{line}" if line else name
+
+
+def public_index_files(directory: str | Path) -> dict[str, bytes]:
+    """The files of a saved index (`RETRIEVAL_FILES` that exist, relative name → bytes) as published:
+    passages' sources and knowledge files reduced to their names (`public_source`), meta.json's sha256
+    recomputed so `Retriever.load` accepts the copy. Only these names are read, inside `directory`."""
+    directory = Path(directory)
+    out: dict[str, bytes] = {}
+    if not (directory / META_FILE).is_file() or not (directory / PASSAGES_FILE).is_file():
+        return out
+    lines = []
+    for line in (directory / PASSAGES_FILE).read_text(encoding="utf-8").splitlines():
+        if line:
+            record = json.loads(line)
+            record["source"] = public_source(record.get("source"))
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+    passages = "".join(lines).encode("utf-8")
+    meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+    meta["knowledge_files"] = [{**k, "file": public_source(k.get("file"))} for k in meta.get("knowledge_files") or []]
+    meta["sha256"] = _sha256_bytes(passages)
+    out[META_FILE] = (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    out[PASSAGES_FILE] = passages
+    for name in RETRIEVAL_FILES:
+        path = directory / name
+        if name not in out and path.is_file() and not path.is_symlink():
+            out[name] = path.read_bytes()
+    return out

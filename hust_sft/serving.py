@@ -237,9 +237,11 @@ class ModelCache:
                 self._holds -= 1
 
     def stream(self, model_id: str, adapter, messages: list[dict], system_prompt: str,
-               gen: GenerationSettings, *, use_adapter: bool = True, seed: int | None = None) -> Iterator[str]:
+               gen: GenerationSettings, *, use_adapter: bool = True, seed: int | None = None,
+               passages: list | None = None, passage_max_chars: int | None = None) -> Iterator[str]:
         """Growing answer text from the base (`use_adapter=False`) or the tuned model, under the lock.
 
+        With `passages` (retrieved, see retrieval.AnswerRetrieval) the question is asked with them.
         Sampled answers (temperature > 0) draw from a seed nobody outside can know (`secrets`) unless
         `seed` is given: torch's default generator starts from a fixed seed in every process, which would
         make a fresh Space's sampled answers reproducible by anyone with the same model.
@@ -249,7 +251,9 @@ class ModelCache:
 
         with self.lock:
             model, tok, name = self._get(model_id, adapter)
-            ids = prompt_ids(tok, messages, system_prompt)
+            extra = {} if passages is None else {"passages": passages, **(
+                {"passage_max_chars": passage_max_chars} if passage_max_chars else {})}
+            ids = prompt_ids(tok, messages, system_prompt, **extra)
             if gen.temperature > 0:
                 import torch
 

@@ -142,6 +142,8 @@ class EvalSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     adapter: list[str] = opt(multiple=True, default_factory=list)
+    arms: list[str] = opt(multiple=True, choices=["base", "base+retrieval", "tuned", "tuned+retrieval"],
+                          default_factory=lambda: ["base", "base+retrieval", "tuned", "tuned+retrieval"])
     ood: str | None = opt(None)
     output: str | None = opt(None)
     batch_size: int = opt(8, min=1, max=128, step=1, public_max=8)
@@ -276,7 +278,12 @@ def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
         raise SettingsError("settings.error.type", name=name, type=base.__name__, value=value) from None
     if base is float and not math.isfinite(value):  # NaN passes every range check below
         raise SettingsError("settings.error.not_finite", name=name, value=value)
-    if meta.get("choices") and value not in meta["choices"]:
+    if meta.get("choices") and base is list:  # each item one of the choices (e.g. evaluation arms)
+        for item in value:
+            if item not in meta["choices"]:
+                raise SettingsError("settings.error.choice", name=name,
+                                    choices=", ".join(map(str, meta["choices"])), value=item)
+    elif meta.get("choices") and value not in meta["choices"]:
         raise SettingsError("settings.error.choice", name=name, choices=", ".join(map(str, meta["choices"])),
                             value=value)
     if base in (int, float):
@@ -354,6 +361,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, lang: str = "en") -> arg
             kwargs["action"] = argparse.BooleanOptionalAction
         elif base is list:
             kwargs["action"] = "append"
+            if f.metadata.get("choices"):
+                kwargs["choices"] = f.metadata["choices"]
         else:
             kwargs["metavar"] = base.__name__.upper()
             if f.metadata.get("choices"):

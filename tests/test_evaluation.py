@@ -68,7 +68,8 @@ def run_dir(tmp_path_factory, tiny_model_dir):
 def settings_for(tiny_model_dir, data_file, **values):
     s = EvalSettings()
     set_values(s, {"model": str(tiny_model_dir), "data": str(data_file), "val_ratio": 0.1, "test_ratio": 0.5,
-                   "max_new_tokens": 6, "batch_size": 4, "bootstrap": 200, "train_sample": 0, **values})
+                   "max_new_tokens": 6, "batch_size": 4, "bootstrap": 200, "train_sample": 0,
+                   "arms": ["base", "tuned"], **values})
     return s
 
 
@@ -249,6 +250,96 @@ def test_every_warning_renders_in_every_language():
                                                     {f for _, f, _, _ in string.Formatter().parse(EN[key]) if f}})
             assert f"> ⚠ {expected}" in md
     assert "<key>" in render_markdown(summary, "en")
+
+
+def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, data_file, run_dir, tmp_path,
+                                                                tokenizer):
+    """A run trained without retrieval: its retrieval arms search an index built from its training split."""
+    from hust_sft import retrieval
+    from hust_sft.data.encoding import prompt_ids
+    from hust_sft.evaluation import prompt_sha
+
+    out = tmp_path / "ev"
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], output=str(out), limit=3,
+                     arms=["base", "base+retrieval", "tuned", "tuned+retrieval"])
+    report = evaluate(s)
+    name = "lora-r4.test"
+    arms = ["base", "base+retrieval", name, f"{name}+retrieval"]
+    assert report.summary["arms"] == arms
+    test = report.summary["splits"]["test"]
+    assert [(c["arm"], c["against"]) for c in test["comparisons"]] == [
+        ("base+retrieval", "base"), (name, "base"), (f"{name}+retrieval", "base"),
+        (f"{name}+retrieval", "base+retrieval")]
+    records, _ = load_records(data_file)
+    train = split_records(records, 0.1, 0.5)["train"]
+    index = retrieval.Retriever.build(train)              # the same function, the same passages
+    info = report.summary["arm_info"]
+    assert info["base"]["retrieval"] is None and info[name]["retrieval"] is None
+    for arm in ("base+retrieval", f"{name}+retrieval"):
+        assert info[arm]["retrieval"] == {"origin": "built", "k": 3, "passage_max_chars": 200,
+                                          "passages": len(train), "sha256": index.sha256}
+    by = {(r["arm"], r["qid"]): r for r in report.rows}
+    system = s.data.system_prompt
+    for qid in ("test-0", "test-1", "test-2"):
+        question = by[("base", qid)]["question"]
+        expected = index.search(question, 3)
+        for arm in ("base+retrieval", f"{name}+retrieval"):      # both retrieval arms read the same passages
+            assert by[(arm, qid)]["passages"] == [p.to_dict() for p in expected]
+            ids = prompt_ids(tokenizer, [{"role": "user", "content": question}], system, passages=expected,
+                             passage_max_chars=200)
+            assert by[(arm, qid)]["prompt_sha"] == prompt_sha(ids)   # asked with exactly those passages
+        assert by[("base", qid)]["passages"] is None
+        assert by[("base", qid)]["prompt_sha"] == prompt_sha(
+            prompt_ids(tokenizer, [{"role": "user", "content": question}], system))
+    with open(out / "per_example.csv", encoding="utf-8-sig", newline="") as f:
+        head = next(csv.reader(f))
+    assert [c for c in head if c.startswith("answer:")] == [f"answer:{a}" for a in arms]
+    md = report.markdown
+    assert f"{name}+retrieval − base+retrieval [95% CI]" in md and "base+retrieval − base [95% CI]" in md
+
+
+def test_a_run_trained_with_retrieval_answers_with_its_own_index_and_refuses_without_it(
+        tiny_model_dir, data_file, run_dir, tmp_path):
+    import shutil
+
+    from hust_sft import retrieval
+    from hust_sft.settings import RunSettings, to_dict
+
+    run = tmp_path / "rag-run"
+    shutil.copytree(run_dir / "adapter", run / "adapter")
+    rs = RunSettings()
+    set_values(rs, {"data": str(data_file), "val_ratio": 0.1, "test_ratio": 0.5, "model": str(tiny_model_dir),
+                    "retrieval": "train", "retrieval_k": 2, "passage_max_chars": 60})
+    (run / "settings.json").write_text(json.dumps(to_dict(rs)), encoding="utf-8")
+    records, _ = load_records(data_file)
+    own = retrieval.Retriever.build(records[:4])          # not the training split: tells the run's own apart
+    own.save(run / "retrieval")
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run)], output=str(tmp_path / "ev"), limit=2,
+                     arms=["tuned+retrieval"])
+    report = evaluate(s)
+    assert report.summary["arm_info"]["rag-run+retrieval"]["retrieval"] == {
+        "origin": "run", "k": 2, "passage_max_chars": 60, "passages": 4, "sha256": own.sha256}
+    for r in report.rows:
+        assert r["passages"] == [p.to_dict() for p in own.search(r["question"], 2)]
+
+    shutil.rmtree(run / "retrieval")
+    for arms in (["tuned+retrieval"], ["tuned"]):         # never answered without its index, even plainly
+        with pytest.raises(retrieval.RetrievalError) as e:
+            evaluate(settings_for(tiny_model_dir, data_file, adapter=[str(run)], output=str(tmp_path / "ev2"),
+                                  limit=2, arms=arms))
+        assert str(run / "retrieval") in str(e.value)
+    assert not (tmp_path / "ev2" / "per_example.jsonl").exists()
+
+
+def test_arms_must_be_known_and_one_must_remain(tiny_model_dir, data_file, tmp_path):
+    from hust_sft.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="arms: expected one of base, base\\+retrieval, tuned, "
+                                            "tuned\\+retrieval, got 'retrieval'"):
+        set_values(EvalSettings(), {"arms": ["base", "retrieval"]})
+    with pytest.raises(EvalError, match="no arm to evaluate"):
+        evaluate(settings_for(tiny_model_dir, data_file, arms=["tuned"], output=str(tmp_path / "x")))
+    assert not (tmp_path / "x").exists()
 
 
 def test_limit_and_base_only_and_output_folder(tiny_model_dir, data_file, tmp_path):

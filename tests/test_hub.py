@@ -89,6 +89,43 @@ def test_model_card_without_eval(run_dir):
     assert "No evaluation was run before publishing." in hub.model_card(run_dir, "alice/x")
 
 
+def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path):
+    from hust_sft import retrieval
+    from hust_sft.data.records import Record
+
+    records = [Record(messages=[{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+                      source="qa.jsonl", line=i + 1, extra={})
+               for i, (q, a) in enumerate([("图书馆几点开门？", "8:00。"), ("校医院在哪？", "东区。")])]
+    index = retrieval.Retriever.build(records)
+    index.save(run_dir / "retrieval")
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, passage_max_chars=120)
+    (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
+    card = hub.model_card(run_dir, "alice/x")
+    section = card.split("## Retrieval\n")[1].split("## Evaluation")[0]
+    assert "| Retrieval (`retrieval`) | train |" in section
+    assert "| Passages per question (k) (`retrieval_k`) | 2 |" in section
+    assert "| Max characters per passage (`passage_max_chars`) | 120 |" in section
+    assert "`retrieval/` in this repo: 2 passages, bm25s " in section
+    assert f"| sha256 | `{index.sha256}` |" in section
+    assert "Retriever.load" in section
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    hub._stage(run_dir, card, stage)
+    staged = sorted(str(p.relative_to(stage)) for p in (stage / "retrieval").rglob("*") if p.is_file())
+    assert staged == sorted(str(p.relative_to(run_dir)) for p in (run_dir / "retrieval").rglob("*") if p.is_file())
+    loaded = retrieval.Retriever.load(stage / "retrieval")    # a Hub user's download searches the same way
+    assert [p.id for p in loaded.search("图书馆开门", 1)] == [p.id for p in index.search("图书馆开门", 1)]
+    assert [p.id for p in index.search("图书馆开门", 1)] == ["train:0"]
+
+
+def test_model_card_of_a_run_without_an_index_says_how_it_is_built(run_dir):
+    card = hub.model_card(run_dir, "alice/x")
+    section = card.split("## Retrieval\n")[1].split("## Evaluation")[0]
+    assert "| Retrieval (`retrieval`) | off |" in section and "none saved with the run" in section
+    assert "Retriever.build" in section
+
+
 @pytest.mark.parametrize("raw, owner, expected", [
     ("alice/qwen-hust", None, "alice/qwen-hust"),
     ("  alice/Qwen2.5_hust.v1 ", None, "alice/Qwen2.5_hust.v1"),

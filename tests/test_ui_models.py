@@ -71,7 +71,8 @@ def test_gradio_6_message_content_becomes_plain_text():
 
 def test_chat_streams_base_then_tuned_from_one_copy_of_the_weights(config, cache, run_dir, tiny_model_dir):
     steps = list(chat.chat(config, cache, "en", "校园卡丢了怎么办？", "my-run", "", "", [], [], GEN))
-    base, tuned, box = steps[-1]
+    base, tuned, box, base_src, tuned_src = steps[-1]
+    assert base_src == tuned_src == ""                  # retrieval off: no sources listed
     assert box == "" and len(steps) > 3
     assert [m["role"] for m in base] == [m["role"] for m in tuned] == ["user", "assistant"]
     assert base[0]["content"] == tuned[0]["content"] == "校园卡丢了怎么办？"
@@ -83,12 +84,42 @@ def test_chat_streams_base_then_tuned_from_one_copy_of_the_weights(config, cache
     assert cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen) == tuned[1]["content"]
     assert cache.loaded[0] == str(tiny_model_dir) and len(cache.loaded[1]) == 1
     # A second question continues each side's own conversation.
-    base2, tuned2, _ = list(chat.chat(config, cache, "en", "还有呢？", "my-run", "", "", base, tuned, GEN))[-1]
+    base2, tuned2, *_ = list(chat.chat(config, cache, "en", "还有呢？", "my-run", "", "", base, tuned, GEN))[-1]
     assert len(base2) == len(tuned2) == 4 and base2[:2] == base
 
 
+def test_chat_with_retrieval_asks_with_the_passages_and_lists_them(config, cache, run_dir, tiny_model_dir):
+    """The run trained without retrieval: both sides search the index built from its training split."""
+    from hust_sft import retrieval
+    from hust_sft.data import load_data
+
+    question = "校园卡丢了怎么办？"
+    steps = list(chat.chat(config, cache, "en", question, "my-run", "", "", [], [], GEN, False, True))
+    base, tuned, _, base_src, tuned_src = steps[-1]
+    train = load_data(S.from_dict(S.DataSettings, {"data": str(common.SAMPLE_DATA)})).splits["train"]
+    found = retrieval.Retriever.build(train).search(question, 3)
+    assert len(found) == 3
+    assert base_src == ""
+    # Each passage with its file name and line, never the folder the data lives in on the server.
+    assert tuned_src == "\n".join([i18n.t("ui.chat.sources", "en")] + [
+        f"{n}. `{p.id}` (sample_handbook.jsonl:{p.source.rsplit(':', 1)[1]}) {' '.join(p.text.split())}"
+        for n, p in enumerate(found, 1)])
+    assert str(common.SAMPLE_DATA.parent) not in tuned_src
+    gen = S.set_values(S.GenerationSettings(), GEN)
+    msgs = [{"role": "user", "content": question}]
+    assert tuned[1]["content"] == cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen,
+                                               passages=found, passage_max_chars=200)
+    assert base[1]["content"] == cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen,
+                                              use_adapter=False)
+    # base with retrieval reads the same passages as the tuned side
+    *_, base_src2, _ = list(chat.chat(config, cache, "en", question, "my-run", "", "", [], [], GEN,
+                                      True, False))[-1]
+    assert base_src2 == tuned_src
+    assert chat.run_retrieval_mode(config, "my-run") == "off"
+
+
 def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cache):
-    base, tuned, _ = list(chat.chat(config, cache, "zh", "你好", None, "", "", [], [], GEN))[-1]
+    base, tuned, *_ = list(chat.chat(config, cache, "zh", "你好", None, "", "", [], [], GEN))[-1]
     assert base[1]["content"] and tuned[1]["content"] == i18n.t("ui.chat.no_adapter", "zh")
 
 
@@ -108,7 +139,9 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     def no_second_copy(*a, **k):
         raise AssertionError("the Evaluate tab loaded a second copy of the base weights")
     monkeypatch.setattr(modeling, "load_base_model", no_second_copy)
-    values = {"limit": 2, "batch_size": 2, "bootstrap": 100, "max_new_tokens": 4, "train_sample": 1}
+    values = {"limit": 2, "batch_size": 2, "bootstrap": 100, "max_new_tokens": 4, "train_sample": 1,
+              "arms": ["base", "base+retrieval", "tuned", "tuned+retrieval"]}
+    arms = ["base", "base+retrieval", "my-run", "my-run+retrieval"]
     seen, locked = [], []
     def progress(f, desc):
         seen.append(f)
@@ -119,28 +152,30 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     assert not cache.lock.locked()
     out = run_dir / "eval-first2"  # limit 2: written beside the run's full evaluation
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    assert summary["arms"] == ["base", "my-run"]
+    assert summary["arms"] == arms
     assert summary["settings"]["data"]["system_prompt"] == SYSTEM   # the run's data settings, not defaults
     n_metrics = len(summary["metrics"])
     assert list(summary["splits"]) == ["test", "train"]             # the held-out split, then 1 training question
-    assert len(table) == 2 * n_metrics and list(table.columns)[:4] == ["Set", "Metric", "base", "my-run"]
+    assert len(table) == 2 * n_metrics and list(table.columns)[:6] == ["Set", "Metric", *arms]
     assert table.iloc[0]["n"] == 2 == summary["splits"]["test"]["n"]
     assert table.iloc[n_metrics]["n"] == 1 and table.iloc[n_metrics]["Set"] == "Training questions (sample)"
-    assert list(table.columns)[4] == "my-run − base [95% CI]"
+    assert list(table.columns)[6:11] == [       # the four-arm comparisons, then n
+        "base+retrieval − base [95% CI]", "my-run − base [95% CI]", "my-run+retrieval − base [95% CI]",
+        "my-run+retrieval − base+retrieval [95% CI]", "n"]
     # "Did it learn?": one row per arm, the held-out and training scores side by side
-    assert list(learn["Model"]) == ["base", "my-run"]
+    assert list(learn["Model"]) == arms
     f1 = summary["splits"]["train"]["means"]["my-run"]["token_f1"]
-    assert learn.iloc[1]["Token F1 training"] == f"{100 * f1:.1f}"
-    assert learn.iloc[0]["Identical to base (%)"] == "–" and learn.iloc[1]["Looping answers"].endswith(" / 2")
+    assert learn.iloc[2]["Token F1 training"] == f"{100 * f1:.1f}"
+    assert learn.iloc[0]["Identical to base (%)"] == "–" and learn.iloc[2]["Looping answers"].endswith(" / 2")
     first = summary["metrics"][0]
     assert table.iloc[0]["base"] == round(100 * summary["splits"]["test"]["means"]["base"][first], 1)
 
     # The chart: metrics on x in the table's order (not alphabetical), base and tuned side by side.
-    assert list(bars["model"]) == ["base", "my-run"] * len(metrics.METRICS)
-    assert [x.replace("\u200b", "") for x in bars["metric"][::2]] == list(table["Metric"])[:n_metrics]  # test split
+    assert list(bars["model"]) == arms * len(metrics.METRICS)
+    assert [x.replace("\u200b", "") for x in bars["metric"][::4]] == list(table["Metric"])[:n_metrics]  # test split
     assert len(set(bars["metric"])) == len(bars)             # one x per bar: Vega-Lite would stack equal x
     means = summary["splits"]["test"]["means"]
-    assert list(bars["value"][1::2]) == [round(100 * means["my-run"][k], 1) for k in metrics.METRICS]
+    assert list(bars["value"][2::4]) == [round(100 * means["my-run"][k], 1) for k in metrics.METRICS]
     order = evaluate.bar_order()                             # the chart's fixed x order, in either language
     for lang in ("en", "zh"):
         xs = list(evaluate.bar_frame(summary, lang)["metric"])
@@ -170,7 +205,8 @@ def test_evaluate_waits_for_a_chat_answer_in_progress(config, cache, run_dir, ti
     next(stream)                                            # mid-answer, adapter switched on
     started = []
     worker = threading.Thread(target=lambda: evaluate.run_eval(
-        config, cache, "en", "my-run", "", None, {"limit": 1, "bootstrap": 100, "max_new_tokens": 2},
+        config, cache, "en", "my-run", "", None, {"limit": 1, "bootstrap": 100, "max_new_tokens": 2,
+                                                 "arms": ["base", "tuned"], "train_sample": 0},
         progress=lambda f, desc: started.append(f)), daemon=True)
     try:
         worker.start()

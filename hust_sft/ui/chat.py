@@ -1,4 +1,9 @@
-"""Chat tab: one question, base and tuned answers streamed side by side from one copy of the base weights."""
+"""Chat tab: one question, base and tuned answers streamed side by side from one copy of the base weights.
+
+Each side has its own retrieval switch; with it on, the question is asked with the passages retrieval
+finds (the run's own index, or one built from the training split: `retrieval.for_answering`), and those
+passages are listed under the answer, so a student can check where it came from.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -14,12 +19,15 @@ from hust_sft.ui.common import (
     ANSWER_QUEUE,
     AppConfig,
     Ctx,
+    answer_retrieval,
     error_text,
     gpu,
     is_owner,
     lang_of,
     resolve,
     run_picker,
+    run_retrieval_mode,
+    sources_markdown,
     system_prompt_of,
     tr,
     visitor_ranges,
@@ -46,9 +54,10 @@ def history_messages(history: list[dict]) -> list[dict]:
 
 
 def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hub_id: str | None,
-         system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict, *,
-         owner: bool = True) -> Iterator[tuple]:
-    """Yield (base chat, tuned chat, question box) while the base, then the tuned model, write their answers.
+         system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict, base_retrieval: bool = False,
+         tuned_retrieval: bool = False, *, owner: bool = True) -> Iterator[tuple]:
+    """Yield (base chat, tuned chat, question box, base sources, tuned sources) while the base, then the
+    tuned model, write their answers; a side with retrieval on is asked with the retrieved passages.
 
     `run`: a listed run's name. `owner` False (a visitor of a public Space): settings, question, system
     prompt and history are held to the public limits (hust_sft.limits) before anything is generated."""
@@ -68,17 +77,28 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
     system_prompt = system_prompt or system_prompt_of(config, run)
     base_msgs = base_prior + [{"role": "user", "content": question}]
     tuned_msgs = tuned_prior + [{"role": "user", "content": question}]
+    base_retrieval, tuned_retrieval = bool(base_retrieval), bool(tuned_retrieval) and adapter is not None
+    try:
+        found = answer_retrieval(config, adapter) if base_retrieval or tuned_retrieval else None
+    except Exception as e:  # noqa: BLE001 - RetrievalError (a run's index missing), data errors
+        raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
+    base_passages = found.search(question) if base_retrieval else None
+    tuned_passages = found.search(question) if tuned_retrieval else None
+    extra = {"passage_max_chars": found.passage_max_chars} if found else {}
+    base_src, tuned_src = sources_markdown(base_passages, lang), sources_markdown(tuned_passages, lang)
     base_hist = base_msgs + [{"role": "assistant", "content": "…"}]
     tuned_hist = tuned_msgs + [{"role": "assistant", "content": "…" if adapter else t("ui.chat.no_adapter", lang)}]
-    yield base_hist, tuned_hist, ""
+    yield base_hist, tuned_hist, "", base_src, tuned_src
     try:
-        for text in cache.stream(model_id, adapter, base_msgs, system_prompt, gen, use_adapter=False):
+        for text in cache.stream(model_id, adapter, base_msgs, system_prompt, gen, use_adapter=False,
+                                 passages=base_passages, **extra):
             base_hist[-1] = {"role": "assistant", "content": text}
-            yield base_hist, tuned_hist, ""
+            yield base_hist, tuned_hist, "", base_src, tuned_src
         if adapter:
-            for text in cache.stream(model_id, adapter, tuned_msgs, system_prompt, gen, use_adapter=True):
+            for text in cache.stream(model_id, adapter, tuned_msgs, system_prompt, gen, use_adapter=True,
+                                     passages=tuned_passages, **extra):
                 tuned_hist[-1] = {"role": "assistant", "content": text}
-                yield base_hist, tuned_hist, ""
+                yield base_hist, tuned_hist, "", base_src, tuned_src
     except Exception as e:  # noqa: BLE001 - model/adapter loading errors of every library end up here
         raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
 
@@ -92,8 +112,16 @@ def build(ctx: Ctx) -> None:
     run, hub = picker.run, picker.hub
     system = widget_for("system_prompt", _field("system_prompt"), str, system_prompt_of(config, None), texts)
     with gr.Row():
-        base_bot = texts.make(gr.Chatbot, label=tr("ui.chat.base"), height=380, elem_id="chat-base")
-        tuned_bot = texts.make(gr.Chatbot, label=tr("ui.chat.tuned"), height=380, elem_id="chat-tuned")
+        with gr.Column():
+            base_bot = texts.make(gr.Chatbot, label=tr("ui.chat.base"), height=380, elem_id="chat-base")
+            base_rag = texts.make(gr.Checkbox, value=False, label=tr("ui.chat.retrieval"),
+                                  info=tr("ui.chat.retrieval_help"), elem_id="chat-base-retrieval")
+            base_src = gr.Markdown(elem_id="chat-base-sources")
+        with gr.Column():
+            tuned_bot = texts.make(gr.Chatbot, label=tr("ui.chat.tuned"), height=380, elem_id="chat-tuned")
+            tuned_rag = texts.make(gr.Checkbox, value=False, label=tr("ui.chat.retrieval"),
+                                   info=tr("ui.chat.retrieval_help"), elem_id="chat-tuned-retrieval")
+            tuned_src = gr.Markdown(elem_id="chat-tuned-sources")
     with gr.Row():
         question = texts.make(gr.Textbox, label=tr("ui.chat.question"), placeholder=tr("ui.chat.placeholder"),
                               elem_id="chat-question", scale=4)
@@ -110,20 +138,25 @@ def build(ctx: Ctx) -> None:
     def on_load(profile: gr.OAuthProfile | None):
         return visitor_ranges(config, profile, bounded, S.GenerationSettings)
     ctx.on_load(on_load, [], list(bounded.values()))
-    run.change(lambda r: system_prompt_of(config, r), run, system, api_name=False)
+    # A run trained with retrieval answers with it by default (it learnt to read passages).
+    run.change(lambda r: (system_prompt_of(config, r), run_retrieval_mode(config, r) != "off"), run,
+               [system, tuned_rag], api_name=False)
 
-    def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *gen_vals) -> Iterator[tuple]:
+    # The retrieval switches come last, so /chat keeps its earlier parameters in their places.
+    def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *rest) -> Iterator[tuple]:
+        gen_vals, (b_rag, t_rag) = rest[:len(GEN_NAMES)], rest[len(GEN_NAMES):]
         yield from chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)),
-                        owner=is_owner(config, profile))
-    inputs = [ctx.lang, question, run, hub, system, base_bot, tuned_bot, *gen_widgets]
+                        bool(b_rag), bool(t_rag), owner=is_owner(config, profile))
+    inputs = [ctx.lang, question, run, hub, system, base_bot, tuned_bot, *gen_widgets, base_rag, tuned_rag]
+    outputs = [base_bot, tuned_bot, question, base_src, tuned_src]
     fn = gpu(config, do_chat)
     # Chat and blind pairs share one queue group, evaluations have their own (limits.py, app.py): a long
     # evaluation never takes the workers a chat needs, and the model lock lets them interleave per batch.
-    send.click(fn, inputs, [base_bot, tuned_bot, question], api_name="chat", concurrency_id=ANSWER_QUEUE,
+    send.click(fn, inputs, outputs, api_name="chat", concurrency_id=ANSWER_QUEUE,
                concurrency_limit=ANSWER_CONCURRENCY)
-    question.submit(fn, inputs, [base_bot, tuned_bot, question], api_name=False, concurrency_id=ANSWER_QUEUE,
+    question.submit(fn, inputs, outputs, api_name=False, concurrency_id=ANSWER_QUEUE,
                     concurrency_limit=ANSWER_CONCURRENCY)
-    clear.click(lambda: ([], []), None, [base_bot, tuned_bot], api_name=False)
+    clear.click(lambda: ([], [], "", ""), None, [base_bot, tuned_bot, base_src, tuned_src], api_name=False)
 
 
 def _field(name: str):

@@ -8,6 +8,8 @@ component. Why not Gradio's own `gr.I18n`: see `Texts`.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -215,6 +217,76 @@ def system_prompt_of(config: AppConfig, run: str | None) -> str:
     return config.default_run_settings().data.system_prompt
 
 
+# ---------------------------------------------------------------------------------------------------
+# Answering with retrieval (Chat, Blind A/B): which index, read from where, and the passages as shown.
+
+def _trained(run_dir: Path | None):
+    if not run_dir:
+        return None
+    try:
+        return runs.load_settings(run_dir)
+    except (runs.RunFileError, S.SettingsError):
+        return None
+
+
+def run_retrieval_mode(config: AppConfig, run: str | None) -> str:
+    """A listed run's `retrieval` setting ("off", "answer", "train"); "off" without a run or setting."""
+    trained = _trained(run_dir_of(config, run))
+    return trained.retrieval.retrieval if trained is not None else "off"
+
+
+def data_settings_of(config: AppConfig, run_dir: Path | None) -> S.DataSettings:
+    """The data a run trained on (its training split is what retrieval searches), else the app's default."""
+    trained = _trained(run_dir)
+    return trained.data if trained is not None else config.default_run_settings().data
+
+
+def retrieval_folder(ref) -> Path | None:
+    """The only folder retrieval may read for adapter `ref` (an access.AdapterRef): a listed run's own
+    folder (its retrieval/ index and settings, resolved by the server from the run's name), or a local
+    adapter folder typed off a Space (the owner's machine). None for a Hub adapter and for no adapter:
+    the index is then built from the app's default data. A string a visitor typed never becomes a path."""
+    if ref is None:
+        return None
+    if ref.run_dir is not None:
+        return Path(ref.run_dir)
+    return None if ref.is_hub else Path(ref.key)
+
+
+@functools.lru_cache(maxsize=4)
+def _answer_retrieval(folder: str | None, data_json: str):
+    from hust_sft import retrieval
+
+    return retrieval.for_answering(folder, data_settings=S.from_dict(S.DataSettings, json.loads(data_json)))
+
+
+def answer_retrieval(config: AppConfig, ref):
+    """The retrieval an answer uses: the adapter's run index (base answers read the same passages), or
+    an index over the training split of the run's data (the app's default data without a run). A few
+    are kept in memory."""
+    folder = retrieval_folder(ref)
+    data = data_settings_of(config, folder)
+    return _answer_retrieval(str(folder) if folder else None, json.dumps(S.to_dict(data), sort_keys=True))
+
+
+def sources_markdown(passages: list | None, lang: str) -> str:
+    """The passages an answer was given, numbered as in its prompt: what a student can check.
+
+    Each shows its id, where it comes from (file name and line only, `retrieval.public_source`: no
+    server path) and its text."""
+    from hust_sft.retrieval import public_source
+
+    if passages is None:
+        return ""
+    if not passages:
+        return t("ui.chat.sources_none", lang)
+    lines = [t("ui.chat.sources", lang)]
+    for n, p in enumerate(passages, 1):
+        text = " ".join(p.text.split())
+        lines.append(f"{n}. `{p.id}` ({public_source(p.source)}) {text}")
+    return "\n".join(lines)
+
+
 @dataclass
 class RunPicker:
     run: Any              # gr.Dropdown of listed runs (names)
@@ -260,6 +332,8 @@ def widget_for(name: str, f: dataclasses.Field, tp, default: Any, texts: Texts, 
                   elem_id=f"setting-{name}")
     if base is bool:
         comp = gr.Checkbox(**common)
+    elif meta.get("choices") and base is list:   # pick several (e.g. the evaluation's arms)
+        comp = gr.CheckboxGroup(choices=list(meta["choices"]), **common)
     elif meta.get("choices"):
         comp = gr.Dropdown(choices=list(meta["choices"]), **common)
     elif base in (int, float):
