@@ -1,7 +1,11 @@
-"""Blind A/B votes between the base and a tuned model, kept in SQLite so they survive restarts.
+"""Blind A/B votes between two arms (base and a tuned model by default), kept in SQLite across restarts.
 
-A pair is stored before anyone votes (a page refresh never loses it) with the tuned answer on a random side;
-the side is revealed only after the vote. One vote per pair is enforced by the database (PRIMARY KEY on
+An arm is one way of answering (see hust_sft.evaluation): "base", "base+retrieval", "tuned",
+"tuned+retrieval". A pair compares a reference arm (stored in the `base_*` columns, "base" unless chosen)
+with a candidate arm (the `tuned_*` columns); `base_arm`/`tuned_arm` hold which arms they were, so results
+are counted per (adapter, reference arm, candidate arm). A pair is stored before anyone votes (a page
+refresh never loses it) with the candidate's answer on a random side; the side is revealed only after
+the vote. One vote per pair is enforced by the database (PRIMARY KEY on
 votes.pair_id), so two browser tabs or two workers racing on the same pair cannot both count.
 """
 from __future__ import annotations
@@ -30,7 +34,9 @@ CREATE TABLE IF NOT EXISTS pairs (
     base_name TEXT NOT NULL,
     tuned_name TEXT NOT NULL,
     adapter TEXT NOT NULL,
-    voter TEXT
+    voter TEXT,
+    base_arm TEXT,
+    tuned_arm TEXT
 );
 CREATE INDEX IF NOT EXISTS pairs_voter ON pairs (voter, created);
 CREATE TABLE IF NOT EXISTS votes (
@@ -105,6 +111,13 @@ class Arena:
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            columns = {row["name"] for row in db.execute("PRAGMA table_info(pairs)")}
+            for column in ("base_arm", "tuned_arm"):  # a database from before arms: its pairs are base/tuned
+                if column not in columns:
+                    try:
+                        db.execute(f"ALTER TABLE pairs ADD COLUMN {column} TEXT")
+                    except sqlite3.OperationalError:  # another process added it meanwhile
+                        pass
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)  # autocommit; BEGIN explicitly
@@ -114,15 +127,18 @@ class Arena:
         return db
 
     def create_pair(self, question: str, answer_base: str, answer_tuned: str, *, base_name: str,
-                    tuned_name: str, adapter: str, seed: int | None = None, voter: str | None = None) -> Pair:
-        """Store a pair with the tuned answer on a random side (reproducible with `seed`)."""
+                    tuned_name: str, adapter: str, seed: int | None = None, voter: str | None = None,
+                    base_arm: str = "base", tuned_arm: str = "tuned") -> Pair:
+        """Store a pair with the candidate ("tuned") answer on a random side (reproducible with `seed`);
+        `base_arm`/`tuned_arm` name the reference and candidate arms."""
         tuned_side = "A" if random.Random(seed).random() < 0.5 else "B"
         a, b = (answer_tuned, answer_base) if tuned_side == "A" else (answer_base, answer_tuned)
         pair = Pair(id=uuid.uuid4().hex, question=question, answer_a=a, answer_b=b)
         with closing(self._connect()) as db:
             db.execute("INSERT INTO pairs (id, created, question, answer_a, answer_b, tuned_side, base_name,"
-                       " tuned_name, adapter, voter) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (pair.id, time.time(), question, a, b, tuned_side, base_name, tuned_name, adapter, voter))
+                       " tuned_name, adapter, voter, base_arm, tuned_arm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (pair.id, time.time(), question, a, b, tuned_side, base_name, tuned_name, adapter, voter,
+                        base_arm, tuned_arm))
         return pair
 
     def vote(self, pair_id: str, choice: str, voter: str | None = None) -> Reveal:
@@ -150,14 +166,17 @@ class Arena:
         return None if row is None else Pair(row["id"], row["question"], row["answer_a"], row["answer_b"])
 
     def results(self, adapter: str | None = None) -> list[dict]:
-        """Per adapter: vote counts and the tuned model's win rate with a 95% Wilson interval.
+        """Per adapter and pair of arms: vote counts and the candidate ("tuned") arm's win rate over the
+        reference ("base") arm with a 95% Wilson interval.
 
         Ties and "both bad" both say neither answer was better, so both count as ties in the rate
         (half a win each, see metrics.win_rate_interval); n is every vote.
         """
         from hust_sft.metrics import win_rate_interval
 
-        sql = ("SELECT p.adapter AS adapter, MAX(p.tuned_name) AS tuned_name, COUNT(*) AS votes,"
+        sql = ("SELECT p.adapter AS adapter, COALESCE(p.base_arm, 'base') AS base_arm,"
+               " COALESCE(p.tuned_arm, 'tuned') AS tuned_arm, MAX(p.base_name) AS base_name,"
+               " MAX(p.tuned_name) AS tuned_name, COUNT(*) AS votes,"
                " SUM(v.choice = p.tuned_side) AS tuned_wins,"
                " SUM(v.choice IN ('A', 'B') AND v.choice != p.tuned_side) AS base_wins,"
                " SUM(v.choice = 'tie') AS ties, SUM(v.choice = 'both_bad') AS both_bad"
@@ -166,7 +185,9 @@ class Arena:
         if adapter is not None:
             sql, args = sql + " WHERE p.adapter = ?", (adapter,)
         with closing(self._connect()) as db:
-            rows = [dict(r) for r in db.execute(sql + " GROUP BY p.adapter ORDER BY votes DESC, adapter", args)]
+            rows = [dict(r) for r in db.execute(sql + " GROUP BY p.adapter, COALESCE(p.base_arm, 'base'),"
+                                                      " COALESCE(p.tuned_arm, 'tuned')"
+                                                      " ORDER BY votes DESC, adapter, base_arm, tuned_arm", args)]
         for r in rows:
             rate, lo, hi = win_rate_interval(r["tuned_wins"], r["base_wins"], r["ties"] + r["both_bad"])
             r.update(win_rate=rate, win_rate_lo=lo, win_rate_hi=hi, n=r["votes"])
@@ -177,9 +198,10 @@ class Arena:
 
 def create_pair(question: str, answer_base: str, answer_tuned: str, *, base_name: str, tuned_name: str,
                 adapter: str, seed: int | None = None, voter: str | None = None,
-                db: str | Path | None = None) -> Pair:
+                db: str | Path | None = None, base_arm: str = "base", tuned_arm: str = "tuned") -> Pair:
     return Arena(db).create_pair(question, answer_base, answer_tuned, base_name=base_name,
-                                 tuned_name=tuned_name, adapter=adapter, seed=seed, voter=voter)
+                                 tuned_name=tuned_name, adapter=adapter, seed=seed, voter=voter,
+                                 base_arm=base_arm, tuned_arm=tuned_arm)
 
 
 def vote(pair_id: str, choice: str, voter: str | None = None, *, db: str | Path | None = None) -> Reveal:

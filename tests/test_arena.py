@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,36 @@ def test_data_dir_prefers_env(tmp_path, monkeypatch):
     monkeypatch.delenv("HUST_SFT_DATA_DIR")
     space_storage = os.path.isdir("/data") and os.access("/data", os.W_OK)
     assert arena.data_dir() == (Path("/data/hust-sft") if space_storage else Path("data"))
+
+
+def test_results_are_counted_per_pair_of_arms(tmp_path):
+    a = Arena(tmp_path / "arena.sqlite")
+    for seed, (ref, cand, win) in enumerate([("base", "tuned", True), ("base", "tuned", False),
+                                              ("base+retrieval", "tuned+retrieval", True),
+                                              ("base+retrieval", "tuned+retrieval", True)]):
+        pair = a.create_pair("q", "ref answer", "cand answer", base_name=ref, tuned_name=f"run-1 {cand}",
+                             adapter="run-1", seed=seed, base_arm=ref, tuned_arm=cand)
+        row = sqlite3.connect(a.path).execute("SELECT tuned_side FROM pairs WHERE id = ?", (pair.id,)).fetchone()
+        reveal = a.vote(pair.id, row[0] if win else ("B" if row[0] == "A" else "A"))
+        assert reveal.winner == ("tuned" if win else "base")
+    rows = {(r["base_arm"], r["tuned_arm"]): r for r in a.results()}
+    assert set(rows) == {("base", "tuned"), ("base+retrieval", "tuned+retrieval")}
+    assert (rows[("base", "tuned")]["tuned_wins"], rows[("base", "tuned")]["base_wins"]) == (1, 1)
+    rag = rows[("base+retrieval", "tuned+retrieval")]
+    assert (rag["votes"], rag["tuned_wins"], rag["base_name"], rag["tuned_name"]) == (
+        2, 2, "base+retrieval", "run-1 tuned+retrieval")
+
+
+def test_a_database_from_before_arms_gets_the_columns_and_its_pairs_count_as_base_vs_tuned(tmp_path):
+    db = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(db)) as con:
+        con.executescript(arena.SCHEMA.replace("    voter TEXT,\n    base_arm TEXT,\n    tuned_arm TEXT\n",
+                                               "    voter TEXT\n"))
+        con.execute("INSERT INTO pairs (id, created, question, answer_a, answer_b, tuned_side, base_name,"
+                    " tuned_name, adapter) VALUES ('p1', 0, 'q', 'a', 'b', 'A', 'base', 'run', 'run')")
+        con.execute("INSERT INTO votes (pair_id, choice, created) VALUES ('p1', 'A', 0)")
+        con.commit()
+    a = Arena(db)
+    (row,) = a.results()
+    assert (row["base_arm"], row["tuned_arm"], row["tuned_wins"]) == ("base", "tuned", 1)
+    a.create_pair("q2", "x", "y", base_name="base", tuned_name="run", adapter="run", seed=1)
