@@ -265,7 +265,8 @@ def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(co
     kept, text, table = arena.vote(config, "en", voter, pid, "a")
     assert kept is None and "my-run" in text and "base" in text
     row = table.iloc[0].to_dict()
-    assert (row["Fine-tuned model"], row["Votes"], row["Tuned better"] + row["Base better"]) == ("my-run", 1, 1)
+    assert (row["Arm"], row["Votes"], row["Arm better"] + row["Against better"]) == ("my-run", 1, 1)
+    assert row["Against"] == f"base ({tiny_model_dir.name})"
     assert arena.vote(config, "en", voter, pid, "b")[1] == i18n.t("ui.arena.already", "en")
     assert arena.results_frame(config.arena_db, "en").iloc[0]["Votes"] == 1
     assert arena.restore(config, "en", voter)[1] is None
@@ -287,6 +288,34 @@ def test_blind_answers_are_sampled_so_chat_s_greedy_answer_does_not_reveal_a_sid
     # A given seed reproduces a pair (for tests and audits), sides included.
     assert arena.new_pair(config, cache, "en", voter, q, "my-run", "", seed=7)[2:4] == \
         arena.new_pair(config, cache, "en", voter, q, "my-run", "", seed=7)[2:4]
+
+
+def test_blind_pair_of_any_two_arms_retrieval_included(config, cache, run_dir, tiny_model_dir, monkeypatch):
+    from hust_sft.arena import Arena
+    from hust_sft.ui.chat import answer_retrieval
+
+    monkeypatch.setattr(config, "arena_max_new_tokens", 8)        # keep the answers short
+    short = S.arena_generation(8)
+    question = "图书馆几点开门？"
+    voter = arena.restore(config, "en", None)[0]
+    _, pid, a, b, _ = arena.new_pair(config, cache, "en", voter, question, "my-run", "", seed=3,
+                                     reference="base+retrieval", candidate="tuned+retrieval")
+    found = answer_retrieval(config, chat.resolve(config, "my-run", "", "en"))
+    gen, msgs = short, [{"role": "user", "content": question}]
+    extra = {"passages": found.search(question), "passage_max_chars": found.passage_max_chars}
+    ref = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=False, seed=3, **extra)
+    cand = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=True, seed=4, **extra)
+    assert sorted([a, b]) == sorted([ref.strip(), cand.strip()])
+    _, text, table = arena.vote(config, "en", voter, pid, "tie")
+    assert f"base ({tiny_model_dir.name})+retrieval" in text and "my-run+retrieval" in text
+    (row,) = [r for r in Arena(config.arena_db).results() if r["tuned_arm"] == "tuned+retrieval"]
+    assert (row["base_arm"], row["ties"], row["tuned_name"]) == ("base+retrieval", 1, "my-run+retrieval")
+    # Arm names are checked on the server: the API accepts any value.
+    for ref_arm, cand_arm in (("tuned", "tuned"), ("base", "../tuned"), ("base", ["tuned"])):
+        with pytest.raises(gr.Error, match="Pick two different arms"):
+            arena.new_pair(config, cache, "en", voter, question, "my-run", "", reference=ref_arm, candidate=cand_arm)
+    with pytest.raises(gr.Error, match="Pick a trained run"):
+        arena.new_pair(config, cache, "en", voter, question, None, "", reference="base", candidate="tuned")
 
 
 def test_blind_answers_are_shown_without_surrounding_blank_lines_but_stored_raw(config):

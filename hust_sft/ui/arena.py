@@ -1,4 +1,5 @@
-"""Blind A/B tab: base and tuned answers as "Answer A"/"Answer B" in random order; identities after the vote.
+"""Blind A/B tab: two arms' answers (base and tuned by default, either with retrieval) as "Answer A"/"Answer B"
+in random order; identities after the vote.
 
 Pairs and votes live in SQLite through `hust_sft.arena`. Each browser keeps a voter id in localStorage
 (gr.BrowserState), so a reload re-shows the pair it has not voted on yet, and a second vote is refused.
@@ -21,6 +22,7 @@ from hust_sft.ui.common import (
     ANSWER_QUEUE,
     AppConfig,
     Ctx,
+    answer_retrieval,
     df_or_empty,
     error_text,
     gpu,
@@ -72,14 +74,14 @@ def results_frame(db, lang: str):
     """Per adapter: tuned model's win rate over base with its 95% interval, and the vote counts."""
     from hust_sft.arena import Arena
 
-    keys = ("model", "win_rate", "ci", "votes", "tuned_wins", "base_wins", "ties", "both_bad")
+    keys = ("model", "against", "win_rate", "ci", "votes", "tuned_wins", "base_wins", "ties", "both_bad")
     cols = [t(f"ui.arena.col.{k}", lang) for k in keys]
     rows = []
     for r in Arena(db).results():
         pct = (lambda v: None if v is None else round(100 * v, 1))
         ci = "–" if r["win_rate_lo"] is None else f"[{pct(r['win_rate_lo'])}, {pct(r['win_rate_hi'])}]"
-        rows.append(dict(zip(cols, [r["tuned_name"], pct(r["win_rate"]), ci, r["votes"], r["tuned_wins"],
-                                    r["base_wins"], r["ties"], r["both_bad"]])))
+        rows.append(dict(zip(cols, [r["tuned_name"], r["base_name"], pct(r["win_rate"]), ci, r["votes"],
+                                    r["tuned_wins"], r["base_wins"], r["ties"], r["both_bad"]])))
     return df_or_empty(rows, cols)
 
 
@@ -103,9 +105,23 @@ def arena_rate(config: AppConfig):
     return rate
 
 
+def arm_name(kind: str, adapter, model_id: str) -> str:
+    """What a revealed arm is called: "base (model)" or the run's name (`adapter`: an access.AdapterRef),
+    each with "+retrieval" when it retrieves."""
+    from hust_sft.evaluation import RETRIEVAL_SUFFIX
+
+    name = (adapter.label if kind.startswith("tuned") and adapter else
+            t("ui.arena.base_name", "en", model=Path(model_id).name))
+    return name + (RETRIEVAL_SUFFIX if kind.endswith(RETRIEVAL_SUFFIX) else "")
+
+
 def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: str, run_dir: str | None,
-             hub_id: str | None, seed: int | None = None, *, address: str | None = None, owner: bool = True):
-    """Generate base and tuned answers and store them as a blind pair for this voter.
+             hub_id: str | None, seed: int | None = None, *, address: str | None = None, owner: bool = True,
+             reference: str = "base", candidate: str = "tuned"):
+    """Answer with two arms (`reference`, `candidate`: two different of "base", "base+retrieval", "tuned",
+    "tuned+retrieval", checked here: the API takes any value) and store them as a blind pair for this voter.
+    Retrieval arms ask with the passages of the run's index (retrieval.for_answering through
+    ui.common.answer_retrieval: a listed run's folder only), the same passages for both sides.
 
     `voter` is the browser's token; one the server did not sign is replaced by a fresh one. Refused over
     the rate limits (per voter and per client `address`) or, for a visitor, over the question's bound.
@@ -114,14 +130,17 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
     """
     from hust_sft import limits
     from hust_sft.arena import Arena
-
+    from hust_sft.evaluation import ARM_KINDS, RETRIEVAL_SUFFIX
+    
     lang = lang_of(lang)
     token, voter_id = voter_ids(config).resolve(voter)
     question = (question or "").strip()
     if not question:
         raise gr.Error(t("ui.arena.empty_question", lang))
+    if reference not in ARM_KINDS or candidate not in ARM_KINDS or reference == candidate:
+        raise gr.Error(t("ui.arena.two_arms", lang))
     adapter = resolve(config, run_dir, hub_id, lang)
-    if not adapter:
+    if not adapter and any(k.startswith("tuned") for k in (reference, candidate)):
         raise gr.Error(t("ui.arena.need_run", lang))
     try:
         limits.check_text("question", question, limits.QUESTION_MAX_CHARS, owner=owner)
@@ -133,13 +152,21 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
     gen = S.arena_generation(config.arena_max_new_tokens)
     msgs = [{"role": "user", "content": question}]
     try:
-        base = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=False, seed=seed)
-        tuned = cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=True,
-                             seed=None if seed is None else seed + 1)
+        found = (answer_retrieval(config, adapter)
+                 if any(k.endswith(RETRIEVAL_SUFFIX) for k in (reference, candidate)) else None)
+
+        def answer(kind: str, seed: int | None) -> str:
+            extra = ({"passages": found.search(question), "passage_max_chars": found.passage_max_chars}
+                     if kind.endswith(RETRIEVAL_SUFFIX) else {})
+            return cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=kind.startswith("tuned"),
+                                seed=seed, **extra)
+        ref_answer = answer(reference, seed)
+        cand_answer = answer(candidate, None if seed is None else seed + 1)
         pair = Arena(config.arena_db).create_pair(
-            question, base, tuned, base_name=t("ui.arena.base_name", "en", model=Path(model_id).name),
-            tuned_name=adapter.label, adapter=adapter.spec, seed=seed, voter=voter_id)
-    except Exception as e:  # noqa: BLE001 - model, adapter and database errors are shown, not raised
+            question, ref_answer, cand_answer, base_name=arm_name(reference, adapter, model_id),
+            tuned_name=arm_name(candidate, adapter, model_id), adapter=adapter.spec if adapter else "", seed=seed,
+            voter=voter_id, base_arm=reference, tuned_arm=candidate)
+    except Exception as e:  # noqa: BLE001 - model, adapter, retrieval and database errors are shown, not raised
         raise gr.Error(t("ui.arena.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
     return token, pair.id, shown(pair.answer_a), shown(pair.answer_b), ""
 
@@ -185,6 +212,13 @@ def build(ctx: Ctx) -> None:
     with gr.Row():
         picker = run_picker(ctx, "arena", hub_info=False)
     run, hub = picker.run, picker.hub
+    from hust_sft.evaluation import ARM_KINDS
+
+    with gr.Row():  # which two arms answer; the voter sees neither name until after the vote
+        ref_arm = texts.make(gr.Dropdown, choices=list(ARM_KINDS), value="base", label=tr("ui.arena.arm_1"),
+                             elem_id="arena-arm-1")
+        cand_arm = texts.make(gr.Dropdown, choices=list(ARM_KINDS), value="tuned", label=tr("ui.arena.arm_2"),
+                              elem_id="arena-arm-2")
     with gr.Row():
         question = texts.make(gr.Textbox, label=tr("ui.arena.question"), elem_id="arena-question", scale=4)
         draw = texts.make(gr.Button, value=tr("ui.arena.draw"), scale=1, elem_id="arena-draw")
@@ -201,11 +235,12 @@ def build(ctx: Ctx) -> None:
 
     draw.click(lambda r, lang: draw_question(config, r, lang), [run, ctx.lang], question, api_name="arena_draw")
 
-    def do_new(request: gr.Request, profile: gr.OAuthProfile | None, lang_value, v, q, r, h):
+    def do_new(request: gr.Request, profile: gr.OAuthProfile | None, lang_value, v, q, r, h, ref, cand):
         return new_pair(config, cache, lang_value, v, q, r, h, address=client_address(request),
-                        owner=is_owner(config, profile))
-    new.click(gpu(config, do_new), [ctx.lang, voter, question, run, hub], [voter, pair_id, ans_a, ans_b, status],
-              api_name="arena_new", concurrency_id=ANSWER_QUEUE, concurrency_limit=ANSWER_CONCURRENCY)
+                        owner=is_owner(config, profile), reference=ref, candidate=cand)
+    new.click(gpu(config, do_new), [ctx.lang, voter, question, run, hub, ref_arm, cand_arm],
+              [voter, pair_id, ans_a, ans_b, status], api_name="arena_new", concurrency_id=ANSWER_QUEUE,
+              concurrency_limit=ANSWER_CONCURRENCY)
     for choice, btn in buttons.items():
         btn.click(lambda lang_value, v, pid, c=choice: vote(config, lang_value, v, pid, c),
                   [ctx.lang, voter, pair_id], [pair_id, status, table], api_name=f"arena_vote_{choice}")
