@@ -114,7 +114,7 @@ def test_evaluate_writes_all_four_files(tiny_model_dir, data_file, ood_file, run
 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["arms"] == ["base", name]
-    assert summary["arm_info"][name] == {"name": name, "model": name, "adapter": str(run_dir)}
+    assert summary["arm_info"][name] == {"name": name, "model": name, "adapter": str(run_dir), "retrieval": None}
     assert list(summary["splits"]) == ["test", "ood", "train"] and summary["splits"]["ood"]["n"] == 2
     test = summary["splits"]["test"]
     (comp,) = test["comparisons"]
