@@ -279,6 +279,8 @@ def coerce(name: str, value: Any, f: dataclasses.Field, tp) -> Any:
     if base is float and not math.isfinite(value):  # NaN passes every range check below
         raise SettingsError("settings.error.not_finite", name=name, value=value)
     if meta.get("choices") and base is list:  # each item one of the choices (e.g. evaluation arms)
+        # "a,b" is two items ("--arms base,tuned" as well as "--arms base --arms tuned"); repeats count once.
+        value = list(dict.fromkeys(p.strip() for v in value for p in v.split(",") if p.strip()))
         for item in value:
             if item not in meta["choices"]:
                 raise SettingsError("settings.error.choice", name=name,
@@ -361,8 +363,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls, lang: str = "en") -> arg
             kwargs["action"] = argparse.BooleanOptionalAction
         elif base is list:
             kwargs["action"] = "append"
-            if f.metadata.get("choices"):
-                kwargs["choices"] = f.metadata["choices"]
+            if f.metadata.get("choices"):  # comma-separated or repeated; `coerce` checks each item
+                kwargs["metavar"] = ",".join(f.metadata["choices"])
         else:
             kwargs["metavar"] = base.__name__.upper()
             if f.metadata.get("choices"):

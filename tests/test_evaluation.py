@@ -11,7 +11,8 @@ from hust_sft import metrics
 from hust_sft.data import split_records
 from hust_sft.data.formats import load_records
 from hust_sft.evaluation import EvalError, evaluate, model_names, read_rows, summarize
-from hust_sft.settings import EvalSettings, set_values
+from hust_sft.i18n import t
+from hust_sft.settings import EvalSettings, RetrievalSettings, set_values
 
 ROOT = Path(__file__).resolve().parents[1]
 QA = [("一卡通丢了怎么办？", "登录 http://ecard.hust.edu.cn 挂失，或到一站式服务大厅办理。"),
@@ -273,18 +274,22 @@ def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, 
     records, _ = load_records(data_file)
     train = split_records(records, 0.1, 0.5)["train"]
     index = retrieval.Retriever.build(train)              # the same function, the same passages
+    k = RetrievalSettings().retrieval_k                   # a run without a retrieval group: the defaults
     info = report.summary["arm_info"]
     assert info["base"]["retrieval"] is None and info[name]["retrieval"] is None
     for arm in ("base+retrieval", f"{name}+retrieval"):
-        assert info[arm]["retrieval"] == {"origin": "built", "k": 3, "passage_max_chars": 200,
+        assert info[arm]["retrieval"] == {"origin": "built", "k": k, "passage_max_chars": 200,
                                           "passages": len(train), "sha256": index.sha256}
     by = {(r["arm"], r["qid"]): r for r in report.rows}
     system = s.data.system_prompt
     for qid in ("test-0", "test-1", "test-2"):
         question = by[("base", qid)]["question"]
-        expected = index.search(question, 3)
+        expected = index.search(question, k)
         for arm in ("base+retrieval", f"{name}+retrieval"):      # both retrieval arms read the same passages
-            assert by[(arm, qid)]["passages"] == [p.to_dict() for p in expected]
+            # stored (and published) with the file's name and line, not the folder it lives in
+            assert by[(arm, qid)]["passages"] == [
+                {**p.to_dict(), "source": f"qa.jsonl:{p.source.rsplit(':', 1)[1]}"} for p in expected]
+            assert str(data_file.parent) not in json.dumps(by[(arm, qid)]["passages"], ensure_ascii=False)
             ids = prompt_ids(tokenizer, [{"role": "user", "content": question}], system, passages=expected,
                              passage_max_chars=200)
             assert by[(arm, qid)]["prompt_sha"] == prompt_sha(ids)   # asked with exactly those passages
@@ -320,7 +325,8 @@ def test_a_run_trained_with_retrieval_answers_with_its_own_index_and_refuses_wit
     assert report.summary["arm_info"]["rag-run+retrieval"]["retrieval"] == {
         "origin": "run", "k": 2, "passage_max_chars": 60, "passages": 4, "sha256": own.sha256}
     for r in report.rows:
-        assert r["passages"] == [p.to_dict() for p in own.search(r["question"], 2)]
+        assert r["passages"] == [{**p.to_dict(), "source": f"qa.jsonl:{p.source.rsplit(':', 1)[1]}"}
+                                 for p in own.search(r["question"], 2)]
 
     shutil.rmtree(run / "retrieval")
     for arms in (["tuned+retrieval"], ["tuned"]):         # never answered without its index, even plainly
@@ -421,10 +427,21 @@ def test_cli_help_documents_every_flag():
 
 def test_cli_end_to_end(tiny_model_dir, data_file, run_dir, tmp_path):
     out = cli("--model", str(tiny_model_dir), "--data", str(data_file), "--test-ratio", "0.5", "--limit", "2",
-              "--adapter", str(run_dir), "--max-new-tokens", "4", "--output", str(tmp_path / "ev"))
+              "--adapter", str(run_dir), "--max-new-tokens", "4", "--output", str(tmp_path / "ev"),
+              "--arms", "base,tuned", "--arms", "tuned+retrieval", "--train-sample", "0")
     assert out.returncode == 0, out.stderr
     assert "| Token F1 |" in out.stdout and "lora-r4.test − base" in out.stdout
+    assert "lora-r4.test+retrieval − base [95% CI]" in out.stdout
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["arms"] == ["base", "lora-r4.test", "lora-r4.test+retrieval"]   # comma-separated or repeated
     assert (tmp_path / "ev" / "per_example.csv").is_file()
+
+
+def test_cli_refuses_an_unknown_arm():
+    out = cli("--arms", "base,tuned+bogus")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert t("settings.error.choice", "en", name="arms", choices="base, base+retrieval, tuned, tuned+retrieval",
+             value="tuned+bogus") in out.stderr
 
 
 @pytest.mark.parametrize("args, message", [

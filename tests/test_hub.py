@@ -90,14 +90,20 @@ def test_model_card_without_eval(run_dir):
 
 
 def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path):
+    import fnmatch
+
     from hust_sft import retrieval
     from hust_sft.data.records import Record
 
+    secret = tmp_path / "srv-secret"                     # where the data lives on the server: never published
+    secret.mkdir()
+    (secret / "guide.md").write_text("# 校医院\n校医院二十四小时开放。\n", encoding="utf-8")
     records = [Record(messages=[{"role": "user", "content": q}, {"role": "assistant", "content": a}],
-                      source="qa.jsonl", line=i + 1, extra={})
+                      source=str(secret / "qa.jsonl"), line=i + 1, extra={})
                for i, (q, a) in enumerate([("图书馆几点开门？", "8:00。"), ("校医院在哪？", "东区。")])]
-    index = retrieval.Retriever.build(records)
+    index = retrieval.Retriever.build(records, [secret / "guide.md"])
     index.save(run_dir / "retrieval")
+    (run_dir / "retrieval" / "notes.txt").write_text("not part of the index", encoding="utf-8")
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, passage_max_chars=120)
     (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
@@ -106,17 +112,24 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     assert "| Retrieval (`retrieval`) | train |" in section
     assert "| Passages per question (k) (`retrieval_k`) | 2 |" in section
     assert "| Max characters per passage (`passage_max_chars`) | 120 |" in section
-    assert "`retrieval/` in this repo: 2 passages, bm25s " in section
-    assert f"| sha256 | `{index.sha256}` |" in section
+    assert "`retrieval/` in this repo: 3 passages, bm25s " in section
+    assert "| Knowledge files | guide.md |" in section
     assert "Retriever.load" in section
     stage = tmp_path / "stage"
     stage.mkdir()
     hub._stage(run_dir, card, stage)
-    staged = sorted(str(p.relative_to(stage)) for p in (stage / "retrieval").rglob("*") if p.is_file())
-    assert staged == sorted(str(p.relative_to(run_dir)) for p in (run_dir / "retrieval").rglob("*") if p.is_file())
+    staged = sorted(str(p.relative_to(stage / "retrieval")) for p in (stage / "retrieval").rglob("*") if p.is_file())
+    assert staged == sorted(f for f in retrieval.RETRIEVAL_FILES if (run_dir / "retrieval" / f).is_file())
+    assert "notes.txt" not in staged and len(staged) >= 7
+    for name in staged:                                    # every staged file passes Publish's allow-list
+        assert any(fnmatch.fnmatch(f"retrieval/{name}", pat) for pat in hub.PUBLISHED_PATTERNS)
+        assert str(secret).encode() not in (stage / "retrieval" / name).read_bytes()
     loaded = retrieval.Retriever.load(stage / "retrieval")    # a Hub user's download searches the same way
     assert [p.id for p in loaded.search("图书馆开门", 1)] == [p.id for p in index.search("图书馆开门", 1)]
     assert [p.id for p in index.search("图书馆开门", 1)] == ["train:0"]
+    assert [p.source for p in loaded.passages] == ["qa.jsonl:1", "qa.jsonl:2", "guide.md"]
+    assert f"| sha256 | `{loaded.sha256}` |" in section      # the card names the published copy
+    assert str(secret) not in card
 
 
 def test_model_card_of_a_run_without_an_index_says_how_it_is_built(run_dir):

@@ -97,8 +97,8 @@ def test_chat_with_retrieval_asks_with_the_passages_and_lists_them(config, cache
     steps = list(chat.chat(config, cache, "en", question, "my-run", "", "", [], [], GEN, False, True))
     base, tuned, _, base_src, tuned_src = steps[-1]
     train = load_data(S.from_dict(S.DataSettings, {"data": str(common.SAMPLE_DATA)})).splits["train"]
-    found = retrieval.Retriever.build(train).search(question, 3)
-    assert len(found) == 3
+    found = retrieval.Retriever.build(train).search(question, S.RetrievalSettings().retrieval_k)
+    assert len(found) == S.RetrievalSettings().retrieval_k
     assert base_src == ""
     # Each passage with its file name and line, never the folder the data lives in on the server.
     assert tuned_src == "\n".join([i18n.t("ui.chat.sources", "en")] + [
@@ -253,7 +253,8 @@ def test_evaluate_without_an_adapter_is_a_clear_error(config):
         evaluate.run_eval(config, ModelCache(), "en", None, "", None, {})
 
 
-def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(config, cache, run_dir):
+def test_blind_pair_hides_identities_until_the_vote_and_refuses_a_second_vote(config, cache, run_dir,
+                                                                              tiny_model_dir):
     voter = arena.restore(config, "en", None)[0]           # a fresh, server-signed voter id for a new browser
     token, pid, a, b, msg = arena.new_pair(config, cache, "en", voter, "校园卡丢了怎么办？", "my-run", "", seed=0)
     assert token == voter and a and b and a != b and msg == ""

@@ -31,7 +31,8 @@ from hust_sft.ui.common import (
     widget_for,
 )
 
-SHOWN = ("arms", "limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample")
+# "arms" last: /evaluate keeps its earlier parameters in their places for API callers.
+SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample", "arms")
 
 
 def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: str | None,
@@ -244,9 +245,9 @@ def build(ctx: Ctx) -> None:
     run.change(on_run, [run, ctx.lang], outs, api_name=False)
 
     # Explicit parameters: Gradio injects gr.Progress only into positional parameters, not after *args.
-    def do_eval(profile: gr.OAuthProfile | None, lang_value, r, h, o, arms, limit, batch_size, bootstrap,
-                max_new_tokens, train_sample, progress=gr.Progress()):
-        vals = (arms, limit, batch_size, bootstrap, max_new_tokens, train_sample)
+    def do_eval(profile: gr.OAuthProfile | None, lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens,
+                train_sample, arms, progress=gr.Progress()):
+        vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample, arms)
         return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
                         profile=profile)
     go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate",

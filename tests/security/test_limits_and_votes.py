@@ -118,7 +118,7 @@ def test_a_chat_asked_during_an_evaluation_is_answered_before_the_evaluation_end
         assert not job.done(), job.result()
         assert time.time() < deadline, "the evaluation never reported a finished batch"
         time.sleep(0.05)
-    base, tuned, _ = chat(chatter, app, "你好", max_new_tokens=4)
+    base, tuned, *_ = chat(chatter, app, "你好", max_new_tokens=4)
     assert [m["role"] for m in base] == [m["role"] for m in tuned] == ["user", "assistant"]   # both answered
     assert not job.done()                                # the chat came back first
     summary_md = job.result(timeout=600)[0]
@@ -155,7 +155,7 @@ def test_chat_s_greedy_answers_do_not_identify_the_tuned_side(app):
     matches the tuned answer. With sampled answers and a secret seed it never finds a match, so its votes
     are guesses (here always "A"): its hit rate is the coin flip of which side the tuned answer got."""
     attacker = visitor(app)
-    base, tuned, _ = chat(attacker, app, QUESTION, max_new_tokens=DEMO_ARENA_MAX_NEW_TOKENS)
+    base, tuned, *_ = chat(attacker, app, QUESTION, max_new_tokens=DEMO_ARENA_MAX_NEW_TOKENS)
     greedy_base, greedy_tuned = text_of(base[-1]["content"]).strip(), text_of(tuned[-1]["content"]).strip()
     assert greedy_base != greedy_tuned                     # greedy pairs could be told apart this way
     matched, answers = 0, set()

@@ -29,7 +29,7 @@ def owner_run(space):
 
 def chat(space, run=None, hub="", question=QUESTION):
     """(base answer, tuned answer) of one /chat call by an anonymous visitor."""
-    base, tuned, _ = space.client.predict("en", question, run, hub, SYSTEM_PROMPT, [], [], *GEN, api_name="/chat")
+    base, tuned, *_ = space.client.predict("en", question, run, hub, SYSTEM_PROMPT, [], [], *GEN, api_name="/chat")
     return base[-1]["content"], tuned[-1]["content"]
 
 
@@ -123,6 +123,31 @@ def test_a_good_hub_adapter_loads_once_however_it_is_spelled(space, owner_run):
 def test_the_owner_run_is_picked_by_name(space, owner_run):
     base, tuned = chat(space, run="owner-run")
     assert tuned != base and base == chat(space)[0]
+
+
+def test_answering_modes_take_only_known_arms_and_never_show_a_server_path(space, owner_run):
+    """The Chat retrieval switches and the arm choices of Evaluate and Blind A/B reach every visitor
+    through the API: arm names are checked on the server, retrieval reads only a listed run's own folder
+    (a typed path never becomes one), and the passages listed under an answer name a file, not a folder."""
+    from hust_sft.ui.common import SAMPLE_DATA
+
+    base, tuned, _, base_src, tuned_src = space.client.predict(
+        "en", QUESTION, "owner-run", "", SYSTEM_PROMPT, [], [], *GEN, True, True, api_name="/chat")
+    assert base_src == tuned_src and "`train:" in tuned_src and "(sample_handbook.jsonl:" in tuned_src
+    for secret in (str(space.runs_dir), str(SAMPLE_DATA.parent), str(owner_run)):
+        assert secret not in base_src + tuned_src + str(base) + str(tuned)
+    for value in (str(owner_run), "hust_sft/assets", "../owner-run"):
+        with pytest.raises(AppError) as e:
+            space.client.predict("en", QUESTION, None, value, SYSTEM_PROMPT, [], [], *GEN, True, True,
+                                 api_name="/chat")
+        assert t("access.error.adapter_id", "en", value=value) in str(e.value)
+    for ref, cand in (("base", "../../etc/passwd"), ("tuned", "tuned"), ("base", "tuned; DROP TABLE pairs")):
+        with pytest.raises(AppError):
+            space.client.predict(lang_value="en", v=None, q=QUESTION, r="owner-run", h="", ref=ref, cand=cand,
+                                 api_name="/arena_new")
+    with pytest.raises(AppError):
+        space.client.predict("en", "owner-run", "", None, 2, 1, 100, 4, 0, ["base", "../x"], api_name="/evaluate")
+    assert not (owner_run / "eval").exists()                 # nothing was evaluated
 
 
 def test_the_cache_holds_at_most_max_adapters_least_recently_used_first(tmp_path):
