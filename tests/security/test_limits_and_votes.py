@@ -112,7 +112,8 @@ def test_a_chat_asked_during_an_evaluation_is_answered_before_the_evaluation_end
     group and takes the model lock per batch; a chat sent after its first batch comes back while the
     evaluation is still running."""
     evaluator, chatter = visitor(app), visitor(app)
-    job = evaluator.submit("en", run_value(app, "eval-run"), "", None, 5, 1, 100, 24, 0, api_name="/evaluate")
+    job = evaluator.submit("en", run_value(app, "eval-run"), "", None, 5, 1, 100, 24, 0, ["base", "tuned"],
+                           api_name="/evaluate")
     deadline = time.time() + 600
     while not any((u.progress or 0) > 0.05 for u in (job.status().progress_data or [])):  # first batch done
         assert not job.done(), job.result()
