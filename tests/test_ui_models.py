@@ -115,7 +115,7 @@ def test_chat_with_retrieval_asks_with_the_passages_and_lists_them(config, cache
     *_, base_src2, _ = list(chat.chat(config, cache, "en", question, "my-run", "", "", [], [], GEN,
                                       True, False))[-1]
     assert base_src2 == tuned_src
-    assert chat.run_retrieval_mode(config, "my-run") == "off"
+    assert common.run_retrieval_mode(config, "my-run") == "off"
 
 
 def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cache):
@@ -293,7 +293,7 @@ def test_blind_answers_are_sampled_so_chat_s_greedy_answer_does_not_reveal_a_sid
 
 def test_blind_pair_of_any_two_arms_retrieval_included(config, cache, run_dir, tiny_model_dir, monkeypatch):
     from hust_sft.arena import Arena
-    from hust_sft.ui.chat import answer_retrieval
+    from hust_sft.ui.common import answer_retrieval
 
     monkeypatch.setattr(config, "arena_max_new_tokens", 8)        # keep the answers short
     short = S.arena_generation(8)
@@ -301,7 +301,7 @@ def test_blind_pair_of_any_two_arms_retrieval_included(config, cache, run_dir, t
     voter = arena.restore(config, "en", None)[0]
     _, pid, a, b, _ = arena.new_pair(config, cache, "en", voter, question, "my-run", "", seed=3,
                                      reference="base+retrieval", candidate="tuned+retrieval")
-    found = answer_retrieval(config, chat.resolve(config, "my-run", "", "en"))
+    found = answer_retrieval(config, common.resolve(config, "my-run", "", "en"))
     gen, msgs = short, [{"role": "user", "content": question}]
     extra = {"passages": found.search(question), "passage_max_chars": found.passage_max_chars}
     ref = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=False, seed=3, **extra)

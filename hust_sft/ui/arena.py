@@ -131,7 +131,7 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
     from hust_sft import limits
     from hust_sft.arena import Arena
     from hust_sft.evaluation import ARM_KINDS, RETRIEVAL_SUFFIX
-    
+
     lang = lang_of(lang)
     token, voter_id = voter_ids(config).resolve(voter)
     question = (question or "").strip()
