@@ -540,21 +540,32 @@ def _fmt(v) -> str:
     return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
+QUESTION_FIELDS = ("split", "qid", "source_line", "question", "reference", "keywords")
+
+
+def by_question(rows: list[dict], arms: list[str]) -> dict[str, dict]:
+    """{qid: the question's fields (QUESTION_FIELDS) + "arms": {arm: its row}} over the rows of `arms`,
+    questions in the order they first appear: what a table comparing the arms side by side shows."""
+    questions: dict[str, dict] = {}
+    for r in rows:
+        if r["arm"] in arms:
+            q = questions.setdefault(r["qid"], {**{k: r[k] for k in QUESTION_FIELDS}, "arms": {}})
+            q["arms"][r["arm"]] = r
+    return questions
+
+
 def flat_rows(rows: list[dict], arms: list[str]) -> list[dict]:
     """One row per question with every arm's answer and scores as `answer:<arm>`, `<metric>:<arm>` columns:
     the CSV's wide layout (a spreadsheet compares arms side by side). Only the CSV is flat."""
-    questions: dict[str, dict] = {}
-    for r in rows:
-        q = questions.setdefault(r["qid"], {"split": r["split"], "qid": r["qid"], "source_line": r["source_line"],
-                                            "question": r["question"], "reference": r["reference"],
-                                            "keywords": r["keywords"]})
-        q[f"answer:{r['arm']}"] = r["answer"]
-        q.update({f"{k}:{r['arm']}": r["scores"].get(k) for k in metrics.METRICS})
-        q[f"loops:{r['arm']}"] = int(metrics.loops(r["answer"]))
-    columns = ["split", "qid", "source_line", "question", "reference", "keywords"]
-    columns += [f"answer:{a}" for a in arms] + [f"loops:{a}" for a in arms]
-    columns += [f"{k}:{a}" for a in arms for k in metrics.METRICS]
-    return [{c: q.get(c) for c in columns} for q in questions.values()]
+    out = []
+    for q in by_question(rows, arms).values():
+        flat = {k: q[k] for k in QUESTION_FIELDS}
+        mine = {a: q["arms"].get(a) for a in arms}
+        flat.update({f"answer:{a}": r["answer"] if r else None for a, r in mine.items()})
+        flat.update({f"loops:{a}": int(metrics.loops(r["answer"])) if r else None for a, r in mine.items()})
+        flat.update({f"{k}:{a}": r["scores"].get(k) if r else None for a, r in mine.items() for k in metrics.METRICS})
+        out.append(flat)
+    return out
 
 
 def write_csv(path: Path, rows: list[dict], arms: list[str]) -> None:
@@ -593,6 +604,8 @@ def write_reports(out_dir: Path, rows: list[dict], summary: dict, lang: str) -> 
 
 
 # ---------------------------------------------------------------------------------------------------
+# The evaluation, step by step: plan (questions, arms, prompts) → answer what is missing, one arm at a
+# time → read the rows back in table order → summarise and write the reports.
 
 def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: str = "en", model=None,
              tokenizer=None, adapter_names: list[str] | None = None, answering=None) -> EvalReport:
@@ -605,134 +618,220 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     adapter (None: the base) and keeps other generations off it meanwhile (the Space's
     `serving.Held.batch`, which takes the model lock per batch); default `generation.answer_with`.
     """
-    from hust_sft.data.encoding import prompt_ids
-    from hust_sft.modeling import base_model_of_adapter, load_tokenizer
+    from hust_sft.modeling import load_tokenizer
 
-    def report(fraction: float, key: str, **params):
+    say = _reporter(progress, lang)
+    _check_settings(settings)
+    _check_preloaded(settings, model, tokenizer, adapter_names)
+    plan = plan_evaluation(settings, say)
+    tok = tokenizer if tokenizer is not None else load_tokenizer(settings.model.model)
+    prompts = plan_prompts(settings, plan, tok)
+
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    path = plan.out_dir / PER_EXAMPLE
+    done = _keep_reusable(path, {k: p.key for k, p in prompts.items()})
+    answered_on = None
+    if len(done) < len(prompts):
+        answerer = load_answerer(settings, plan.arms, model, tok, adapter_names, answering, say)
+        answer_missing(answerer, plan, prompts, done, path, settings, say)
+        answered_on = (answerer.device, answerer.dtype)
+    rows = table_rows(path, plan, rewrite=answered_on is not None)
+    device, dtype = answered_on or _stored_device(rows)
+
+    say(0.97, "eval.progress.writing", path=str(plan.out_dir))
+    summary = build_summary(rows, plan.arms, settings, data_info=plan.data_info, warnings=plan.warnings,
+                            device=device, dtype=dtype, retrievers=plan.retrievers)
+    markdown = write_reports(plan.out_dir, rows, summary, lang)
+    say(1.0, "eval.progress.done", path=str(plan.out_dir))
+    return EvalReport(output_dir=plan.out_dir, summary=summary, markdown=markdown, rows=rows)
+
+
+def _reporter(progress: Progress | None, lang: str) -> Callable[..., None]:
+    """say(fraction, i18n key, **params): the progress callback in the user's language (or nothing)."""
+    def say(fraction: float, key: str, **params) -> None:
         if progress is not None:
             progress(min(1.0, fraction), t(key, lang, **params))
+    return say
 
-    _check_settings(settings)
+
+def _check_preloaded(settings: EvalSettings, model, tokenizer, adapter_names: list[str] | None) -> None:
     if (model is None) != (tokenizer is None) or (model is not None and
                                                   len(adapter_names or []) != len(settings.adapter)):
         raise ValueError("evaluate(): pass model and tokenizer together, with one adapter name per "
                          f"settings.adapter ({len(settings.adapter)}), got {adapter_names!r}")
+
+
+@dataclass
+class Plan:
+    """What one evaluation answers, decided before any weights are loaded."""
+    out_dir: Path
+    examples: list[Example]
+    data_info: dict
+    arms: list[Arm]
+    warnings: list
+    retrievers: dict     # {arm name: retrieval.AnswerRetrieval} of the retrieval arms
+
+
+def plan_evaluation(settings: EvalSettings, say: Callable[..., None]) -> Plan:
+    """The question sets (checked against the file the run trained on), the arms, the warnings for the
+    summary, and each retrieval arm's index."""
     out_dir = default_output_dir(settings)
-    report(0.0, "eval.progress.data")
+    say(0.0, "eval.progress.data")
     examples, data_info, bundle = load_examples(settings)
     if settings.adapter and is_run_dir(settings.adapter[0]):  # the file the run recorded, unchanged?
         from hust_sft.runs import check_data_unchanged
 
         check_data_unchanged(settings.adapter[0], data_info["test"]["path"], data_info["test"]["sha256"])
     arms = plan_arms(settings)
-    warnings = _data_warnings(settings)
+    warnings = _data_warnings(settings) + _base_warnings(settings, arms)
+    say(0.01, "eval.progress.retrieval")
+    retrievers = arm_retrievers(settings, arms, bundle)
+    return Plan(out_dir, examples, data_info, arms, warnings, retrievers)
+
+
+def _base_warnings(settings: EvalSettings, arms: list[Arm]) -> list:
+    """Adapters trained on another base model than the one they are evaluated on."""
+    from hust_sft.modeling import base_model_of_adapter
+
+    out = []
     for arm in arms:
         trained_on = base_model_of_adapter(arm.adapter) if arm.adapter else None
         if trained_on and trained_on != settings.model.model:
-            warnings.append(("eval.warn.base_differs", {"model": arm.name, "trained": trained_on,
-                                                        "now": settings.model.model}))
+            out.append(("eval.warn.base_differs", {"model": arm.name, "trained": trained_on,
+                                                   "now": settings.model.model}))
+    return out
 
-    report(0.01, "eval.progress.retrieval")
-    retrievers = arm_retrievers(settings, arms, bundle)
-    tok = tokenizer if tokenizer is not None else load_tokenizer(settings.model.model)
-    prompts: dict[tuple[str, str], list[int]] = {}
-    passages: dict[tuple[str, str], list] = {}
-    wanted: dict[tuple[str, str], tuple[str, str]] = {}
-    for arm in arms:
+
+@dataclass(frozen=True)
+class Prompt:
+    """What one arm is asked for one question: token ids, the passages they carry (retrieval arms), and
+    the identity a stored answer must match to be reused."""
+    ids: list[int]
+    passages: list | None
+    fingerprint: str
+    sha: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.fingerprint, self.sha
+
+
+def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[str, str], Prompt]:
+    """{(arm, qid): Prompt} for every arm and question."""
+    from hust_sft.data.encoding import prompt_ids
+
+    prompts = {}
+    for arm in plan.arms:
         fp = arm_fingerprint(settings, arm)
-        found = retrievers.get(arm.name)
-        for ex in examples:
+        found = plan.retrievers.get(arm.name)
+        for ex in plan.examples:
             msgs = prompt_messages(ex.record)
             if found is None:
-                ids = prompt_ids(tok, msgs, settings.data.system_prompt)
+                hits = None
+                ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt)
             else:
                 hits = found.search(last_user(msgs))
-                passages[(arm.name, ex.qid)] = hits
-                ids = prompt_ids(tok, msgs, settings.data.system_prompt, passages=hits,
+                ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt, passages=hits,
                                  passage_max_chars=found.passage_max_chars)
-            prompts[(arm.name, ex.qid)] = ids
-            wanted[(arm.name, ex.qid)] = (fp, prompt_sha(ids))
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / PER_EXAMPLE
-    done = _keep_reusable(path, wanted)
-    todo = {arm.name: [ex for ex in examples if (arm.name, ex.qid) not in done] for arm in arms}
-    device = dtype = None
-    if any(todo.values()):
-        model, device, dtype = _generate(settings, arms, todo, prompts, passages, wanted, path, model, tok,
-                                         adapter_names, report, total=len(wanted), already=len(done),
-                                         answering=answering)
-    rows = _ordered(read_rows(path), arms, examples)
-    if any(todo.values()):  # batches were appended longest prompt first: store them in table order
-        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), newline="")
-    if device is None:  # nothing generated now: the device the stored answers were generated on
-        device, dtype = next(((r.get("device"), r.get("dtype")) for r in rows), ("?", "?"))
-
-    report(0.97, "eval.progress.writing", path=str(out_dir))
-    summary = build_summary(rows, arms, settings, data_info=data_info, warnings=warnings, device=device,
-                            dtype=dtype, retrievers=retrievers)
-    markdown = write_reports(out_dir, rows, summary, lang)
-    report(1.0, "eval.progress.done", path=str(out_dir))
-    return EvalReport(output_dir=out_dir, summary=summary, markdown=markdown, rows=rows)
+            prompts[(arm.name, ex.qid)] = Prompt(ids, hits, fp, prompt_sha(ids))
+    return prompts
 
 
-def _ordered(rows: list[dict], arms: list[Arm], examples: list[Example]) -> list[dict]:
-    """Rows in table order (arm, then question), whatever order the batches were appended in."""
-    arm_pos = {a.name: i for i, a in enumerate(arms)}
-    q_pos = {ex.qid: i for i, ex in enumerate(examples)}
-    return sorted((r for r in rows if r["arm"] in arm_pos and r["qid"] in q_pos),
-                  key=lambda r: (arm_pos[r["arm"]], q_pos[r["qid"]]))
+@dataclass
+class Answerer:
+    """The loaded model as the arms use it: each adapter's PEFT name, the context that makes a batch
+    answer as one adapter (`answering(peft name or None)`), and where it runs."""
+    model: object
+    tokenizer: object
+    peft_of: dict[str, str]
+    answering: Callable
+    device: str
+    dtype: str
 
 
-def _generate(settings, arms, todo, prompts, passages, wanted, path, model, tokenizer, adapter_names, report, *,
-              total, already, answering=None):
-    """Answer the missing (arm, question)s batch by batch, appending each scored batch to `path`."""
-    import torch
-    from tqdm.auto import tqdm
+def load_answerer(settings: EvalSettings, arms: list[Arm], model, tokenizer, adapter_names: list[str] | None,
+                  answering, say: Callable[..., None]) -> Answerer:
+    """The given model (the Space's cache), or the base weights with every adapter loaded once."""
+    from hust_sft.generation import answer_with
+    from hust_sft.modeling import load_adapters, load_base_model
 
-    from hust_sft.generation import answer_with, generate_batch
-    from hust_sft.modeling import load_adapters, load_base_model, peak_memory_bytes
-
-    report(0.02, "eval.progress.model")
-    adapters = [a.adapter for a in arms if a.adapter]
+    say(0.02, "eval.progress.model")
     if model is None:
         base = load_base_model(settings.model)
         peft_names = [f"adapter{i}" for i in range(len(settings.adapter))]  # PEFT keys may not contain "."
-        model = load_adapters(base, settings.adapter, peft_names) if adapters else base
+        model = load_adapters(base, settings.adapter, peft_names) if any(a.adapter for a in arms) else base
     else:
         peft_names = list(adapter_names or [])
-    peft_of = dict(zip(settings.adapter, peft_names))
     if answering is None:
         answering = (lambda name: answer_with(model, name))
     param = next(model.parameters())
-    device, dtype = param.device.type, str(param.dtype).replace("torch.", "")
-    count = already
-    bar = tqdm(total=total, initial=already, desc="evaluate", unit="answer")
-    for arm in arms:
-        todo_arm = todo[arm.name]
-        if not todo_arm:
-            continue
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-        # Longest prompts first, so an out-of-memory shows up at once; similar lengths share a batch.
-        order = sorted(todo_arm, key=lambda ex: -len(prompts[(arm.name, ex.qid)]))
-        for start in range(0, len(order), settings.batch_size):
-            batch = order[start:start + settings.batch_size]
-            report(0.05 + 0.9 * count / total, "eval.progress.generating", model=arm.name, done=start,
-                   total=len(order))
-            with answering(peft_of.get(arm.adapter)) as answering_model:
-                results = generate_batch(answering_model, tokenizer, [prompts[(arm.name, ex.qid)] for ex in batch],
-                                         max_new_tokens=settings.generation.max_new_tokens,
-                                         batch_size=len(batch))
-            peak = round(peak_memory_bytes(device) / 2 ** 20, 1)
-            rows = [_row(arm, ex, res, wanted[(arm.name, ex.qid)], peak, device, dtype,
-                         passages.get((arm.name, ex.qid)))
-                    for ex, res in zip(batch, results)]
-            _append_rows(path, rows)
-            count += len(batch)
-            bar.update(len(batch))
-    bar.close()
-    return model, device, dtype
+    return Answerer(model, tokenizer, dict(zip(settings.adapter, peft_names)), answering,
+                    param.device.type, str(param.dtype).replace("torch.", ""))
+
+
+@dataclass
+class _Tally:
+    """Answers so far over all arms: the progress fraction and the console bar."""
+    say: Callable[..., None]
+    bar: object
+    total: int
+    answered: int
+
+    def starting(self, arm: Arm, done: int, of: int) -> None:
+        self.say(0.05 + 0.9 * self.answered / self.total, "eval.progress.generating", model=arm.name, done=done,
+                 total=of)
+
+    def answered_batch(self, n: int) -> None:
+        self.answered += n
+        self.bar.update(n)
+
+
+def answer_missing(answerer: Answerer, plan: Plan, prompts: dict[tuple[str, str], Prompt], done: dict,
+                   path: Path, settings: EvalSettings, say: Callable[..., None]) -> None:
+    """Every (arm, question) not in `done`, arm by arm, appended to `path` batch by batch."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(prompts), initial=len(done), desc="evaluate", unit="answer") as bar:
+        tally = _Tally(say, bar, len(prompts), len(done))
+        for arm in plan.arms:
+            todo = [ex for ex in plan.examples if (arm.name, ex.qid) not in done]
+            if todo:
+                answer_arm(answerer, arm, todo, prompts, path, settings, tally)
+
+
+def answer_arm(answerer: Answerer, arm: Arm, todo: list[Example], prompts: dict[tuple[str, str], Prompt],
+               path: Path, settings: EvalSettings, tally: _Tally) -> None:
+    """One arm's questions in batches; each batch is scored and on disk before the next starts."""
+    from hust_sft.generation import generate_batch
+
+    reset_peak_memory(answerer.device)
+    # Longest prompts first, so an out-of-memory shows up at once; similar lengths share a batch.
+    order = sorted(todo, key=lambda ex: -len(prompts[(arm.name, ex.qid)].ids))
+    for start in range(0, len(order), settings.batch_size):
+        batch = order[start:start + settings.batch_size]
+        tally.starting(arm, start, len(order))
+        with answerer.answering(answerer.peft_of.get(arm.adapter)) as answering_model:
+            results = generate_batch(answering_model, answerer.tokenizer,
+                                     [prompts[(arm.name, ex.qid)].ids for ex in batch],
+                                     max_new_tokens=settings.generation.max_new_tokens, batch_size=len(batch))
+        peak = peak_memory_mb(answerer.device)
+        _append_rows(path, [_row(arm, ex, res, prompts[(arm.name, ex.qid)], peak, answerer.device, answerer.dtype)
+                            for ex, res in zip(batch, results)])
+        tally.answered_batch(len(batch))
+
+
+def reset_peak_memory(device: str) -> None:
+    """Each arm's peak memory is its own (CUDA keeps one running peak otherwise)."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_mb(device: str) -> float:
+    from hust_sft.modeling import peak_memory_bytes
+
+    return round(peak_memory_bytes(device) / 2 ** 20, 1)
 
 
 def _public_passage(p) -> dict:
@@ -742,13 +841,30 @@ def _public_passage(p) -> dict:
     return {**p.to_dict(), "source": public_source(p.source)}
 
 
-def _row(arm: Arm, ex: Example, res, key: tuple[str, str], peak_mb: float, device: str, dtype: str,
-         passages: list | None) -> dict:
+def _row(arm: Arm, ex: Example, res, prompt: Prompt, peak_mb: float, device: str, dtype: str) -> dict:
+    """One line of per_example.jsonl: the answer, its scores against the reference, what it cost."""
     record = ex.record
     keywords = record.extra.get("expected_keywords") or None
     return {"arm": arm.name, "qid": ex.qid, "split": ex.split, "source_line": record.line,
             "question": record.question, "reference": record.answer, "keywords": keywords,
             "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
-            "passages": None if passages is None else [_public_passage(p) for p in passages],
+            "passages": None if prompt.passages is None else [_public_passage(p) for p in prompt.passages],
             "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
-            "device": device, "dtype": dtype, "fingerprint": key[0], "prompt_sha": key[1]}
+            "device": device, "dtype": dtype, "fingerprint": prompt.fingerprint, "prompt_sha": prompt.sha}
+
+
+def table_rows(path: Path, plan: Plan, *, rewrite: bool) -> list[dict]:
+    """per_example.jsonl's rows of this plan in table order (arm, then question); `rewrite`: store them
+    in that order (batches were appended longest prompt first)."""
+    arm_pos = {a.name: i for i, a in enumerate(plan.arms)}
+    q_pos = {ex.qid: i for i, ex in enumerate(plan.examples)}
+    rows = sorted((r for r in read_rows(path) if r["arm"] in arm_pos and r["qid"] in q_pos),
+                  key=lambda r: (arm_pos[r["arm"]], q_pos[r["qid"]]))
+    if rewrite:
+        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), newline="")
+    return rows
+
+
+def _stored_device(rows: list[dict]) -> tuple[str, str]:
+    """Nothing generated now: the device and dtype the stored answers were generated with."""
+    return next(((r.get("device"), r.get("dtype")) for r in rows), ("?", "?"))

@@ -132,23 +132,22 @@ def bar_frame(summary: dict, lang: str, split: str = "test"):
 
 def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "token_f1"):
     """Question, reference, each arm's answer and score, one row per question: sortable in the browser."""
-    from hust_sft.evaluation import PER_EXAMPLE, read_rows
+    from hust_sft.evaluation import PER_EXAMPLE, by_question, read_rows
 
     arms = summary["arms"]
-    questions: dict[str, dict] = {}
-    for r in read_rows(out_dir / PER_EXAMPLE):
-        if r["arm"] not in arms:
-            continue
-        row = questions.setdefault(r["qid"], {
-            t("ui.eval.col.split", lang): t(f"eval.split.{r['split']}", lang),
-            t("ui.eval.col.question", lang): r["question"], t("ui.eval.col.reference", lang): r["reference"],
-            **{t("ui.eval.col.answer", lang, model=a): "" for a in arms},
-            **{f"{t(f'metric.{metric}', lang)} · {a}": None for a in arms}})
+    answer_col = {a: t("ui.eval.col.answer", lang, model=a) for a in arms}
+    score_col = {a: f"{t(f'metric.{metric}', lang)} · {a}" for a in arms}
+    rows = []
+    for q in by_question(read_rows(out_dir / PER_EXAMPLE), arms).values():
+        row = {t("ui.eval.col.split", lang): t(f"eval.split.{q['split']}", lang),
+               t("ui.eval.col.question", lang): q["question"], t("ui.eval.col.reference", lang): q["reference"]}
+        mine = {a: q["arms"].get(a) for a in arms}
         # stripped for display only; the files keep the raw answers
-        row[t("ui.eval.col.answer", lang, model=r["arm"])] = (r["answer"] or "").strip()
-        v = r["scores"].get(metric)
-        row[f"{t(f'metric.{metric}', lang)} · {r['arm']}"] = None if v is None else round(100 * v, 1)
-    rows = list(questions.values())
+        row.update({answer_col[a]: (r["answer"] or "").strip() if r else "" for a, r in mine.items()})
+        for a, r in mine.items():
+            v = r["scores"].get(metric) if r else None
+            row[score_col[a]] = None if v is None else round(100 * v, 1)
+        rows.append(row)
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
