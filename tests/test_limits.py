@@ -5,7 +5,7 @@ import threading
 import gradio as gr
 import pytest
 
-from hust_sft import i18n, limits
+from hust_sft import access, i18n, limits
 from hust_sft import settings as S
 from hust_sft.serving import FairLock, ModelCache
 from hust_sft.ui import chat, common
@@ -76,11 +76,11 @@ def test_the_chat_tab_refuses_a_visitor_before_generating_and_lets_the_owner_thr
 
 
 def test_who_is_owner():
-    assert common.is_owner(AppConfig(), None)                                     # not a Space: everyone
-    assert common.is_owner(VISITOR_SPACE, ALICE)
-    assert not common.is_owner(VISITOR_SPACE, BOB) and not common.is_owner(VISITOR_SPACE, None)
+    assert access.is_owner(AppConfig(), None)                                     # not a Space: everyone
+    assert access.is_owner(VISITOR_SPACE, ALICE)
+    assert not access.is_owner(VISITOR_SPACE, BOB) and not access.is_owner(VISITOR_SPACE, None)
     open_space = AppConfig(space_id="alice/space", space_owner="alice", open_training=True, oauth_trusted=True)
-    assert not common.is_owner(open_space, None)            # open training does not lift the chat limits
+    assert not access.is_owner(open_space, None)            # open training does not lift the chat limits
 
 
 def test_a_visitor_s_page_shows_the_public_maxima_and_the_owner_s_the_full_ranges():

@@ -26,7 +26,6 @@ from hust_sft.ui.common import (
     df_or_empty,
     error_text,
     gpu,
-    is_owner,
     lang_of,
     resolve,
     run_dir_of,
@@ -237,7 +236,7 @@ def build(ctx: Ctx) -> None:
 
     def do_new(request: gr.Request, profile: gr.OAuthProfile | None, lang_value, v, q, r, h, ref, cand):
         return new_pair(config, cache, lang_value, v, q, r, h, address=client_address(request),
-                        owner=is_owner(config, profile), reference=ref, candidate=cand)
+                        owner=access.is_owner(config, profile), reference=ref, candidate=cand)
     new.click(gpu(config, do_new), [ctx.lang, voter, question, run, hub, ref_arm, cand_arm],
               [voter, pair_id, ans_a, ans_b, status], api_name="arena_new", concurrency_id=ANSWER_QUEUE,
               concurrency_limit=ANSWER_CONCURRENCY)

@@ -22,7 +22,6 @@ from hust_sft.ui.common import (
     answer_retrieval,
     error_text,
     gpu,
-    is_owner,
     lang_of,
     resolve,
     run_picker,
@@ -146,7 +145,7 @@ def build(ctx: Ctx) -> None:
     def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *rest) -> Iterator[tuple]:
         gen_vals, (b_rag, t_rag) = rest[:len(GEN_NAMES)], rest[len(GEN_NAMES):]
         yield from chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)),
-                        bool(b_rag), bool(t_rag), owner=is_owner(config, profile))
+                        bool(b_rag), bool(t_rag), owner=access.is_owner(config, profile))
     inputs = [ctx.lang, question, run, hub, system, base_bot, tuned_bot, *gen_widgets, base_rag, tuned_rag]
     outputs = [base_bot, tuned_bot, question, base_src, tuned_src]
     fn = gpu(config, do_chat)

@@ -97,12 +97,6 @@ ANSWER_QUEUE, ANSWER_CONCURRENCY = "answer", 2
 EVAL_QUEUE, EVAL_CONCURRENCY = "evaluate", 1
 
 
-def is_owner(config: AppConfig, profile: Any) -> bool:
-    """Whether this request may use the full ranges of every setting (hust_sft.limits); decided by
-    `hust_sft.access` (real OAuth only)."""
-    return access.is_owner(config, profile)
-
-
 def gpu(config: AppConfig, fn: Callable, duration: int = 120) -> Callable:
     """`spaces.GPU(fn)` on a ZeroGPU Space (the GPU is attached only while `fn` runs), else `fn` itself."""
     if not config.zero_gpu:
@@ -362,7 +356,7 @@ def visitor_ranges(config: AppConfig, profile: Any, widgets: dict[str, Any], cls
     public maximum reaches `hust_sft.limits` and gets its named error, and the owner's API calls keep the
     full ranges. (Gradio checks a session's values against that session's widget maxima.)
     """
-    if is_owner(config, profile):
+    if access.is_owner(config, profile):
         return [gr.update() for _ in widgets]
     fields = {n: f for n, f, _ in S.fields_of(cls)}
     updates = []
