@@ -10,7 +10,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
@@ -77,15 +76,13 @@ def _trim(ids: list[int], stops: set[int]) -> tuple[list[int], int]:
 
 
 def generate_batch(model, tokenizer, prompts: list[list[int]], *, max_new_tokens: int, batch_size: int,
-                   progress: Callable[[int, int], None] | None = None,
-                   each_batch: Callable[[], AbstractContextManager] | None = None) -> list[GenerationResult]:
+                   progress: Callable[[int, int], None] | None = None) -> list[GenerationResult]:
     """Greedy answers to token-id `prompts`, in their order, `batch_size` at a time.
 
     Prompts are sorted by length (longest first, so an out-of-memory shows up at once) to keep padding
     small, left-padded so every row's last position is its own last token, then put back in order.
     Greedy + left padding + the attention mask gives the same tokens as one at a time (up to
-    floating-point ties). `progress(done, total)` is called after each batch; `each_batch()` is a context
-    entered around each batch's generation (the Space's model lock, taken per batch so chats interleave).
+    floating-point ties). `progress(done, total)` is called after each batch.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: expected at least 1, got {batch_size}")
@@ -105,11 +102,10 @@ def generate_batch(model, tokenizer, prompts: list[list[int]], *, max_new_tokens
             ids = prompts[i]
             input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
             mask[row, width - len(ids):] = 1
-        with each_batch() if each_batch is not None else contextlib.nullcontext():
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs)
-            seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids.to(device), attention_mask=mask.to(device), **kwargs)
+        seconds = time.perf_counter() - t0
         for row, i in enumerate(chunk):
             kept, produced = _trim(out[row, width:].tolist(), stops)
             results[i] = GenerationResult(tokenizer.decode(kept, skip_special_tokens=True), produced,

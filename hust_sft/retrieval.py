@@ -357,11 +357,13 @@ def retrieval_dir(run_dir: str | Path) -> Path:
 
 
 def _run_mode(run_dir: Path) -> str | None:
-    """The run's `retrieval` setting (via runs.load_settings); None when the folder holds no run settings.
+    """The run's `retrieval` setting (the block runs.load_settings reads); None when the folder holds no run
+    settings.
 
     A run whose settings have no "retrieval" group was trained before retrieval existed: "off", whatever
     today's default (which `load_settings` would fill in) says."""
     from hust_sft import runs
+    from hust_sft.settings import RunSettings, from_dict
 
     raw = (runs.read_run_json(run_dir) or {}).get("settings")
     if not isinstance(raw, dict):
@@ -370,7 +372,7 @@ def _run_mode(run_dir: Path) -> str | None:
         return None
     if not isinstance(raw.get("retrieval"), dict):
         return "off"
-    return runs.load_settings(run_dir).retrieval.retrieval
+    return from_dict(RunSettings, raw).retrieval.retrieval  # what runs.load_settings returns, without re-reading
 
 
 def for_run(run_dir: str | Path) -> Retriever | None:

@@ -17,7 +17,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from hust_sft import modeling, runs
+from hust_sft import modeling
 from hust_sft.errors import LocalizedError
 from hust_sft.settings import GenerationSettings, ModelSettings
 
@@ -25,32 +25,6 @@ from hust_sft.settings import GenerationSettings, ModelSettings
 def adapter_name(spec: str) -> str:
     """A stable PEFT adapter name for a run dir / adapter dir / Hub id (PEFT names must be identifiers)."""
     return "a" + hashlib.sha1(str(spec).encode("utf-8")).hexdigest()[:12]
-
-
-def base_model_for(spec: str | None, default: str) -> str:
-    """The base model an adapter was trained on: the run's settings.json, else adapter_config.json, else
-    the Hub adapter's config, else `default`."""
-    if not spec:
-        return default
-    if Path(spec).is_dir():
-        try:
-            trained = runs.load_settings(spec)
-        except (OSError, ValueError):  # RunFileError / SettingsError: fall back to the adapter's own config
-            trained = None
-        if trained is not None and trained.model.model:
-            return trained.model.model
-    try:
-        found = modeling.base_model_of_adapter(spec)
-    except modeling.ModelError:
-        found = None
-    if found is None and not Path(spec).exists():
-        try:
-            from peft import PeftConfig
-
-            found = PeftConfig.from_pretrained(spec).base_model_name_or_path
-        except Exception:  # noqa: BLE001 - unreachable Hub/offline: fall back to the default base
-            found = None
-    return found or default
 
 
 class ModelBusy(LocalizedError, RuntimeError):
