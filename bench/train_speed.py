@@ -102,8 +102,9 @@ def arm_trl(model_dir: str, data: Path, work: Path) -> dict:
 
 
 def losses_of(run_dir: Path) -> list[float]:
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines()]
-    return [e["loss"] for e in events if e.get("type") == "log"]
+    from hust_sft.runs import read_events
+
+    return [e["loss"] for e in read_events(run_dir) if e.get("type") == "log"]
 
 
 def run_arm(arm: str, model_dir: str, data: Path, work: Path) -> dict:

@@ -174,12 +174,13 @@ class EventLog:
         event = {**event, "time": event.get("time", round(time.time(), 3))}
         if not self.enabled:
             return event
+        clean = _finite(event)  # the console sees what the file holds: plain JSON numbers, null for NaN/inf
         if self.path is not None:
             with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(_finite(event), ensure_ascii=False) + "\n")
+                f.write(json.dumps(clean, ensure_ascii=False) + "\n")
                 f.flush()
         if self.on_event is not None:
-            self.on_event(event)
+            self.on_event(clean)
         return event
 
     def status(self, status: str, message: str = "", **extra) -> dict:

@@ -269,3 +269,11 @@ def test_log_tail(tmp_path):
     log.write_text("".join(f"line {i}\n" for i in range(100)) + "step 1/9\rstep 5/9\rstep 9/9\n")
     assert runs.tail(log, 3) == "line 98\nline 99\nstep 9/9"
     assert runs.tail(tmp_path / "missing.log") == ""
+
+
+def test_event_log_hands_the_console_what_the_file_holds(tmp_path):
+    seen = []
+    log = runs.EventLog(tmp_path / "events.jsonl", on_event=seen.append)
+    log.write({"type": "eval", "step": 3, "eval_loss": float("nan"), "time": 1.0})
+    assert seen == [{"type": "eval", "step": 3, "eval_loss": None, "time": 1.0}]
+    assert runs.read_events(tmp_path) == seen
