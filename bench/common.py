@@ -51,9 +51,11 @@ def peak_rss_mb() -> float:
 
 def ours_values(data: Path, model_dir: str) -> dict:
     """The settings values of "our" arm: the product's defaults on one epoch of the samples, effective batch
-    EFFECTIVE_BATCH as batch 8 × accumulation, no validation, every step logged."""
+    EFFECTIVE_BATCH as batch 8 × accumulation, no validation, every step logged; plain SFT (retrieval off),
+    which is what the other tools run and what retrieval's cost is measured against."""
     return {"data": str(data), "model": model_dir, "val_ratio": 0.0, "test_ratio": 0.0, "epochs": 1.0,
-            "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1}
+            "batch_size": 8, "grad_accum": EFFECTIVE_BATCH // 8, "eval_each_epoch": False, "logging_steps": 1,
+            "retrieval": "off"}
 
 
 def arm_parser(description: str) -> argparse.ArgumentParser:

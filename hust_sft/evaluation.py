@@ -380,6 +380,9 @@ def _behaviour(rows: dict[str, dict]) -> dict:
     n = len(answers)
     return {"n": n,
             "looping": sum(metrics.loops(a) for a in answers),
+            "off_topic": sum(bool(r.get("off_topic")) for r in rows.values()),
+            "answered_by_base": sum(bool(r.get("off_topic")) and r.get("answered_by") == BASE
+                                    and r.get("passages") is None for r in rows.values()),
             "mean_chars": sum(len(a.strip()) for a in answers) / n if n else None,
             "mean_new_tokens": sum(r.get("new_tokens") or 0 for r in rows.values()) / n if n else None}
 
@@ -481,6 +484,11 @@ def render_markdown(summary: dict, lang: str = "en") -> str:
                              f"{_signed(d['diff'])} [{_signed(d['lo'])}, {_signed(d['hi'])}] (n={d['n']})")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        off = [(a, s["behaviour"][a]) for a in arms if (s["behaviour"][a].get("off_topic") or 0) > 0]
+        if off:
+            lines += [t("eval.md.off_topic", lang, arms=", ".join(
+                t("eval.md.off_topic_arm", lang, arm=a, n=b["off_topic"], of=b["n"], base=b["answered_by_base"])
+                for a, b in off)), ""]
     lines += _did_it_learn_markdown(summary, lang)
     lines += [f"## {t('eval.md.resources', lang)}", ""]
     cols = ["tokens_per_s", "mean_latency_s", "peak_memory_mb", "wall_time_s", "trainable_params",
@@ -705,11 +713,15 @@ def _base_warnings(settings: EvalSettings, arms: list[Arm]) -> list:
 @dataclass(frozen=True)
 class Prompt:
     """What one arm is asked for one question: token ids, the passages they carry (retrieval arms), and
-    the identity a stored answer must match to be reused."""
+    the identity a stored answer must match to be reused. `use_adapter` False on a tuned arm: the
+    question was off topic and the base model answers it (retrieval.AnswerRetrieval.ask); the plain
+    prompt it then gets differs from every retrieval prompt, so `sha` tells the two apart."""
     ids: list[int]
     passages: list | None
     fingerprint: str
     sha: str
+    use_adapter: bool = True
+    off_topic: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -718,6 +730,7 @@ class Prompt:
 
 def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[str, str], Prompt]:
     """{(arm, qid): Prompt} for every arm and question."""
+    from hust_sft import retrieval
     from hust_sft.data.encoding import prompt_ids
 
     prompts = {}
@@ -726,14 +739,12 @@ def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[st
         found = plan.retrievers.get(arm.name)
         for ex in plan.examples:
             msgs = prompt_messages(ex.record)
-            if found is None:
-                hits = None
-                ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt)
-            else:
-                hits = found.search(last_user(msgs))
-                ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt, passages=hits,
-                                 passage_max_chars=found.passage_max_chars)
-            prompts[(arm.name, ex.qid)] = Prompt(ids, hits, fp, prompt_sha(ids))
+            asked = (retrieval.Asked(None, bool(arm.adapter), False) if found is None
+                     else found.ask(last_user(msgs), tuned=bool(arm.adapter)))
+            ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt, passages=asked.passages,
+                             **({"passage_max_chars": found.passage_max_chars} if found else {}))
+            prompts[(arm.name, ex.qid)] = Prompt(ids, asked.passages, fp, prompt_sha(ids),
+                                                 use_adapter=asked.use_adapter, off_topic=asked.off_topic)
     return prompts
 
 
@@ -805,17 +816,24 @@ def answer_arm(answerer: Answerer, arm: Arm, todo: list[Example], prompts: dict[
     from hust_sft.generation import generate_batch
 
     reset_peak_memory(answerer.device)
-    # Longest prompts first, so an out-of-memory shows up at once; similar lengths share a batch.
-    order = sorted(todo, key=lambda ex: -len(prompts[(arm.name, ex.qid)].ids))
-    for start in range(0, len(order), settings.batch_size):
-        batch = order[start:start + settings.batch_size]
-        tally.starting(arm, start, len(order))
-        with answerer.answering(answerer.peft_of.get(arm.adapter)) as answering_model:
-            results = generate_batch(answering_model, answerer.tokenizer,
-                                     [prompts[(arm.name, ex.qid)].ids for ex in batch],
+    # Longest prompts first, so an out-of-memory shows up at once; similar lengths share a batch. Off-topic
+    # questions a tuned arm hands to the base model come first, in batches of their own.
+    prompt = {ex.qid: prompts[(arm.name, ex.qid)] for ex in todo}
+    batches = []
+    for use_adapter in (False, True):
+        group = sorted((ex for ex in todo if prompt[ex.qid].use_adapter == use_adapter),
+                       key=lambda ex: -len(prompt[ex.qid].ids))
+        batches += [group[i:i + settings.batch_size] for i in range(0, len(group), settings.batch_size)]
+    done = 0
+    for batch in batches:
+        tally.starting(arm, done, len(todo))
+        done += len(batch)
+        peft = answerer.peft_of.get(arm.adapter) if prompt[batch[0].qid].use_adapter else None
+        with answerer.answering(peft) as answering_model:
+            results = generate_batch(answering_model, answerer.tokenizer, [prompt[ex.qid].ids for ex in batch],
                                      max_new_tokens=settings.generation.max_new_tokens, batch_size=len(batch))
         peak = peak_memory_mb(answerer.device)
-        _append_rows(path, [_row(arm, ex, res, prompts[(arm.name, ex.qid)], peak, answerer.device, answerer.dtype)
+        _append_rows(path, [_row(arm, ex, res, prompt[ex.qid], peak, answerer.device, answerer.dtype)
                             for ex, res in zip(batch, results)])
         tally.answered_batch(len(batch))
 
@@ -849,6 +867,7 @@ def _row(arm: Arm, ex: Example, res, prompt: Prompt, peak_mb: float, device: str
             "question": record.question, "reference": record.answer, "keywords": keywords,
             "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
             "passages": None if prompt.passages is None else [_public_passage(p) for p in prompt.passages],
+            "off_topic": prompt.off_topic, "answered_by": arm.model if prompt.use_adapter else BASE,
             "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
             "device": device, "dtype": dtype, "fingerprint": prompt.fingerprint, "prompt_sha": prompt.sha}
 

@@ -11,7 +11,10 @@ user retrieve exactly what training used.
   jieba's search-mode cut (compound words also as their parts), punctuation and whitespace dropped.
   Deterministic: same data, same words, same ranking; equal scores are ordered by passage id.
 - `Retriever.build(records, knowledge_files, chunk_chars)` → `.save(dir)` / `Retriever.load(dir)` →
-  `.search(question, k, exclude_id=None)`. `for_run(run_dir)` loads a run's index, or says why not.
+  `.search(question, k, exclude_id=None, min_relevance=0.0)`. A passage's `relevance` is the share of the
+  question's word weight (BM25 idf) it contains: BM25 scores grow with the question's length and say
+  nothing absolute, so "is any passage about this question at all?" is asked of the relevance.
+  `for_run(run_dir)` loads a run's index, or says why not.
 - `training_passages` / `validation_passages`: the passages each training / validation sample is
   encoded with when `retrieval == "train"` (RAFT: own pair excluded from the search, then put back at a
   seeded position for a seeded share of the samples).
@@ -66,6 +69,7 @@ class Passage:
     score: float = 0.0
     title: str | None = None
     question: str | None = None
+    relevance: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +77,7 @@ class Passage:
     @classmethod
     def from_dict(cls, d: dict) -> Passage:
         return cls(**{k: d.get(k) for k in ("id", "text", "source", "title", "question")},
-                   score=float(d.get("score") or 0.0))
+                   score=float(d.get("score") or 0.0), relevance=float(d.get("relevance") or 0.0))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -241,8 +245,11 @@ def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_PER_SEARCH = ("score", "relevance")  # what a search adds to a passage; not part of the index
+
+
 def _passages_jsonl(passages: Sequence[Passage]) -> str:
-    return "".join(json.dumps({k: v for k, v in p.to_dict().items() if k != "score"}, ensure_ascii=False) + "\n"
+    return "".join(json.dumps({k: v for k, v in p.to_dict().items() if k not in _PER_SEARCH}, ensure_ascii=False) + "\n"
                    for p in passages)
 
 
@@ -322,8 +329,10 @@ class Retriever:
                                  reason=f"{PASSAGES_FILE} does not match the sha256 in {META_FILE}")
         return cls(passages, bm25, meta)
 
-    def search(self, question: str, k: int, exclude_id: str | Iterable[str] | None = None) -> list[Passage]:
-        """The `k` passages scoring highest for `question` (score > 0 only), best first, equal scores by id.
+    def search(self, question: str, k: int, exclude_id: str | Iterable[str] | None = None,
+               min_relevance: float = 0.0) -> list[Passage]:
+        """The `k` passages scoring highest for `question` (score > 0 and relevance ≥ `min_relevance`
+        only), best first, equal scores by id.
 
         `exclude_id` (one id or several) is left out before the top k are taken, so k are still returned
         when there are enough matches.
@@ -336,14 +345,38 @@ class Retriever:
         if not ids or k <= 0:
             return []
         scores = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float64)
-        hits = [i for i in np.flatnonzero(scores > 0).tolist() if self.passages[i].id not in excluded]
+        relevance = self.relevance(query)
+        hits = [i for i in np.flatnonzero((scores > 0) & (relevance >= min_relevance - 1e-9)).tolist()
+                if self.passages[i].id not in excluded]
         hits.sort(key=lambda i: (-scores[i], self.passages[i].id))
-        out = []
-        for i in hits[:k]:
-            p = self.passages[i]
-            out.append(Passage(id=p.id, text=p.text, source=p.source, score=round(float(scores[i]), 4),
-                               title=p.title, question=p.question))
-        return out
+        return [Passage(**{**self.passages[i].to_dict(), "score": round(float(scores[i]), 4),
+                           "relevance": round(float(relevance[i]), 4)}) for i in hits[:k]]
+
+    def relevance(self, query: list[str]):
+        """Per passage, the share of the query words' idf weight that the passage contains (0..1).
+
+        Written here because bm25s has no normalised score. A word the index has never seen weighs as
+        much as the rarest word (document frequency 0): a question about things the handbook never
+        mentions gets a low relevance everywhere, however well its one common word matches."""
+        import numpy as np
+
+        csc = self.bm25.scores
+        n = float(csc["num_docs"])
+        indptr, indices = csc["indptr"], csc["indices"]
+
+        def idf(df: float) -> float:  # Lucene's BM25 idf, what bm25s scores with
+            return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+        out, total = np.zeros(len(self.passages), dtype=np.float64), 0.0
+        vocab = self.bm25.vocab_dict
+        for word in query:
+            t = vocab.get(word)
+            df = 0 if t is None else int(indptr[t + 1] - indptr[t])
+            weight = idf(df)
+            total += weight
+            if t is not None:
+                out[indices[indptr[t]:indptr[t + 1]]] += weight
+        return out / total if total > 0 else out
 
     def get(self, passage_id: str) -> Passage:
         return self.passages[self._position[passage_id]]
@@ -410,13 +443,14 @@ def _seeded(seed: int, passage_id: str) -> random.Random:
 
 
 def training_passages(retriever: Retriever, records: Sequence, k: int, oracle_ratio: float,
-                      seed: int) -> tuple[list[list[Passage]], dict]:
+                      seed: int, min_relevance: float = 0.0) -> tuple[list[list[Passage]], dict]:
     """The passages of each training record (RAFT) and a summary of what was drawn.
 
     Record i is the index's "train:i". Its own pair, and every other training pair with the same
     normalised question, is excluded from the search; with probability `oracle_ratio` (drawn per record
     from `seed` and its id) its own pair takes a seeded position among k − 1 retrieved passages,
-    otherwise the k retrieved passages are all distractors.
+    otherwise the k retrieved passages are all distractors. Retrieved passages must reach
+    `min_relevance`, as when answering, so a sample may have none ("nothing found").
     """
     from hust_sft.data.split import normalise_question
 
@@ -429,38 +463,68 @@ def training_passages(retriever: Retriever, records: Sequence, k: int, oracle_ra
         rng = _seeded(seed, own)
         oracle = rng.random() < oracle_ratio
         found = retriever.search(r.question, k - 1 if oracle else k,
-                                 exclude_id=same_question[normalise_question(r.question)])
+                                 exclude_id=same_question[normalise_question(r.question)],
+                                 min_relevance=min_relevance)
         if oracle:
             passage = retriever.get(own)
             found.insert(rng.randint(0, len(found)), Passage(**{**passage.to_dict(), "score": 0.0}))
             with_oracle += 1
         out.append(found)
-    return out, {"samples": len(records), "with_own_pair": with_oracle, "k": k, "oracle_ratio": oracle_ratio}
+    return out, {"samples": len(records), "with_own_pair": with_oracle, "k": k, "oracle_ratio": oracle_ratio,
+                 "min_relevance": min_relevance, "without_passages": sum(not found for found in out)}
 
 
-def validation_passages(retriever: Retriever, records: Sequence, k: int) -> list[list[Passage]]:
-    """The k passages of each validation record, retrieved exactly as at answering time."""
-    return [retriever.search(r.question, k) for r in records]
+def validation_passages(retriever: Retriever, records: Sequence, k: int,
+                        min_relevance: float = 0.0) -> list[list[Passage]]:
+    """The passages of each validation record, retrieved exactly as at answering time."""
+    return [retriever.search(r.question, k, min_relevance=min_relevance) for r in records]
 
 
 # ---------------------------------------------------------------------------------------------------
 # Answering with retrieval (chat, evaluation, arena): the index and parameters a run's answers use
 
+@dataclass(frozen=True)
+class Asked:
+    """How a retrieval arm asks one question: `passages` for the prompt (None: the plain prompt, no
+    retrieval layout), whether the adapter answers, and whether no passage was relevant (`off_topic`)."""
+    passages: list[Passage] | None
+    use_adapter: bool
+    off_topic: bool
+
+
 @dataclass
 class AnswerRetrieval:
-    """A retriever with the k and passage length answers use; `origin` says where the index came from:
-    "run" (the run's own retrieval/, the passages training used) or "built" (from the training split now,
-    by `Retriever.build`, for a run trained without retrieval or for the base model alone)."""
+    """A retriever with the k, passage length and relevance rules answers use; `origin` says where the
+    index came from: "run" (the run's own retrieval/, the passages training used) or "built" (from the
+    training split now, by `Retriever.build`, for a run trained without retrieval or for the base model)."""
     retriever: Retriever
     k: int
     passage_max_chars: int
     origin: str
+    min_relevance: float
+    off_topic: str
+
+    @classmethod
+    def of(cls, retriever: Retriever, params, origin: str) -> AnswerRetrieval:
+        """With the rules of `params` (settings.RetrievalSettings: a run's, or today's defaults)."""
+        return cls(retriever, params.retrieval_k, params.passage_max_chars, origin, params.min_relevance,
+                   params.off_topic)
 
     def search(self, question: str) -> list[Passage]:
-        return self.retriever.search(question, self.k)
+        return self.retriever.search(question, self.k, min_relevance=self.min_relevance)
+
+    def ask(self, question: str, tuned: bool) -> Asked:
+        """The prompt's passages and the answering model for `question` on a retrieval arm (`tuned`: the
+        adapter's). Off topic (no passage reaches min_relevance) with off_topic "base": the base model
+        answers the plain question, exactly as the base arm would."""
+        hits = self.search(question)
+        if not hits and self.off_topic == "base":
+            return Asked(None, False, True)
+        return Asked(hits, tuned, not hits)
 
     def to_dict(self) -> dict:
         return {"origin": self.origin, "k": self.k, "passage_max_chars": self.passage_max_chars,
+                "min_relevance": self.min_relevance, "off_topic": self.off_topic,
                 "passages": len(self.retriever), "sha256": self.retriever.sha256}
 
 
@@ -480,7 +544,7 @@ def for_answering(spec: str | Path | None, *, train_records: Sequence | None = N
     built from `train_records` (or the training split of `data_settings`) — the same function training
     uses, so it holds the same passages a retrieval run of that data would have.
     """
-    from hust_sft.settings import RetrievalSettings
+    from hust_sft.settings import RetrievalSettings, from_dict, to_dict
 
     folder = _run_folder(spec) if spec else None
     found = for_run(folder) if folder is not None else None
@@ -494,18 +558,15 @@ def for_answering(spec: str | Path | None, *, train_records: Sequence | None = N
             trained = None
         if trained is not None:
             params = trained.retrieval
-    k, max_chars = params.retrieval_k, params.passage_max_chars
     if found is not None:
         if folder is not None and trained is None:  # an index without its run's settings (a Hub download)
-            k = int(found.settings.get("retrieval_k", k))
-            max_chars = int(found.settings.get("passage_max_chars", max_chars))
-        return AnswerRetrieval(found, k, max_chars, "run")
+            params = from_dict(RetrievalSettings, found.settings)
+        return AnswerRetrieval.of(found, params, "run")
     if train_records is None:
         from hust_sft.data import load_data
 
         train_records = load_data(data_settings).splits["train"]
-    built = Retriever.build(train_records, settings={"retrieval_k": k, "passage_max_chars": max_chars})
-    return AnswerRetrieval(built, k, max_chars, "built")
+    return AnswerRetrieval.of(Retriever.build(train_records, settings=to_dict(params)), params, "built")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -371,13 +371,16 @@ def prepare_retrieval(settings: RunSettings, bundle, run_dir: Path, record: RunR
     raft = {"samples": len(bundle.splits["train"]), "with_own_pair": 0}
     if rs.retrieval == "train":
         train_passages, raft = R.training_passages(retriever, bundle.splits["train"], rs.retrieval_k,
-                                                   rs.raft_oracle_ratio, settings.train.seed)
-        val_passages = R.validation_passages(retriever, bundle.splits["validation"], rs.retrieval_k)
+                                                   rs.raft_oracle_ratio, settings.train.seed, rs.min_relevance)
+        val_passages = R.validation_passages(retriever, bundle.splits["validation"], rs.retrieval_k,
+                                             rs.min_relevance)
     summary = {"mode": rs.retrieval, "index": R.RETRIEVAL_DIR, "k": rs.retrieval_k,
                "passage_max_chars": rs.passage_max_chars, "raft_oracle_ratio": rs.raft_oracle_ratio,
+               "min_relevance": rs.min_relevance, "off_topic": rs.off_topic,
                "passages": len(retriever), "sha256": retriever.sha256,
                "knowledge_files": retriever.meta["knowledge_files"],
-               "train_samples_with_own_pair": raft["with_own_pair"]}
+               "train_samples_with_own_pair": raft["with_own_pair"],
+               "train_samples_without_passages": raft.get("without_passages", 0)}
     record.update(retrieval=summary)
     events.write({"type": "retrieval", **summary,
                   "message": t("training.retrieval.summary", "en", mode=rs.retrieval, passages=len(retriever),

@@ -87,12 +87,12 @@ def stop_app(proc: subprocess.Popen, runs_dir: Path | None = None) -> None:
 
 def job_settings(data, model, **overrides):
     """RunSettings of a short CPU run on the tiny model for the job-runner tests: one epoch, batch 4, every
-    step logged, no validation split, no evaluation and no checkpoint unless `overrides` ask."""
+    step logged, no validation split, no evaluation, no checkpoint and no retrieval unless `overrides` ask."""
     from hust_sft.settings import RunSettings, set_values
 
     values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0, "test_ratio": 0.0,
               "max_length": 64, "batch_size": 4, "grad_accum": 1, "logging_steps": 1, "epochs": 1.0,
-              "device": "cpu", "save_steps": 100000, "eval_each_epoch": False}
+              "device": "cpu", "save_steps": 100000, "eval_each_epoch": False, "retrieval": "off"}
     values.update(overrides)
     return set_values(RunSettings(), values)
 
@@ -120,6 +120,7 @@ def write_tuned_run(run: Path, model_dir, data, system_prompt: str | None = None
 
     rs = S.RunSettings()
     rs.model.model, rs.data.data = str(model_dir), str(data)
+    rs.retrieval.retrieval = "off"  # a plain run: it saved no retrieval/ index
     if system_prompt is not None:
         rs.data.system_prompt = system_prompt
     run.mkdir(parents=True)

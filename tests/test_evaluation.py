@@ -66,6 +66,13 @@ def run_dir(tmp_path_factory, tiny_model_dir):
     return run
 
 
+def write_pairs(path: Path, pairs) -> Path:
+    path.write_text("".join(json.dumps({"conversations": [{"role": "user", "content": q},
+                                                          {"role": "assistant", "content": a}]},
+                                       ensure_ascii=False) + "\n" for q, a in pairs), encoding="utf-8")
+    return path
+
+
 def settings_for(tiny_model_dir, data_file, **values):
     s = EvalSettings()
     set_values(s, {"model": str(tiny_model_dir), "data": str(data_file), "val_ratio": 0.1, "test_ratio": 0.5,
@@ -261,7 +268,10 @@ def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, 
     from hust_sft.evaluation import prompt_sha
 
     out = tmp_path / "ev"
-    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], output=str(out), limit=3,
+    # questions about training pairs: retrieval finds them (the test split's share no word with them)
+    near = write_pairs(tmp_path / "near.jsonl",
+                       [("校医院在哪里？电话多少？", "东区。"), ("奖学金怎么申请？", "交申请表。")])
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], output=str(out), limit=3, ood=str(near),
                      arms=["base", "base+retrieval", "tuned", "tuned+retrieval"])
     report = evaluate(s)
     name = "lora-r4.test"
@@ -274,28 +284,36 @@ def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, 
     records, _ = load_records(data_file)
     train = split_records(records, 0.1, 0.5)["train"]
     index = retrieval.Retriever.build(train)              # the same function, the same passages
-    k = RetrievalSettings().retrieval_k                   # a run without a retrieval group: the defaults
+    defaults = RetrievalSettings()                        # a run without a retrieval group: the defaults
+    k = defaults.retrieval_k
     info = report.summary["arm_info"]
     assert info["base"]["retrieval"] is None and info[name]["retrieval"] is None
     for arm in ("base+retrieval", f"{name}+retrieval"):
-        assert info[arm]["retrieval"] == {"origin": "built", "k": k, "passage_max_chars": 200,
+        assert info[arm]["retrieval"] == {"origin": "built", "k": k, "passage_max_chars": defaults.passage_max_chars,
+                                          "min_relevance": defaults.min_relevance, "off_topic": "base",
                                           "passages": len(train), "sha256": index.sha256}
     by = {(r["arm"], r["qid"]): r for r in report.rows}
     system = s.data.system_prompt
-    for qid in ("test-0", "test-1", "test-2"):
+    on_topic = []
+    for qid in ("test-0", "test-1", "test-2", "ood-0", "ood-1"):
         question = by[("base", qid)]["question"]
-        expected = index.search(question, k)
+        expected = index.search(question, k, min_relevance=defaults.min_relevance)
+        if not expected:  # off topic: asked plainly, by the base model (test_off_topic_questions_...)
+            assert by[(f"{name}+retrieval", qid)]["prompt_sha"] == by[("base", qid)]["prompt_sha"]
+            continue
+        on_topic.append(qid)
         for arm in ("base+retrieval", f"{name}+retrieval"):      # both retrieval arms read the same passages
             # stored (and published) with the file's name and line, not the folder it lives in
             assert by[(arm, qid)]["passages"] == [
                 {**p.to_dict(), "source": f"qa.jsonl:{p.source.rsplit(':', 1)[1]}"} for p in expected]
             assert str(data_file.parent) not in json.dumps(by[(arm, qid)]["passages"], ensure_ascii=False)
             ids = prompt_ids(tokenizer, [{"role": "user", "content": question}], system, passages=expected,
-                             passage_max_chars=200)
+                             passage_max_chars=defaults.passage_max_chars)
             assert by[(arm, qid)]["prompt_sha"] == prompt_sha(ids)   # asked with exactly those passages
         assert by[("base", qid)]["passages"] is None
         assert by[("base", qid)]["prompt_sha"] == prompt_sha(
             prompt_ids(tokenizer, [{"role": "user", "content": question}], system))
+    assert on_topic == ["ood-0", "ood-1"]
     with open(out / "per_example.csv", encoding="utf-8-sig", newline="") as f:
         head = next(csv.reader(f))
     assert [c for c in head if c.startswith("answer:")] == [f"answer:{a}" for a in arms]
@@ -323,10 +341,13 @@ def test_a_run_trained_with_retrieval_answers_with_its_own_index_and_refuses_wit
                      arms=["tuned+retrieval"])
     report = evaluate(s)
     assert report.summary["arm_info"]["rag-run+retrieval"]["retrieval"] == {
-        "origin": "run", "k": 2, "passage_max_chars": 60, "passages": 4, "sha256": own.sha256}
+        "origin": "run", "k": 2, "passage_max_chars": 60, "min_relevance": rs.retrieval.min_relevance,
+        "off_topic": "base", "passages": 4, "sha256": own.sha256}
     for r in report.rows:
-        assert r["passages"] == [{**p.to_dict(), "source": f"qa.jsonl:{p.source.rsplit(':', 1)[1]}"}
-                                 for p in own.search(r["question"], 2)]
+        found = own.search(r["question"], 2, min_relevance=rs.retrieval.min_relevance)
+        assert r["passages"] == ([{**p.to_dict(), "source": f"qa.jsonl:{p.source.rsplit(':', 1)[1]}"}
+                                  for p in found] if found else None)
+        assert r["answered_by"] == ("rag-run" if found else "base") and r["off_topic"] == (not found)
 
     shutil.rmtree(run / "retrieval")
     for arms in (["tuned+retrieval"], ["tuned"]):         # never answered without its index, even plainly
@@ -408,7 +429,8 @@ def test_summarize_diff_is_arm_minus_against_with_identical_share():
     (c,) = s["comparisons"]
     assert c["metrics"]["bleu4"] == {"diff": 0.5, "lo": 0.5, "hi": 0.5, "n": 4}
     assert c["metrics"]["keyword_recall"]["n"] == 3 and c["identical"] == 0.25
-    assert s["behaviour"]["t"] == {"n": 4, "looping": 0, "mean_chars": 1.0, "mean_new_tokens": 2.0}
+    assert s["behaviour"]["t"] == {"n": 4, "looping": 0, "off_topic": 0, "answered_by_base": 0, "mean_chars": 1.0,
+                                  "mean_new_tokens": 2.0}
 
 
 def cli(*args):
@@ -454,3 +476,41 @@ def test_cli_user_errors_are_one_line_exit_2(args, message):
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
     assert out.stderr.startswith("error: ")
+
+
+def test_off_topic_questions_of_a_retrieval_arm_are_answered_by_the_base_model(
+        tiny_model_dir, data_file, run_dir, tmp_path, tokenizer):
+    """No passage reaches min_relevance ("1+1=?" shares no word with the handbook): the tuned+retrieval
+    arm hands the question to the base model, asked plainly, so its answer is base's word for word; the
+    report says how many questions were off topic."""
+    from hust_sft import retrieval
+    from hust_sft.data.encoding import prompt_ids
+    from hust_sft.evaluation import prompt_sha
+
+    ood = write_pairs(tmp_path / "ood.jsonl", [("校医院在哪里？电话多少？", "东区。"), ("1+1=?", "2")])
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], ood=str(ood), limit=2,
+                     output=str(tmp_path / "ev"), arms=["base", "tuned", "tuned+retrieval"])
+    report = evaluate(s)
+    name = "lora-r4.test"
+    by = {(r["arm"], r["qid"]): r for r in report.rows}
+    records, _ = load_records(data_file)
+    index = retrieval.Retriever.build(split_records(records, 0.1, 0.5)["train"])
+    defaults = RetrievalSettings()
+    off = [qid for qid in ("test-0", "test-1", "ood-0", "ood-1")
+           if not index.search(by[("base", qid)]["question"], defaults.retrieval_k,
+                               min_relevance=defaults.min_relevance)]
+    assert off == ["test-0", "test-1", "ood-1"]          # the test split shares no word with training
+    for qid in ("test-0", "test-1", "ood-0", "ood-1"):
+        row, base = by[(f"{name}+retrieval", qid)], by[("base", qid)]
+        assert row["off_topic"] == (qid in off)
+        if qid in off:
+            assert (row["answered_by"], row["passages"]) == ("base", None)
+            assert row["prompt_sha"] == base["prompt_sha"] == prompt_sha(prompt_ids(
+                tokenizer, [{"role": "user", "content": base["question"]}], s.data.system_prompt))
+            assert row["answer"] == base["answer"]
+        else:
+            assert row["answered_by"] == name and row["passages"]
+    assert by[(name, "ood-1")]["answer"] != by[("base", "ood-1")]["answer"]   # the adapter does change answers
+    assert t("eval.md.off_topic", "en", arms=t("eval.md.off_topic_arm", "en", arm=f"{name}+retrieval",
+                                               n=1, of=2, base=1)) in report.markdown
+    assert report.summary["splits"]["ood"]["behaviour"][f"{name}+retrieval"]["off_topic"] == 1

@@ -22,7 +22,7 @@ def run_dir(tmp_path):
     run = tmp_path / "runs" / "hust-r16"
     (run / "adapter").mkdir(parents=True)
     settings = set_values(RunSettings(), {"system_prompt": SYSTEM, "lora_r": 16, "max_steps": 40,
-                                          "output": str(run)})
+                                          "output": str(run), "retrieval": "off"})  # saved no retrieval/
     (run / "settings.json").write_text(json.dumps(to_dict(settings)), encoding="utf-8")
     (run / "run.json").write_text(json.dumps({
         "status": "completed", "settings": to_dict(settings), "global_step": 40, "total_steps": 40,
@@ -105,13 +105,16 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     index.save(run_dir / "retrieval")
     (run_dir / "retrieval" / "notes.txt").write_text("not part of the index", encoding="utf-8")
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, passage_max_chars=120)
+    run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, passage_max_chars=120, min_relevance=0.3,
+                                        off_topic="no_passages")
     (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
     card = hub.model_card(run_dir, "alice/x")
     section = card.split("## Retrieval\n")[1].split("## Evaluation")[0]
     assert "| Retrieval (`retrieval`) | train |" in section
     assert "| Passages per question (k) (`retrieval_k`) | 2 |" in section
     assert "| Max characters per passage (`passage_max_chars`) | 120 |" in section
+    assert "| Minimum relevance (`min_relevance`) | 0.3 |" in section
+    assert "| Off-topic questions (`off_topic`) | no_passages |" in section
     assert "`retrieval/` in this repo: 3 passages, bm25s " in section
     assert "| Knowledge files | guide.md |" in section
     assert "Retriever.load" in section

@@ -98,6 +98,11 @@ def test_a_visitor_s_page_shows_the_public_maxima_and_the_owner_s_the_full_range
     for owner_page in (common.visitor_ranges(VISITOR_SPACE, ALICE, widgets, S.EvalSettings),
                        common.visitor_ranges(AppConfig(), None, widgets, S.EvalSettings)):
         assert all(u == gr.update() for u in owner_page)
+    # The Chat bounds one setting: its load event has one output, which Gradio does not unpack.
+    with gr.Blocks():
+        one = {"max_new_tokens": common.widget_for("max_new_tokens", *fields["max_new_tokens"], 256, texts, "en")}
+    assert common.visitor_ranges(VISITOR_SPACE, BOB, one, S.GenerationSettings) == gr.update(maximum=512)
+    assert common.visitor_ranges(VISITOR_SPACE, ALICE, one, S.GenerationSettings) == gr.update()
 
 
 def test_rate_limit_per_voter_and_per_address_with_the_wait_in_the_message():

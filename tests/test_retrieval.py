@@ -59,6 +59,39 @@ def test_search_ranks_the_matching_pair_first_and_is_deterministic(bundle, retri
     assert len(retriever.search(q, 3, exclude_id="train:0")) == 3
 
 
+def test_relevance_is_the_share_of_the_question_word_weight_a_passage_holds():
+    """Lucene idf, idf(df) = ln(1 + (N − df + 0.5) / (df + 0.5)), N = 3 passages; a word the index never
+    saw ("delta") weighs as df = 0."""
+    import math
+
+    index = R.Retriever.build([rec("alpha beta", "gamma", 1), rec("alpha epsilon", "zeta", 2),
+                               rec("eta theta", "iota", 3)])
+    idf = {df: math.log(1 + (3 - df + 0.5) / (df + 0.5)) for df in (0, 1, 2)}
+    hits = index.search("alpha beta delta", 3)
+    assert [h.id for h in hits] == ["train:0", "train:1"]
+    assert hits[0].relevance == round((idf[2] + idf[1]) / (idf[2] + idf[1] + idf[0]), 4) == 0.411
+    assert hits[1].relevance == round(idf[2] / (idf[2] + idf[1] + idf[0]), 4) == 0.1331
+    assert [h.id for h in index.search("alpha beta delta", 3, min_relevance=0.2)] == ["train:0"]
+    assert index.search("alpha beta delta", 3, min_relevance=0.6) == []
+    assert index.search("delta omega", 3) == []                    # nothing known: no passage at all
+
+
+def test_an_off_topic_question_goes_to_the_base_model_without_passages():
+    index = R.Retriever.build([rec("alpha beta", "gamma", 1), rec("alpha epsilon", "zeta", 2),
+                               rec("eta theta", "iota", 3)])
+    rules = RetrievalSettings(retrieval_k=2, min_relevance=0.25)
+    found = R.AnswerRetrieval.of(index, rules, "built")
+    on = found.ask("alpha beta delta", tuned=True)
+    assert ([p.id for p in on.passages], on.use_adapter, on.off_topic) == (["train:0"], True, False)
+    assert found.ask("alpha delta", tuned=True) == R.Asked(None, False, True)     # 0.1844 < 0.25: the base answers
+    assert found.ask("alpha delta", tuned=False) == R.Asked(None, False, True)
+    rules.off_topic = "no_passages"                               # the arm's own model, told nothing was found
+    assert R.AnswerRetrieval.of(index, rules, "built").ask("alpha delta", tuned=True) == R.Asked([], True, True)
+    assert found.to_dict() == {"origin": "built", "k": 2, "passage_max_chars": rules.passage_max_chars,
+                               "min_relevance": 0.25, "off_topic": "base", "passages": 3,
+                               "sha256": index.sha256}
+
+
 def test_equal_scores_are_ordered_by_id():
     r = R.Retriever.build([rec("宿舍几点关门", "十一点"), rec("宿舍几点关门", "十一点")] + [rec("食堂", "早餐")])
     hits = r.search("宿舍关门", 5)
@@ -150,7 +183,8 @@ def test_raft_passages_exclude_the_own_pair_unless_it_is_the_oracle(bundle, retr
     train = bundle.splits["train"]
     never, _ = R.training_passages(retriever, train, 3, 0.0, seed=1)
     always, summary = R.training_passages(retriever, train, 3, 1.0, seed=1)
-    assert summary == {"samples": len(train), "with_own_pair": len(train), "k": 3, "oracle_ratio": 1.0}
+    assert summary == {"samples": len(train), "with_own_pair": len(train), "k": 3, "oracle_ratio": 1.0,
+                       "min_relevance": 0.0, "without_passages": 0}
     for i, (no, yes) in enumerate(zip(never, always)):
         assert f"train:{i}" not in [p.id for p in no] and len(no) <= 3
         assert [p.id for p in yes].count(f"train:{i}") == 1 and len(yes) <= 3

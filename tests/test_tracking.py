@@ -26,7 +26,8 @@ def qa_file(tmp_path_factory):
 
 def settings_for(data, model, **overrides) -> RunSettings:
     values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0, "test_ratio": 0.0,
-              "max_length": 64, "batch_size": 2, "grad_accum": 1, "logging_steps": 1, "max_steps": 3}
+              "max_length": 64, "batch_size": 2, "grad_accum": 1, "logging_steps": 1, "max_steps": 3,
+              "retrieval": "off"}
     values.update(overrides)
     return set_values(RunSettings(), values)
 

@@ -42,7 +42,7 @@ def make_settings(data, model, **overrides) -> RunSettings:
     values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0,
               "test_ratio": 0.0, "max_length": 64, "batch_size": 4, "grad_accum": 1, "logging_steps": 1,
               "lr": 1e-2, "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0, "lora_dropout": 0.0,
-              "epochs": 1.0}
+              "epochs": 1.0, "retrieval": "off"}  # plain SFT; retrieval training: test_training_best.py
     values.update(overrides)
     return set_values(RunSettings(), values)
 

@@ -48,7 +48,7 @@ def learnable_model_dir(tmp_path_factory):
 def settings_for(data, model, **overrides) -> RunSettings:
     values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.25, "test_ratio": 0.0,
               "max_length": 64, "batch_size": 4, "grad_accum": 1, "logging_steps": 1, "lr": 1e-2,
-              "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0, "epochs": 5.0}
+              "lr_scheduler": "constant_with_warmup", "warmup_ratio": 0.0, "epochs": 5.0, "retrieval": "off"}
     values.update(overrides)
     return set_values(RunSettings(), values)
 
@@ -102,7 +102,8 @@ def test_without_validation_the_last_step_is_kept_and_run_json_says_why(tmp_path
 
 def test_retrieval_training_encodes_passages_and_saves_the_index(tmp_path, tiny_model_dir, tokenizer):
     data = write_qa_jsonl(tmp_path / "qa.jsonl", 12)
-    plain = train(settings_for(data, tiny_model_dir, max_steps=1, max_length=512), run_dir=tmp_path / "plain")
+    plain = train(settings_for(data, tiny_model_dir, max_steps=1, max_length=512, retrieval="off"),
+                  run_dir=tmp_path / "plain")
     train(settings_for(data, tiny_model_dir, max_steps=1, max_length=512, retrieval="train", retrieval_k=2,
                        raft_oracle_ratio=0.5), run_dir=tmp_path / "rag")
     run = json.loads((tmp_path / "rag" / "run.json").read_text(encoding="utf-8"))

@@ -26,6 +26,7 @@ def run_dir(tmp_path_factory, tiny_model_dir):
     run = tmp_path_factory.mktemp("runs") / "my-run"
     rs = S.RunSettings()
     rs.model.model, rs.data.data, rs.data.system_prompt = str(tiny_model_dir), str(common.SAMPLE_DATA), SYSTEM
+    rs.retrieval.retrieval = "off"  # a plain run: it saved no retrieval/ index
     run.mkdir()
     (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
     model = get_peft_model(load_base_model(rs.model), lora_config(rs.lora))
@@ -97,18 +98,21 @@ def test_chat_with_retrieval_asks_with_the_passages_and_lists_them(config, cache
     steps = list(chat.chat(config, cache, "en", question, "my-run", "", "", [], [], GEN, False, True))
     base, tuned, _, base_src, tuned_src = steps[-1]
     train = load_data(S.from_dict(S.DataSettings, {"data": str(common.SAMPLE_DATA)})).splits["train"]
-    found = retrieval.Retriever.build(train).search(question, S.RetrievalSettings().retrieval_k)
-    assert len(found) == S.RetrievalSettings().retrieval_k
+    defaults = S.RetrievalSettings()
+    found = retrieval.Retriever.build(train).search(question, defaults.retrieval_k,
+                                                    min_relevance=defaults.min_relevance)
+    assert len(found) == defaults.retrieval_k
     assert base_src == ""
-    # Each passage with its file name and line, never the folder the data lives in on the server.
+    # Each passage with its file name and line (never the folder the data lives in on the server) and
+    # its relevance.
     assert tuned_src == "\n".join([i18n.t("ui.chat.sources", "en")] + [
-        f"{n}. `{p.id}` (sample_handbook.jsonl:{p.source.rsplit(':', 1)[1]}) {' '.join(p.text.split())}"
-        for n, p in enumerate(found, 1)])
+        f"{n}. `{p.id}` (sample_handbook.jsonl:{p.source.rsplit(':', 1)[1]}, relevance "
+        f"{100 * p.relevance:.0f}%) {' '.join(p.text.split())}" for n, p in enumerate(found, 1)])
     assert str(common.SAMPLE_DATA.parent) not in tuned_src
     gen = S.set_values(S.GenerationSettings(), GEN)
     msgs = [{"role": "user", "content": question}]
     assert tuned[1]["content"] == cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen,
-                                               passages=found, passage_max_chars=200)
+                                               passages=found, passage_max_chars=defaults.passage_max_chars)
     assert base[1]["content"] == cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen,
                                               use_adapter=False)
     # base with retrieval reads the same passages as the tuned side
@@ -116,6 +120,19 @@ def test_chat_with_retrieval_asks_with_the_passages_and_lists_them(config, cache
                                       True, False))[-1]
     assert base_src2 == tuned_src
     assert common.run_retrieval_mode(config, "my-run") == "off"
+
+
+def test_chat_hands_an_off_topic_question_to_the_base_model_and_says_so(config, cache, run_dir, tiny_model_dir):
+    """No handbook passage is relevant to "1+1=?": with retrieval on, the tuned side's answer is the base
+    model's plain answer, and the sources line says why."""
+    steps = list(chat.chat(config, cache, "en", "1+1=?", "my-run", "", "", [], [], GEN, True, True))
+    base, tuned, _, base_src, tuned_src = steps[-1]
+    assert base_src == tuned_src == i18n.t("ui.chat.sources_off_topic", "en")
+    gen = S.set_values(S.GenerationSettings(), GEN)
+    msgs = [{"role": "user", "content": "1+1=?"}]
+    plain_base = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=False)
+    assert tuned[1]["content"] == base[1]["content"] == plain_base
+    assert plain_base != cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen)  # the adapter differs
 
 
 def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cache):
@@ -303,6 +320,7 @@ def test_blind_pair_of_any_two_arms_retrieval_included(config, cache, run_dir, t
                                      reference="base+retrieval", candidate="tuned+retrieval")
     found = answer_retrieval(config, common.resolve(config, "my-run", "", "en"))
     gen, msgs = short, [{"role": "user", "content": question}]
+    assert found.ask(question, tuned=True).use_adapter            # on topic: the tuned model answers
     extra = {"passages": found.search(question), "passage_max_chars": found.passage_max_chars}
     ref = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=False, seed=3, **extra)
     cand = cache.answer(str(tiny_model_dir), str(run_dir), msgs, SYSTEM, gen, use_adapter=True, seed=4, **extra)

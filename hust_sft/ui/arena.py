@@ -155,10 +155,12 @@ def new_pair(config: AppConfig, cache, lang: str, voter: str | None, question: s
                  if any(k.endswith(RETRIEVAL_SUFFIX) for k in (reference, candidate)) else None)
 
         def answer(kind: str, seed: int | None) -> str:
-            extra = ({"passages": found.search(question), "passage_max_chars": found.passage_max_chars}
-                     if kind.endswith(RETRIEVAL_SUFFIX) else {})
-            return cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=kind.startswith("tuned"),
-                                seed=seed, **extra)
+            tuned, extra = kind.startswith("tuned"), {}
+            if kind.endswith(RETRIEVAL_SUFFIX):
+                asked = found.ask(question, tuned=tuned)
+                tuned, extra = asked.use_adapter, {"passages": asked.passages,
+                                                   "passage_max_chars": found.passage_max_chars}
+            return cache.answer(model_id, adapter, msgs, system_prompt, gen, use_adapter=tuned, seed=seed, **extra)
         ref_answer = answer(reference, seed)
         cand_answer = answer(candidate, None if seed is None else seed + 1)
         pair = Arena(config.arena_db).create_pair(

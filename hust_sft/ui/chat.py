@@ -81,21 +81,22 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
         found = answer_retrieval(config, adapter) if base_retrieval or tuned_retrieval else None
     except Exception as e:  # noqa: BLE001 - RetrievalError (a run's index missing), data errors
         raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
-    base_passages = found.search(question) if base_retrieval else None
-    tuned_passages = found.search(question) if tuned_retrieval else None
+    base_asked = found.ask(question, tuned=False) if base_retrieval else None
+    tuned_asked = found.ask(question, tuned=True) if tuned_retrieval else None
     extra = {"passage_max_chars": found.passage_max_chars} if found else {}
-    base_src, tuned_src = sources_markdown(base_passages, lang), sources_markdown(tuned_passages, lang)
+    base_src, tuned_src = sources_markdown(base_asked, lang), sources_markdown(tuned_asked, lang)
     base_hist = base_msgs + [{"role": "assistant", "content": "…"}]
     tuned_hist = tuned_msgs + [{"role": "assistant", "content": "…" if adapter else t("ui.chat.no_adapter", lang)}]
     yield base_hist, tuned_hist, "", base_src, tuned_src
     try:
         for text in cache.stream(model_id, adapter, base_msgs, system_prompt, gen, use_adapter=False,
-                                 passages=base_passages, **extra):
+                                 passages=base_asked and base_asked.passages, **extra):
             base_hist[-1] = {"role": "assistant", "content": text}
             yield base_hist, tuned_hist, "", base_src, tuned_src
         if adapter:
-            for text in cache.stream(model_id, adapter, tuned_msgs, system_prompt, gen, use_adapter=True,
-                                     passages=tuned_passages, **extra):
+            for text in cache.stream(model_id, adapter, tuned_msgs, system_prompt, gen,
+                                     use_adapter=tuned_asked is None or tuned_asked.use_adapter,
+                                     passages=tuned_asked and tuned_asked.passages, **extra):
                 tuned_hist[-1] = {"role": "assistant", "content": text}
                 yield base_hist, tuned_hist, "", base_src, tuned_src
     except Exception as e:  # noqa: BLE001 - model/adapter loading errors of every library end up here
@@ -137,9 +138,12 @@ def build(ctx: Ctx) -> None:
     def on_load(profile: gr.OAuthProfile | None):
         return visitor_ranges(config, profile, bounded, S.GenerationSettings)
     ctx.on_load(on_load, [], list(bounded.values()))
-    # A run trained with retrieval answers with it by default (it learnt to read passages).
-    run.change(lambda r: (system_prompt_of(config, r), run_retrieval_mode(config, r) != "off"), run,
-               [system, tuned_rag], api_name=False)
+    # A run trained with retrieval answers with it by default (it learnt to read passages), and base beside
+    # it too, so the two sides compare like with like (README: both score higher on facts with retrieval).
+    def run_changed(r):
+        with_retrieval = run_retrieval_mode(config, r) != "off"
+        return system_prompt_of(config, r), with_retrieval, with_retrieval
+    run.change(run_changed, run, [system, base_rag, tuned_rag], api_name=False)
 
     # The retrieval switches come last, so /chat keeps its earlier parameters in their places.
     def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *rest) -> Iterator[tuple]:

@@ -263,21 +263,26 @@ def answer_retrieval(config: AppConfig, ref):
     return _answer_retrieval(str(folder) if folder else None, json.dumps(S.to_dict(data), sort_keys=True))
 
 
-def sources_markdown(passages: list | None, lang: str) -> str:
-    """The passages an answer was given, numbered as in its prompt: what a student can check.
+def sources_markdown(asked, lang: str) -> str:
+    """The passages an answer was given (`asked`: retrieval.Asked, None without retrieval), numbered as
+    in its prompt, with their relevance: what a student can check. An off-topic question says so, and
+    who answered it.
 
-    Each shows its id, where it comes from (file name and line only, `retrieval.public_source`: no
-    server path) and its text."""
+    Each passage shows its id, where it comes from (file name and line only, `retrieval.public_source`:
+    no server path) and its text."""
     from hust_sft.retrieval import public_source
 
-    if passages is None:
+    if asked is None:
         return ""
-    if not passages:
+    if asked.passages is None:
+        return t("ui.chat.sources_off_topic", lang)
+    if not asked.passages:
         return t("ui.chat.sources_none", lang)
     lines = [t("ui.chat.sources", lang)]
-    for n, p in enumerate(passages, 1):
+    for n, p in enumerate(asked.passages, 1):
         text = " ".join(p.text.split())
-        lines.append(f"{n}. `{p.id}` ({public_source(p.source)}) {text}")
+        where = t("ui.chat.source_where", lang, source=public_source(p.source), pct=f"{100 * p.relevance:.0f}")
+        lines.append(f"{n}. `{p.id}` ({where}) {text}")
     return "\n".join(lines)
 
 
@@ -347,28 +352,27 @@ def widget_for(name: str, f: dataclasses.Field, tp, default: Any, texts: Texts, 
     return comp
 
 
-def visitor_ranges(config: AppConfig, profile: Any, widgets: dict[str, Any], cls) -> list:
+def visitor_ranges(config: AppConfig, profile: Any, widgets: dict[str, Any], cls):
     """On page load: one update per widget in `widgets` ({setting name: widget}) that shows a visitor of a
     public Space each setting's public maximum (and it as the value where the default is unbounded or
-    larger, e.g. `limit`); no change for the owner or off a Space.
+    larger, e.g. `limit`); no change for the owner or off a Space. One widget gets its update alone, not a
+    one-item list: Gradio hands a single output the value as it is.
 
     Only the visitor's page is narrowed: the widgets are built with the full ranges, so an API call over a
     public maximum reaches `hust_sft.limits` and gets its named error, and the owner's API calls keep the
     full ranges. (Gradio checks a session's values against that session's widget maxima.)
     """
-    if access.is_owner(config, profile):
-        return [gr.update() for _ in widgets]
     fields = {n: f for n, f, _ in S.fields_of(cls)}
     updates = []
     for name in widgets:
         top, default = fields[name].metadata.get("public_max"), S.get_value(cls(), name)
-        if top is None:
+        if top is None or access.is_owner(config, profile):
             updates.append(gr.update())
         elif default is None or default > top:
             updates.append(gr.update(maximum=top, value=top))
         else:
             updates.append(gr.update(maximum=top))
-    return updates
+    return updates[0] if len(updates) == 1 else updates
 
 
 def settings_from(cls_or_obj, names: list[str], values: list[Any]):

@@ -145,11 +145,17 @@ def test_stop_saves_the_adapter_and_the_runs_table_says_stopped(page, server):
     wait_for(lambda: "已停止" in page.inner_text("#runs-table"))
 
 
-def test_chat_streams_both_answers(page):
+def test_chat_streams_both_answers_and_lists_a_retrieval_run_s_passages(page):
     page.reload()
     page.wait_for_selector("#train-progress")
     tab(page, "对话")
     pick(page, "chat-run", RUN)
+    # The run was trained with the defaults (retrieval "train"): both sides ask with its passages by default.
+    switches = [page.locator(f"#chat-{side}-retrieval input[type=checkbox]") for side in ("base", "tuned")]
+    wait_for(lambda: all(s.is_checked() for s in switches))
+    # The random demo model answers a passage prompt with blank lines: first ask plainly, to see text stream.
+    for s in switches:
+        s.uncheck()
     fill(page, "chat-question", "校园卡丢了怎么办？")
     page.click("#chat-send")
     for box in ("#chat-base", "#chat-tuned"):
@@ -162,6 +168,16 @@ def test_chat_streams_both_answers(page):
         return page.locator("#chat-tuned [data-testid=bot]").inner_text() == before
     wait_for(settled)
     shot(page, "chat")
+    assert page.inner_text("#chat-tuned-sources").strip() == ""
+    # With retrieval on, the passages are listed under each answer by file name and line.
+    for s in switches:
+        s.check()
+    fill(page, "chat-question", "校园卡丢了怎么办？")
+    page.click("#chat-send")
+    for side in ("base", "tuned"):
+        wait_for(lambda side=side: "train:" in page.inner_text(f"#chat-{side}-sources"))
+    assert "sample_handbook.jsonl:" in page.inner_text("#chat-tuned-sources")
+    assert str(ROOT) not in page.inner_text("#chat-tuned-sources")
 
 
 def test_evaluate_shows_the_summary_and_per_question_tables(page, server):

@@ -330,6 +330,7 @@ def make_run(runs_dir: Path, name: str, data: Path, *, files: dict[str, bytes] |
     (run / "adapter").mkdir(parents=True)
     rs = S.RunSettings()
     rs.model.model, rs.data.data, rs.data.system_prompt = str(demo_model_dir()), str(data), SYSTEM_PROMPT
+    rs.retrieval.retrieval = "off"  # a plain run: it saved no retrieval/ index
     rs.train.output, rs.train.runs_dir = str(run), str(runs_dir)
     (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
     sha = hashlib.sha256(Path(data).read_bytes()).hexdigest()
