@@ -267,6 +267,7 @@ def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[
     lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
         (f"{field_label('retrieval', lang)} (`retrieval`)", r.retrieval),
         (f"{field_label('retrieval_k', lang)} (`retrieval_k`)", r.retrieval_k),
+        (f"{field_label('answer_k', lang)} (`answer_k`)", r.answer_k),
         (f"{field_label('passage_max_chars', lang)} (`passage_max_chars`)", r.passage_max_chars),
         (f"{field_label('min_relevance', lang)} (`min_relevance`)", r.min_relevance),
         (f"{field_label('off_topic', lang)} (`off_topic`)", r.off_topic),

@@ -476,7 +476,8 @@ def training_passages(retriever: Retriever, records: Sequence, k: int, oracle_ra
 
 def validation_passages(retriever: Retriever, records: Sequence, k: int,
                         min_relevance: float = 0.0) -> list[list[Passage]]:
-    """The passages of each validation record, retrieved exactly as at answering time."""
+    """The passages of each validation record: the search and relevance floor answering uses, with the
+    training k (the validation loss measures what training optimises)."""
     return [retriever.search(r.question, k, min_relevance=min_relevance) for r in records]
 
 
@@ -507,7 +508,7 @@ class AnswerRetrieval:
     @classmethod
     def of(cls, retriever: Retriever, params, origin: str) -> AnswerRetrieval:
         """With the rules of `params` (settings.RetrievalSettings: a run's, or today's defaults)."""
-        return cls(retriever, params.retrieval_k, params.passage_max_chars, origin, params.min_relevance,
+        return cls(retriever, params.answer_k, params.passage_max_chars, origin, params.min_relevance,
                    params.off_topic)
 
     def search(self, question: str) -> list[Passage]:
@@ -539,7 +540,7 @@ def for_answering(spec: str | Path | None, *, train_records: Sequence | None = N
                   data_settings=None) -> AnswerRetrieval:
     """The retrieval an adapter (`spec`: run dir, adapter dir; None: the base model alone) answers with.
 
-    A run with a usable index answers with it, and with its own retrieval_k / passage_max_chars; a run
+    A run with a usable index answers with it, and with its own answer_k / passage_max_chars; a run
     trained with retrieval whose index is missing raises RetrievalError (`for_run`); otherwise an index is
     built from `train_records` (or the training split of `data_settings`) — the same function training
     uses, so it holds the same passages a retrieval run of that data would have.

@@ -285,7 +285,7 @@ def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, 
     train = split_records(records, 0.1, 0.5)["train"]
     index = retrieval.Retriever.build(train)              # the same function, the same passages
     defaults = RetrievalSettings()                        # a run without a retrieval group: the defaults
-    k = defaults.retrieval_k
+    k = defaults.answer_k
     info = report.summary["arm_info"]
     assert info["base"]["retrieval"] is None and info[name]["retrieval"] is None
     for arm in ("base+retrieval", f"{name}+retrieval"):
@@ -332,7 +332,7 @@ def test_a_run_trained_with_retrieval_answers_with_its_own_index_and_refuses_wit
     shutil.copytree(run_dir / "adapter", run / "adapter")
     rs = RunSettings()
     set_values(rs, {"data": str(data_file), "val_ratio": 0.1, "test_ratio": 0.5, "model": str(tiny_model_dir),
-                    "retrieval": "train", "retrieval_k": 2, "passage_max_chars": 60})
+                    "retrieval": "train", "retrieval_k": 1, "answer_k": 2, "passage_max_chars": 60})
     (run / "settings.json").write_text(json.dumps(to_dict(rs)), encoding="utf-8")
     records, _ = load_records(data_file)
     own = retrieval.Retriever.build(records[:4])          # not the training split: tells the run's own apart
@@ -497,7 +497,7 @@ def test_off_topic_questions_of_a_retrieval_arm_are_answered_by_the_base_model(
     index = retrieval.Retriever.build(split_records(records, 0.1, 0.5)["train"])
     defaults = RetrievalSettings()
     off = [qid for qid in ("test-0", "test-1", "ood-0", "ood-1")
-           if not index.search(by[("base", qid)]["question"], defaults.retrieval_k,
+           if not index.search(by[("base", qid)]["question"], defaults.answer_k,
                                min_relevance=defaults.min_relevance)]
     assert off == ["test-0", "test-1", "ood-1"]          # the test split shares no word with training
     for qid in ("test-0", "test-1", "ood-0", "ood-1"):

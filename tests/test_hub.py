@@ -105,13 +105,14 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     index.save(run_dir / "retrieval")
     (run_dir / "retrieval" / "notes.txt").write_text("not part of the index", encoding="utf-8")
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, passage_max_chars=120, min_relevance=0.3,
-                                        off_topic="no_passages")
+    run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, answer_k=3, passage_max_chars=120,
+                                        min_relevance=0.3, off_topic="no_passages")
     (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
     card = hub.model_card(run_dir, "alice/x")
     section = card.split("## Retrieval\n")[1].split("## Evaluation")[0]
     assert "| Retrieval (`retrieval`) | train |" in section
-    assert "| Passages per question (k) (`retrieval_k`) | 2 |" in section
+    assert "| Passages per training question (k) (`retrieval_k`) | 2 |" in section
+    assert "| Passages when answering (`answer_k`) | 3 |" in section
     assert "| Max characters per passage (`passage_max_chars`) | 120 |" in section
     assert "| Minimum relevance (`min_relevance`) | 0.3 |" in section
     assert "| Off-topic questions (`off_topic`) | no_passages |" in section

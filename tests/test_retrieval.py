@@ -79,7 +79,7 @@ def test_relevance_is_the_share_of_the_question_word_weight_a_passage_holds():
 def test_an_off_topic_question_goes_to_the_base_model_without_passages():
     index = R.Retriever.build([rec("alpha beta", "gamma", 1), rec("alpha epsilon", "zeta", 2),
                                rec("eta theta", "iota", 3)])
-    rules = RetrievalSettings(retrieval_k=2, min_relevance=0.25)
+    rules = RetrievalSettings(answer_k=2, min_relevance=0.25)
     found = R.AnswerRetrieval.of(index, rules, "built")
     on = found.ask("alpha beta delta", tuned=True)
     assert ([p.id for p in on.passages], on.use_adapter, on.off_topic) == (["train:0"], True, False)

@@ -99,9 +99,9 @@ def test_chat_with_retrieval_asks_with_the_passages_and_lists_them(config, cache
     base, tuned, _, base_src, tuned_src = steps[-1]
     train = load_data(S.from_dict(S.DataSettings, {"data": str(common.SAMPLE_DATA)})).splits["train"]
     defaults = S.RetrievalSettings()
-    found = retrieval.Retriever.build(train).search(question, defaults.retrieval_k,
+    found = retrieval.Retriever.build(train).search(question, defaults.answer_k,
                                                     min_relevance=defaults.min_relevance)
-    assert len(found) == defaults.retrieval_k
+    assert len(found) == defaults.answer_k
     assert base_src == ""
     # Each passage with its file name and line (never the folder the data lives in on the server) and
     # its relevance.

@@ -86,8 +86,9 @@ def test_the_run_picker_names_its_parts_per_tab_and_relists_runs_on_every_page_l
         i18n.t("ui.chat.run"), i18n.t("ui.chat.run_help"), i18n.t("ui.chat.hub_help"))
     assert publish.run.info is None
     assert [f.api_name for f in demo.fns.values()] == ["chat_runs"]
-    assert [outputs for _, _, outputs in ctx.loads] == [[chat.run], [publish.run]]
-    assert ctx.loads[0][0]() == {"__type__": "update", "choices": []}  # no run with an adapter yet
+    # One load re-lists the runs for every picker: the runs folder is read once per page load.
+    assert [outputs for _, _, outputs in ctx.loads] == [[chat.run, publish.run]]
+    assert ctx.loads[0][0]() == [{"__type__": "update", "choices": []}] * 2  # no run with an adapter yet
     en = dict(zip(texts.components, texts.updates("en")))
     assert en[chat.run] == {"__type__": "update", "label": "Trained run", "info": i18n.t("ui.chat.run_help", "en")}
     assert en[chat.refresh]["value"] == i18n.t("ui.refresh", "en") and en[publish.run]["label"] == "Trained run"

@@ -171,6 +171,7 @@ class Ctx:
     cache: Any  # hust_sft.serving.ModelCache
     voter: Any = None
     loads: list[tuple[Callable, list, list]] = field(default_factory=list)
+    run_dropdowns: list = field(default_factory=list)  # every run_picker's dropdown, re-listed by one load
 
     def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
         """Run `fn(*inputs) -> outputs` on every page load (app.py wires them after all tabs)."""
@@ -298,7 +299,8 @@ def run_picker(ctx: Ctx, prefix: str, *, info: str | None = None, hub: bool = Tr
                **dropdown) -> RunPicker:
     """The run dropdown (elem_id `<prefix>-run`), the Hub id box (`<prefix>-hub`) and a refresh button
     (`<prefix>-refresh`, API `refresh_api`) when `refresh_api` is given, in the caller's row; every page
-    load re-lists the runs. `info`: the dropdown's help key; `dropdown`: more gr.Dropdown arguments."""
+    load re-lists the runs (once for all pickers). `info`: the dropdown's help key; `dropdown`: more gr.Dropdown
+    arguments."""
     config, texts = ctx.config, ctx.texts
 
     def relist():
@@ -312,7 +314,12 @@ def run_picker(ctx: Ctx, prefix: str, *, info: str | None = None, hub: bool = Tr
     if refresh_api:
         refresh = texts.make(gr.Button, value=tr("ui.refresh"), scale=0, elem_id=f"{prefix}-refresh")
         refresh.click(relist, None, run, api_name=refresh_api)
-    ctx.on_load(relist, [], [run])
+    if not ctx.run_dropdowns:
+        def relist_all():  # the runs folder is read once per page load, whatever the number of pickers
+            update = relist()
+            return update if len(ctx.run_dropdowns) == 1 else [update] * len(ctx.run_dropdowns)
+        ctx.on_load(relist_all, [], ctx.run_dropdowns)  # the list grows as later tabs add their pickers
+    ctx.run_dropdowns.append(run)
     return RunPicker(run=run, hub=box, refresh=refresh)
 
 

@@ -210,14 +210,15 @@ def stop(config: AppConfig, profile: Any, lang: str) -> str:
     return t("ui.train.stopping", lang, run=Path(job.run_dir).name)
 
 
-def live_state(config: AppConfig) -> runs.RunProgress | None:
-    """The running job's progress, else the newest run's read from disk (so a finished curve stays on screen)."""
+def live_state(config: AppConfig, listed: list | None = None) -> runs.RunProgress | None:
+    """The running job's progress, else the newest run's read from disk (so a finished curve stays on screen).
+    `listed`: runs.list_runs of the runs folder, when the caller has it already."""
     from hust_sft import jobs
 
     job = jobs.active(config.runs_dir)
     if job is not None:
         return job.poll()
-    listed = runs.list_runs(config.runs_dir)
+    listed = runs.list_runs(config.runs_dir) if listed is None else listed
     return runs.progress(listed[0].path) if listed else None
 
 
@@ -260,11 +261,11 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def runs_table(config: AppConfig, lang: str):
+def runs_table(config: AppConfig, lang: str, listed: list | None = None):
     keys = ["name", "status", "started", "steps", "train_loss", "val_loss", "wall_time", "adapter", "eval"]
     cols = [t(f"ui.runs.col.{k}", lang) for k in keys]
     rows = []
-    for r in runs.list_runs(config.runs_dir):
+    for r in runs.list_runs(config.runs_dir) if listed is None else listed:
         rows.append(dict(zip(cols, [
             r.name, t(f"ui.status.{r.status}", lang), r.started or "",
             f"{r.steps}/{r.total_steps}" if r.steps is not None else "",
@@ -278,7 +279,8 @@ def runs_table(config: AppConfig, lang: str):
 def status(config: AppConfig, lang: str):
     """(progress html, loss frame, log tail, runs table) — the whole live view, polled every second."""
     lang = lang_of(lang)
-    state = live_state(config)
+    listed = runs.list_runs(config.runs_dir)  # once per poll, for the progress and the table
+    state = live_state(config, listed)
     curve = loss_frame(state.events if state else [], lang)
     # None rather than an empty frame: Gradio 6.31's LinePlot never draws coloured lines once it was given
     # an empty frame (seen in Chromium), and a run's first seconds have no loss yet.
@@ -286,7 +288,7 @@ def status(config: AppConfig, lang: str):
         state = replace(state, error=access.public_text(config, state.error) or None,
                         log_tail=access.public_text(config, state.log_tail))
     return (progress_html(state, lang), curve if curve["loss"].notna().any() else None,
-            state.log_tail if state else "", runs_table(config, lang))
+            state.log_tail if state else "", runs_table(config, lang, listed))
 
 
 # ---------------------------------------------------------------------------------------------------
