@@ -90,13 +90,13 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
     yield base_hist, tuned_hist, "", base_src, tuned_src
     try:
         for text in cache.stream(model_id, adapter, base_msgs, system_prompt, gen, use_adapter=False,
-                                 passages=base_asked and base_asked.passages, **extra):
+                                 passages=None if base_asked is None else base_asked.passages, **extra):
             base_hist[-1] = {"role": "assistant", "content": text}
             yield base_hist, tuned_hist, "", base_src, tuned_src
         if adapter:
             for text in cache.stream(model_id, adapter, tuned_msgs, system_prompt, gen,
                                      use_adapter=tuned_asked is None or tuned_asked.use_adapter,
-                                     passages=tuned_asked and tuned_asked.passages, **extra):
+                                     passages=None if tuned_asked is None else tuned_asked.passages, **extra):
                 tuned_hist[-1] = {"role": "assistant", "content": text}
                 yield base_hist, tuned_hist, "", base_src, tuned_src
     except Exception as e:  # noqa: BLE001 - model/adapter loading errors of every library end up here
