@@ -35,6 +35,7 @@ from hust_sft import metrics
 from hust_sft.errors import LocalizedError
 from hust_sft.fileio import write_text_atomic
 from hust_sft.i18n import t
+from hust_sft.retrieval import Asked
 from hust_sft.settings import EvalSettings, TrainSettings, to_dict
 
 BASE = "base"
@@ -381,8 +382,8 @@ def _behaviour(rows: dict[str, dict]) -> dict:
     return {"n": n,
             "looping": sum(metrics.loops(a) for a in answers),
             "off_topic": sum(bool(r.get("off_topic")) for r in rows.values()),
-            "answered_by_base": sum(bool(r.get("off_topic")) and r.get("answered_by") == BASE
-                                    and r.get("passages") is None for r in rows.values()),
+            # off topic with off_topic "base": asked plainly (no passages), by the base model
+            "answered_by_base": sum(bool(r.get("off_topic")) and r.get("passages") is None for r in rows.values()),
             "mean_chars": sum(len(a.strip()) for a in answers) / n if n else None,
             "mean_new_tokens": sum(r.get("new_tokens") or 0 for r in rows.values()) / n if n else None}
 
@@ -712,16 +713,14 @@ def _base_warnings(settings: EvalSettings, arms: list[Arm]) -> list:
 
 @dataclass(frozen=True)
 class Prompt:
-    """What one arm is asked for one question: token ids, the passages they carry (retrieval arms), and
-    the identity a stored answer must match to be reused. `use_adapter` False on a tuned arm: the
-    question was off topic and the base model answers it (retrieval.AnswerRetrieval.ask); the plain
-    prompt it then gets differs from every retrieval prompt, so `sha` tells the two apart."""
+    """What one arm is asked for one question: token ids, how they were asked (`asked`: the passages, and
+    whether the adapter answers — an off-topic question on a tuned retrieval arm goes to the base model,
+    retrieval.AnswerRetrieval.ask), and the identity a stored answer must match to be reused (the plain
+    prompt an off-topic question gets differs from every retrieval prompt, so `sha` tells the two apart)."""
     ids: list[int]
-    passages: list | None
+    asked: Asked
     fingerprint: str
     sha: str
-    use_adapter: bool = True
-    off_topic: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -730,7 +729,6 @@ class Prompt:
 
 def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[str, str], Prompt]:
     """{(arm, qid): Prompt} for every arm and question."""
-    from hust_sft import retrieval
     from hust_sft.data.encoding import prompt_ids
 
     prompts = {}
@@ -739,12 +737,11 @@ def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[st
         found = plan.retrievers.get(arm.name)
         for ex in plan.examples:
             msgs = prompt_messages(ex.record)
-            asked = (retrieval.Asked(None, bool(arm.adapter), False) if found is None
+            asked = (Asked(None, bool(arm.adapter), False) if found is None
                      else found.ask(last_user(msgs), tuned=bool(arm.adapter)))
             ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt, passages=asked.passages,
                              **({"passage_max_chars": found.passage_max_chars} if found else {}))
-            prompts[(arm.name, ex.qid)] = Prompt(ids, asked.passages, fp, prompt_sha(ids),
-                                                 use_adapter=asked.use_adapter, off_topic=asked.off_topic)
+            prompts[(arm.name, ex.qid)] = Prompt(ids, asked, fp, prompt_sha(ids))
     return prompts
 
 
@@ -821,14 +818,14 @@ def answer_arm(answerer: Answerer, arm: Arm, todo: list[Example], prompts: dict[
     prompt = {ex.qid: prompts[(arm.name, ex.qid)] for ex in todo}
     batches = []
     for use_adapter in (False, True):
-        group = sorted((ex for ex in todo if prompt[ex.qid].use_adapter == use_adapter),
+        group = sorted((ex for ex in todo if prompt[ex.qid].asked.use_adapter == use_adapter),
                        key=lambda ex: -len(prompt[ex.qid].ids))
         batches += [group[i:i + settings.batch_size] for i in range(0, len(group), settings.batch_size)]
     done = 0
     for batch in batches:
         tally.starting(arm, done, len(todo))
         done += len(batch)
-        peft = answerer.peft_of.get(arm.adapter) if prompt[batch[0].qid].use_adapter else None
+        peft = answerer.peft_of.get(arm.adapter) if prompt[batch[0].qid].asked.use_adapter else None
         with answerer.answering(peft) as answering_model:
             results = generate_batch(answering_model, answerer.tokenizer, [prompt[ex.qid].ids for ex in batch],
                                      max_new_tokens=settings.generation.max_new_tokens, batch_size=len(batch))
@@ -861,13 +858,13 @@ def _public_passage(p) -> dict:
 
 def _row(arm: Arm, ex: Example, res, prompt: Prompt, peak_mb: float, device: str, dtype: str) -> dict:
     """One line of per_example.jsonl: the answer, its scores against the reference, what it cost."""
-    record = ex.record
+    record, asked = ex.record, prompt.asked
     keywords = record.extra.get("expected_keywords") or None
     return {"arm": arm.name, "qid": ex.qid, "split": ex.split, "source_line": record.line,
             "question": record.question, "reference": record.answer, "keywords": keywords,
             "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
-            "passages": None if prompt.passages is None else [_public_passage(p) for p in prompt.passages],
-            "off_topic": prompt.off_topic, "answered_by": arm.model if prompt.use_adapter else BASE,
+            "passages": None if asked.passages is None else [_public_passage(p) for p in asked.passages],
+            "off_topic": asked.off_topic, "answered_by": arm.model if asked.use_adapter else BASE,
             "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
             "device": device, "dtype": dtype, "fingerprint": prompt.fingerprint, "prompt_sha": prompt.sha}
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hust_sft import runs
 from hust_sft.errors import LocalizedError
 from hust_sft.i18n import field_label, t
-from hust_sft.retrieval import RETRIEVAL_DIR, RETRIEVAL_FILES
+from hust_sft.retrieval import META_FILE, RETRIEVAL_DIR, RETRIEVAL_FILES, public_index_files
 from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, get_value
 
 CARD_TAGS = ["lora", "peft", "sft", "qwen2"]
@@ -30,7 +30,7 @@ _LOCAL_SETTINGS = {"output", "runs_dir", "resume", "knowledge_files"}
 # Settings that may name a local file or folder: the card shows only its last part (`_public`).
 _MAYBE_LOCAL = {"data", "model", "ood"}
 # What a published repo holds: the adapter, its tokenizer, our card, the evaluation and the retrieval
-# index (retrieval.PUBLISHED_FILES, its server paths reduced to file names). Nothing else a run folder may
+# index (retrieval.RETRIEVAL_FILES, its server paths reduced to file names). Nothing else a run folder may
 # hold (training_args.bin, optimizer or RNG states, logs) is staged or uploaded.
 PUBLISHED = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin", "tokenizer.json",
              "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "added_tokens.json",
@@ -255,8 +255,6 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
 def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[str]:
     """How this adapter retrieves: its mode and k, and the published retrieval/ index (what Chat and the
     evaluation's retrieval arms searched), or that an index is built from the training split."""
-    from hust_sft.retrieval import META_FILE, public_index_files
-
     r = settings.retrieval
     lines = [f"## {t('hub.card.retrieval', lang)}", ""]
     try:  # the published copy's meta.json: its sha256 is of the passages as uploaded (file names only)
@@ -309,8 +307,6 @@ def _stage(run_dir: Path, card: str, stage: Path) -> None:
 def _stage_eval(run_dir: Path, card: str, stage: Path) -> None:
     """Our README.md over PEFT's stub, the evaluation files under eval/ and the retrieval index under
     retrieval/ (`retrieval.public_index_files`: the RETRIEVAL_FILES only)."""
-    from hust_sft.retrieval import public_index_files
-
     (stage / "README.md").write_text(card, encoding="utf-8")  # replaces PEFT's auto-generated stub
     # The index Chat and the evaluation searched: the same passages for Hub users, without server paths.
     for name, data in public_index_files(run_dir / RETRIEVAL_DIR).items():

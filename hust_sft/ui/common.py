@@ -161,6 +161,12 @@ class Texts:
         return [gr.update(**{p: f(lang) for p, f in props.items()}) for _, props in self._items]
 
 
+def as_outputs(updates: list):
+    """A handler's return value for one update per output component: Gradio hands a single output the
+    value as it is (a one-item list would be taken as the value), several outputs a list."""
+    return updates[0] if len(updates) == 1 else updates
+
+
 @dataclass
 class Ctx:
     """Handed to each tab's `build`: the config, the language radio, the text registry, the model cache, the
@@ -316,8 +322,7 @@ def run_picker(ctx: Ctx, prefix: str, *, info: str | None = None, hub: bool = Tr
         refresh.click(relist, None, run, api_name=refresh_api)
     if not ctx.run_dropdowns:
         def relist_all():  # the runs folder is read once per page load, whatever the number of pickers
-            update = relist()
-            return update if len(ctx.run_dropdowns) == 1 else [update] * len(ctx.run_dropdowns)
+            return as_outputs([relist()] * len(ctx.run_dropdowns))
         ctx.on_load(relist_all, [], ctx.run_dropdowns)  # the list grows as later tabs add their pickers
     ctx.run_dropdowns.append(run)
     return RunPicker(run=run, hub=box, refresh=refresh)
@@ -362,8 +367,7 @@ def widget_for(name: str, f: dataclasses.Field, tp, default: Any, texts: Texts, 
 def visitor_ranges(config: AppConfig, profile: Any, widgets: dict[str, Any], cls):
     """On page load: one update per widget in `widgets` ({setting name: widget}) that shows a visitor of a
     public Space each setting's public maximum (and it as the value where the default is unbounded or
-    larger, e.g. `limit`); no change for the owner or off a Space. One widget gets its update alone, not a
-    one-item list: Gradio hands a single output the value as it is.
+    larger, e.g. `limit`); no change for the owner or off a Space (`as_outputs`: one widget, one update).
 
     Only the visitor's page is narrowed: the widgets are built with the full ranges, so an API call over a
     public maximum reaches `hust_sft.limits` and gets its named error, and the owner's API calls keep the
@@ -379,7 +383,7 @@ def visitor_ranges(config: AppConfig, profile: Any, widgets: dict[str, Any], cls
             updates.append(gr.update(maximum=top, value=top))
         else:
             updates.append(gr.update(maximum=top))
-    return updates[0] if len(updates) == 1 else updates
+    return as_outputs(updates)
 
 
 def settings_from(cls_or_obj, names: list[str], values: list[Any]):
