@@ -30,10 +30,12 @@ def test_every_string_exists_in_both_languages_with_the_same_placeholders():
 
     def names(text):
         return sorted({f for _, f, _, _ in string.Formatter().parse(text) if f})
-    assert set(i18n.EN) == set(i18n.ZH) and len(i18n.EN) > 400
-    assert len({k for k in i18n.EN if k.startswith("ui.")}) > 100
-    assert [k for k in i18n.EN if names(i18n.EN[k]) != names(i18n.ZH[k])] == []
-    assert [(lang, k) for lang in i18n.LANGS for k, v in i18n.STRINGS[lang].items() if not v.strip()] == []
+    messages = i18n.MESSAGES
+    assert [k for k, v in messages.items() if set(v) != set(i18n.LANGS)] == [] and len(messages) > 400
+    assert set(i18n.EN) == set(i18n.ZH) == set(messages)
+    assert len({k for k in messages if k.startswith("ui.")}) > 100
+    assert [k for k, v in messages.items() if len({tuple(names(v[lang])) for lang in i18n.LANGS}) != 1] == []
+    assert [(lang, k) for k, v in messages.items() for lang in i18n.LANGS if not v[lang].strip()] == []
 
 
 def test_generated_widgets_carry_the_dataclass_defaults_labels_and_ranges(config):
