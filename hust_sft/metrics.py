@@ -198,7 +198,9 @@ _KEY_PATTERNS = [
     re.compile(r"(?:https?://|www\.)[^\s，。；、）)\]】>\"'”]+", re.I),                       # URLs
     re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"),                   # e-mails
     re.compile(r"\d{2,4}年\d{1,2}月(?:\d{1,2}[日号])?|\d{1,2}月\d{1,2}[日号]"),             # dates
-    re.compile(r"\d+(?:[.:：/\-]\d+)*"),                     # numbers, phones, times, numeric dates
+    # numbers, phones, times, numeric dates; not the digits of a Latin word ("IPv6", "POP3" stay whole: a
+    # bare "6" could never match inside the answer's token "ipv6")
+    re.compile(r"(?<![A-Za-z])\d+(?:[.:：/\-]\d+)*(?![A-Za-z])"),
     re.compile(r"“([^”]{1,40})”|「([^」]{1,40})」|『([^』]{1,40})』|《([^》]{1,40})》|【([^】]{1,40})】"
                r"|\"([^\"]{1,40})\""),                                                   # quoted terms
 ]
