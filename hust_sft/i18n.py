@@ -896,8 +896,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "每个训练问题的段落数（k）",
         "en": "Passages per training question (k)"},
     "field.retrieval_k.help": {
-        "zh": "每个训练提示中放入多少条检索到的段落，编号为 [1]…[k]；段落越多，每个样本的 token 越多。",
-        "en": "How many retrieved passages go into each training prompt, numbered [1]…[k]; more passages cost more tokens per sample."},
+        "zh": "每个训练提示中放入多少条检索到的段落，编号为 [1]…[k]；0 表示与回答时相同（RAFT 论文的做法）。段落越多，每个样本的 token 越多。",
+        "en": "How many retrieved passages go into each training prompt, numbered [1]…[k]; 0: as many as when answering (as the RAFT paper trains). More passages cost more tokens per sample."},
     "field.answer_k.label": {
         "zh": "回答时的段落数",
         "en": "Passages when answering"},
@@ -911,11 +911,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "训练样本中，自身问答对出现在段落里（位置随机）的比例；其余样本只看到其他问答对，使模型也学会在资料答不了时不编造。",
         "en": "Share of training samples whose own Q&A pair is among their passages (at a random place); the others see only other pairs, so the model also learns not to invent when the passages do not answer."},
     "field.passage_max_chars.label": {
-        "zh": "每段最多字符数",
-        "en": "Max characters per passage"},
+        "zh": "每段最多字符数（训练）",
+        "en": "Max characters per passage (training)"},
     "field.passage_max_chars.help": {
-        "zh": "每条段落在提示中截断到这么多字符（知识文件也按此大小分块），以控制额外的训练时间。",
-        "en": "Each passage is cut to this many characters in the prompt (knowledge files are chunked to this size), which bounds the extra training time."},
+        "zh": "训练提示中每条段落的最大长度，也是索引的分块大小：更长的问答对和知识文件被切成多块，每块都完整放得下，而不是被截断。0 表示根据训练数据确定：不短于第 90 百分位的问答对，且 k 条段落不超过段落 token 预算。",
+        "en": "The longest a passage may be in a training prompt, and the index's chunk size: a longer pair or knowledge section is split into chunks that each fit, never cut. 0: derived from the training pairs — no shorter than the 90th-percentile pair, with k passages within the passage token budget."},
+    "field.answer_passage_chars.label": {
+        "zh": "每段最多字符数（回答）",
+        "en": "Max characters per passage (answering)"},
+    "field.answer_passage_chars.help": {
+        "zh": "对话、评测和盲评的提示中每条段落的最大长度；0 表示与训练时相同（按训练数据确定）。",
+        "en": "The longest a passage may be in Chat, evaluation and Blind A/B prompts; 0: as in training (derived from the training pairs)."},
+    "field.passage_tokens.label": {
+        "zh": "段落 token 预算",
+        "en": "Passage token budget"},
+    "field.passage_tokens.help": {
+        "zh": "一个提示中所有段落合计最多占用的 token 数；自动确定段落长度时使用，并且不超过“每个样本最大 token 数”留给段落的空间。",
+        "en": "The most tokens all passages of one prompt may take; used when the passage length is derived, and never more than what the max tokens per sample leaves for passages."},
     "field.knowledge_files.label": {
         "zh": "知识文件",
         "en": "Knowledge files"},

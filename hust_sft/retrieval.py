@@ -130,10 +130,44 @@ def pair_text(question: str, answer: str) -> str:
     return f"问：{question.strip()}\n答：{answer.strip()}"
 
 
-def record_passages(records: Sequence) -> list[Passage]:
-    """One passage per training record, id "train:<position in the training split>"."""
-    return [Passage(id=f"train:{i}", text=pair_text(r.question, r.answer), source=f"{r.source}:{r.line}",
-                    question=r.question) for i, r in enumerate(records)]
+CONTINUED_ANSWER = "答（续）："
+
+
+def pair_chunks(question: str, answer: str, max_chars: int | None = None) -> list[str]:
+    """A training pair as passage texts of at most `max_chars` characters each: one `pair_text` when it
+    fits, else its answer split at line ends (a Markdown list item stays whole), then at sentence ends,
+    each chunk carrying its question ("问：…\n答：…", then "问：…\n答（续）：…"), so a passage is never cut
+    in the prompt and each chunk still says what it answers. Without `max_chars`, one passage."""
+    whole = pair_text(question, answer)
+    if not max_chars or len(whole) <= max_chars:
+        return [whole]
+    head = f"问：{question.strip()}\n"
+    room = max(max_chars - len(head) - len(CONTINUED_ANSWER), 20)
+    pieces: list[str] = []
+    for line in answer.strip().split("\n"):
+        pieces += _split_long(line, room) if len(line) > room else [line]
+    chunks, current = [], ""
+    for piece in pieces:
+        if current and len(current) + 1 + len(piece) > room:
+            chunks.append(current)
+            current = piece
+        else:
+            current = f"{current}\n{piece}" if current else piece
+    if current.strip():
+        chunks.append(current)
+    return [head + ("答：" if n == 0 else CONTINUED_ANSWER) + c.strip("\n") for n, c in enumerate(chunks)]
+
+
+def chunk_id(record_index: int, n: int) -> str:
+    """"train:<i>" for a pair's first (or only) passage, "train:<i>#<n>" for its n-th chunk (n ≥ 2)."""
+    return f"train:{record_index}" if n == 1 else f"train:{record_index}#{n}"
+
+
+def record_passages(records: Sequence, chunk_chars: int | None = None) -> list[Passage]:
+    """The passages of the training records (`pair_chunks`): id "train:<position in the training split>",
+    and "train:<i>#<n>" for the further chunks of a pair longer than `chunk_chars`."""
+    return [Passage(id=chunk_id(i, n), text=text, source=f"{r.source}:{r.line}", question=r.question)
+            for i, r in enumerate(records) for n, text in enumerate(pair_chunks(r.question, r.answer, chunk_chars), 1)]
 
 
 def read_knowledge_file(path: str | Path, *, max_bytes: int = MAX_KNOWLEDGE_BYTES) -> str:
@@ -279,7 +313,8 @@ class Retriever:
         """An index over `records` (pass the TRAINING split only) and the chunks of `knowledge_files`."""
         import bm25s
 
-        passages = record_passages(records) + knowledge_passages(knowledge_files, chunk_chars)
+        chunk_chars = chunk_chars or DEFAULT_CHUNK_CHARS  # 0: a size never derived (see passage_size)
+        passages = record_passages(records, chunk_chars) + knowledge_passages(knowledge_files, chunk_chars)
         if not passages:
             raise RetrievalError("retrieval.error.nothing_to_index")
         bm25 = bm25s.BM25(**BM25_PARAMS)
@@ -378,6 +413,18 @@ class Retriever:
                 out[indices[indptr[t]:indptr[t + 1]]] += weight
         return out / total if total > 0 else out
 
+    def chunks_of(self, record_index: int) -> list[Passage]:
+        """Every passage of training record `record_index`, first chunk first."""
+        first = self._position.get(chunk_id(record_index, 1))
+        if first is None:
+            return []
+        out, prefix = [self.passages[first]], f"train:{record_index}#"
+        for p in self.passages[first + 1:]:
+            if not p.id.startswith(prefix):
+                break
+            out.append(p)
+        return out
+
     def get(self, passage_id: str) -> Passage:
         return self.passages[self._position[passage_id]]
 
@@ -446,28 +493,30 @@ def training_passages(retriever: Retriever, records: Sequence, k: int, oracle_ra
                       seed: int, min_relevance: float = 0.0) -> tuple[list[list[Passage]], dict]:
     """The passages of each training record (RAFT) and a summary of what was drawn.
 
-    Record i is the index's "train:i". Its own pair, and every other training pair with the same
-    normalised question, is excluded from the search; with probability `oracle_ratio` (drawn per record
-    from `seed` and its id) its own pair takes a seeded position among k − 1 retrieved passages,
-    otherwise the k retrieved passages are all distractors. Retrieved passages must reach
-    `min_relevance`, as when answering, so a sample may have none ("nothing found").
+    Record i is the index's "train:i" (with "train:i#2"… for the further chunks of a long pair). Its own
+    pair, and every other training pair with the same normalised question, is excluded from the search;
+    with probability `oracle_ratio` (drawn per record from `seed` and its id) its own pair — as many of
+    its chunks as fit in k, in order — takes a seeded position among the retrieved passages, otherwise
+    the k retrieved passages are all distractors. Retrieved passages must reach `min_relevance`, as when
+    answering, so a sample may have none ("nothing found").
     """
     from hust_sft.data.split import normalise_question
 
     same_question: dict[str, list[str]] = {}
     for i, r in enumerate(records):
-        same_question.setdefault(normalise_question(r.question), []).append(f"train:{i}")
+        same_question.setdefault(normalise_question(r.question), []).extend(
+            p.id for p in retriever.chunks_of(i))
     out, with_oracle = [], 0
     for i, r in enumerate(records):
         own = f"train:{i}"
         rng = _seeded(seed, own)
-        oracle = rng.random() < oracle_ratio
-        found = retriever.search(r.question, k - 1 if oracle else k,
+        oracle = retriever.chunks_of(i)[:k] if rng.random() < oracle_ratio else []
+        found = retriever.search(r.question, k - len(oracle),
                                  exclude_id=same_question[normalise_question(r.question)],
                                  min_relevance=min_relevance)
         if oracle:
-            passage = retriever.get(own)
-            found.insert(rng.randint(0, len(found)), Passage(**{**passage.to_dict(), "score": 0.0}))
+            at = rng.randint(0, len(found))
+            found[at:at] = [Passage(**{**p.to_dict(), "score": 0.0}) for p in oracle]
             with_oracle += 1
         out.append(found)
     return out, {"samples": len(records), "with_own_pair": with_oracle, "k": k, "oracle_ratio": oracle_ratio,
@@ -508,8 +557,8 @@ class AnswerRetrieval:
     @classmethod
     def of(cls, retriever: Retriever, params, origin: str) -> AnswerRetrieval:
         """With the rules of `params` (settings.RetrievalSettings: a run's, or today's defaults)."""
-        return cls(retriever, params.answer_k, params.passage_max_chars, origin, params.min_relevance,
-                   params.off_topic)
+        chars = params.answer_passage_chars or params.passage_max_chars  # 0: as in training
+        return cls(retriever, params.answer_k, chars, origin, params.min_relevance, params.off_topic)
 
     def search(self, question: str) -> list[Passage]:
         return self.retriever.search(question, self.k, min_relevance=self.min_relevance)
@@ -567,7 +616,16 @@ def for_answering(spec: str | Path | None, *, train_records: Sequence | None = N
         from hust_sft.data import load_data
 
         train_records = load_data(data_settings).splits["train"]
-    return AnswerRetrieval.of(Retriever.build(train_records, settings=to_dict(params)), params, "built")
+    from hust_sft import passage_size
+
+    if not (params.passage_max_chars and params.answer_passage_chars):  # sizes never derived: derive them now
+        from hust_sft.settings import DataSettings
+
+        data = trained.data if trained is not None else (data_settings or DataSettings())
+        params = passage_size.resolved(params, passage_size.resolve(params, train_records, data))
+    chunk = passage_size.chunk_chars(params.passage_max_chars, params.answer_passage_chars)
+    return AnswerRetrieval.of(Retriever.build(train_records, chunk_chars=chunk, settings=to_dict(params)),
+                              params, "built")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -113,12 +113,19 @@ class RetrievalSettings:
     # measured 1.90x the plain epoch's wall time (1.89x its CPU time; bench.retrieval_cost, README). k=2 at
     # 120 characters carries more facts but +152% tokens.
     retrieval: str = opt("train", choices=["off", "answer", "train"])
-    retrieval_k: int = opt(1, min=1, max=10, step=1)
+    # Passages per training sample; 0: as many as answering uses (answer_k), RAFT as its paper trains.
+    retrieval_k: int = opt(1, min=0, max=10, step=1)
     # Passages when answering (Chat, evaluation, Blind A/B), apart from training's k: a second passage costs
     # no training time, and the RAFT adapter trained with k=1 recalled more facts with 2 (README).
     answer_k: int = opt(2, min=1, max=10, step=1)
     raft_oracle_ratio: float = opt(0.8, min=0.0, max=1.0, step=0.05)
-    passage_max_chars: int = opt(150, min=40, max=2000, step=10)
+    # Characters per passage in training (and the index's chunk size: a longer pair is split into chunks
+    # that fit, never cut); 0: derived from the training pairs (hust_sft.passage_size: the 90th-percentile
+    # pair, within passage_tokens). answer_passage_chars is the same when answering; 0: as in training.
+    passage_max_chars: int = opt(0, min=0, max=2000, step=10)
+    answer_passage_chars: int = opt(0, min=0, max=2000, step=10)
+    # What all passages of one prompt may take, in tokens (also bounded by what max_length leaves).
+    passage_tokens: int = opt(512, min=64, max=4096, step=32)
     knowledge_files: list[str] = opt(multiple=True, default_factory=list)
     # A passage is shown only when it holds this share of the question's word weight (retrieval.relevance).
     # 0.25, chosen on the BJTU validation split: it keeps a passage for 28 of its 31 questions (and for

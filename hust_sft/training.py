@@ -352,6 +352,20 @@ def trainer_callbacks(settings: RunSettings, has_eval: bool, events: EventLog, d
     return out
 
 
+def size_passages(settings: RunSettings, bundle, tokenizer, record: RunRecord) -> RunSettings:
+    """`settings` with the passage count and lengths derived from the training pairs where they are 0
+    (hust_sft.passage_size), recorded in run.json: `passage_sizes` says how each was derived, and the
+    settings block holds the derived values, which every answering path reads (runs.load_settings)."""
+    import dataclasses
+
+    from hust_sft import passage_size
+
+    sizes = passage_size.resolve(settings.retrieval, bundle.splits["train"], settings.data, tokenizer)
+    settings = dataclasses.replace(settings, retrieval=passage_size.resolved(settings.retrieval, sizes))
+    record.update(passage_sizes=sizes.to_dict(), settings=S.to_dict(settings))
+    return settings
+
+
 def prepare_retrieval(settings: RunSettings, bundle, run_dir: Path, record: RunRecord, events: EventLog,
                       main: bool) -> tuple[list | None, list | None]:
     """Build and save RUN_DIR/retrieval/ (retrieval "answer" or "train") from the TRAINING split and the
@@ -362,9 +376,12 @@ def prepare_retrieval(settings: RunSettings, bundle, run_dir: Path, record: RunR
         record.update(retrieval={"mode": "off"})
         return None, None
     from hust_sft import retrieval as R
+    from hust_sft.passage_size import chunk_chars
 
-    retriever = R.Retriever.build(bundle.splits["train"], rs.knowledge_files, chunk_chars=rs.passage_max_chars,
-                                  settings={**S.to_dict(rs), "seed": settings.train.seed})
+    retriever = R.Retriever.build(bundle.splits["train"], rs.knowledge_files,
+                                  chunk_chars=chunk_chars(rs.passage_max_chars, rs.answer_passage_chars),
+                                  settings={**S.to_dict(rs), "seed": settings.train.seed,
+                                            "passage_sizes": (record.get("passage_sizes") or {})})
     if main:
         retriever.save(R.retrieval_dir(run_dir))
     train_passages = val_passages = None
@@ -375,7 +392,8 @@ def prepare_retrieval(settings: RunSettings, bundle, run_dir: Path, record: RunR
         val_passages = R.validation_passages(retriever, bundle.splits["validation"], rs.retrieval_k,
                                              rs.min_relevance)
     summary = {"mode": rs.retrieval, "index": R.RETRIEVAL_DIR, "k": rs.retrieval_k,
-               "passage_max_chars": rs.passage_max_chars, "raft_oracle_ratio": rs.raft_oracle_ratio,
+               "passage_max_chars": rs.passage_max_chars, "answer_k": rs.answer_k,
+               "answer_passage_chars": rs.answer_passage_chars, "raft_oracle_ratio": rs.raft_oracle_ratio,
                "min_relevance": rs.min_relevance, "off_topic": rs.off_topic,
                "passages": len(retriever), "sha256": retriever.sha256,
                "knowledge_files": retriever.meta["knowledge_files"],
@@ -448,8 +466,9 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check
     if on_data is not None:
         on_data(bundle)
-    train_passages, val_passages = prepare_retrieval(settings, bundle, run_dir, record, events, is_main_process())
     tokenizer = load_tokenizer(settings.model.model)
+    settings = size_passages(settings, bundle, tokenizer, record)
+    train_passages, val_passages = prepare_retrieval(settings, bundle, run_dir, record, events, is_main_process())
     max_chars = settings.retrieval.passage_max_chars
     train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data,
                                                   passages=train_passages, passage_max_chars=max_chars)

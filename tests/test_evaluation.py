@@ -263,7 +263,7 @@ def test_every_warning_renders_in_every_language():
 def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, data_file, run_dir, tmp_path,
                                                                 tokenizer):
     """A run trained without retrieval: its retrieval arms search an index built from its training split."""
-    from hust_sft import retrieval
+    from hust_sft import passage_size, retrieval
     from hust_sft.data.encoding import prompt_ids
     from hust_sft.evaluation import prompt_sha
 
@@ -283,13 +283,14 @@ def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, 
         (f"{name}+retrieval", "base+retrieval")]
     records, _ = load_records(data_file)
     train = split_records(records, 0.1, 0.5)["train"]
-    index = retrieval.Retriever.build(train)              # the same function, the same passages
-    defaults = RetrievalSettings()                        # a run without a retrieval group: the defaults
+    defaults = RetrievalSettings()                        # a run without a retrieval group: the defaults,
+    sizes = passage_size.resolve(defaults, train, s.data)  # its passage sizes derived from its training pairs
+    index = retrieval.Retriever.build(train, chunk_chars=sizes.chunk_chars)   # the same function and passages
     k = defaults.answer_k
     info = report.summary["arm_info"]
     assert info["base"]["retrieval"] is None and info[name]["retrieval"] is None
     for arm in ("base+retrieval", f"{name}+retrieval"):
-        assert info[arm]["retrieval"] == {"origin": "built", "k": k, "passage_max_chars": defaults.passage_max_chars,
+        assert info[arm]["retrieval"] == {"origin": "built", "k": k, "passage_max_chars": sizes.answer.chars,
                                           "min_relevance": defaults.min_relevance, "off_topic": "base",
                                           "passages": len(train), "sha256": index.sha256}
     by = {(r["arm"], r["qid"]): r for r in report.rows}
@@ -308,7 +309,7 @@ def test_four_arms_in_one_run_retrieval_from_the_training_split(tiny_model_dir, 
                 {**p.to_dict(), "source": f"qa.jsonl:{p.source.rsplit(':', 1)[1]}"} for p in expected]
             assert str(data_file.parent) not in json.dumps(by[(arm, qid)]["passages"], ensure_ascii=False)
             ids = prompt_ids(tokenizer, [{"role": "user", "content": question}], system, passages=expected,
-                             passage_max_chars=defaults.passage_max_chars)
+                             passage_max_chars=sizes.answer.chars)
             assert by[(arm, qid)]["prompt_sha"] == prompt_sha(ids)   # asked with exactly those passages
         assert by[("base", qid)]["passages"] is None
         assert by[("base", qid)]["prompt_sha"] == prompt_sha(

@@ -210,7 +210,7 @@ def test_training_and_answering_prompts_have_the_same_token_ids(tokenizer, retri
     q = bundle.splits["test"][0]
     passages = retriever.search(q.question, 3)
     assert passages
-    k = RetrievalSettings().passage_max_chars
+    k = 150
     enc = encode(tokenizer, q.messages, "S", 2048, passages=passages, passage_max_chars=k)
     prompt = prompt_ids(tokenizer, [{"role": "user", "content": q.question}], "S", passages=passages,
                         passage_max_chars=k)

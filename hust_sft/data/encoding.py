@@ -50,9 +50,10 @@ ELLIPSIS = "…"
 
 
 def clip(text: str, max_chars: int) -> str:
-    """`text` cut to at most `max_chars` characters, an ellipsis marking the cut."""
+    """`text` cut to at most `max_chars` characters, an ellipsis marking the cut; 0 (a size still to be
+    derived from the data, `hust_sft.passage_size`) cuts nothing."""
     text = text.strip()
-    return text if len(text) <= max_chars else text[:max(max_chars - 1, 0)].rstrip() + ELLIPSIS
+    return text if max_chars <= 0 or len(text) <= max_chars else text[:max(max_chars - 1, 0)].rstrip() + ELLIPSIS
 
 
 def with_passages(question: str, passages, passage_max_chars: int) -> str:
@@ -94,7 +95,8 @@ def _ids(tokenizer, messages: list[dict], *, add_generation_prompt: bool) -> lis
     return list(ids)
 
 
-# For callers that pass passages without a run's setting: the one default, from hust_sft.settings.
+# For callers that pass passages without a run's setting: the one default, from hust_sft.settings (0:
+# derived from the data where a run is trained or answered; here, with nothing to derive from, no cut).
 DEFAULT_PASSAGE_MAX_CHARS = RetrievalSettings().passage_max_chars
 
 
