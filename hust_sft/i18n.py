@@ -686,6 +686,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "training.retrieval.summary": {
         "zh": "检索 '{mode}'：{passages} 条段落已索引到 {path}；k={k}；{samples} 个训练样本中有 {with_own} 个能看到自身问答对",
         "en": "retrieval '{mode}': {passages} passages indexed in {path}; k={k}; {with_own} of {samples} training samples see their own pair"},
+    "passage_size.summary": {
+        "zh": "段落：训练时每个样本 {train_k} 条、每条最多 {train_chars} 字符；回答时 {answer_k} 条、每条最多 {answer_chars} 字符（{why}）。更长的问答对会被切成多块，每块都完整放入提示。",
+        "en": "Passages: {train_k} per training sample of at most {train_chars} characters; {answer_k} when answering of at most {answer_chars} ({why}). A longer pair is split into chunks that each fit whole."},
+    "passage_size.why.data": {
+        "zh": "按数据确定：第 90 百分位的训练问答对有 {pair_chars} 字符；{k} 条约 {tokens} 个 token，预算 {budget}",
+        "en": "from the data: the 90th-percentile training pair is {pair_chars} characters; {k} passages take ≈{tokens} of a {budget}-token budget"},
+    "passage_size.why.budget": {
+        "zh": "受 token 预算限制：第 90 百分位的训练问答对有 {pair_chars} 字符，但 {k} 条段落最多只能占 {budget} 个 token",
+        "en": "held to the token budget: the 90th-percentile training pair is {pair_chars} characters, but {k} passages may take only {budget} tokens"},
+    "passage_size.why.setting": {
+        "zh": "按设置",
+        "en": "as set"},
     "training.cli.done": {
         "zh": "{status}：适配器已保存到 {adapter}（运行目录 {run_dir}）",
         "en": "{status}: adapter saved to {adapter} (run directory {run_dir})"},

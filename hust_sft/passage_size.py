@@ -142,3 +142,15 @@ def resolved(rs, sizes: Sizes):
 
     return dataclasses.replace(rs, retrieval_k=sizes.train.k, passage_max_chars=sizes.train.chars,
                                answer_passage_chars=sizes.answer.chars)
+
+
+def describe(sizes: Sizes, lang: str) -> str:
+    """One line a person reads (Train tab preview, train.py's retrieval line): the sizes and why."""
+    from hust_sft.i18n import t
+
+    size = sizes.train
+    params = {"pair_chars": size.pair_chars, "k": size.k, "tokens": size.tokens, "budget": size.budget_tokens}
+    return t("passage_size.summary", lang, train_k=sizes.train.k, train_chars=sizes.train.chars,
+             answer_k=sizes.answer.k, answer_chars=sizes.answer.chars,
+             why=t(f"passage_size.why.{size.limited_by}", lang, **params) if size.pair_chars else
+             t("passage_size.why.setting", lang))

@@ -352,7 +352,7 @@ def trainer_callbacks(settings: RunSettings, has_eval: bool, events: EventLog, d
     return out
 
 
-def size_passages(settings: RunSettings, bundle, tokenizer, record: RunRecord) -> RunSettings:
+def size_passages(settings: RunSettings, bundle, tokenizer, record: RunRecord, events: EventLog) -> RunSettings:
     """`settings` with the passage count and lengths derived from the training pairs where they are 0
     (hust_sft.passage_size), recorded in run.json: `passage_sizes` says how each was derived, and the
     settings block holds the derived values, which every answering path reads (runs.load_settings)."""
@@ -363,6 +363,8 @@ def size_passages(settings: RunSettings, bundle, tokenizer, record: RunRecord) -
     sizes = passage_size.resolve(settings.retrieval, bundle.splits["train"], settings.data, tokenizer)
     settings = dataclasses.replace(settings, retrieval=passage_size.resolved(settings.retrieval, sizes))
     record.update(passage_sizes=sizes.to_dict(), settings=S.to_dict(settings))
+    if settings.retrieval.retrieval != "off":
+        events.write({"type": "passage_sizes", **sizes.to_dict(), "message": passage_size.describe(sizes, "en")})
     return settings
 
 
@@ -467,7 +469,7 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     if on_data is not None:
         on_data(bundle)
     tokenizer = load_tokenizer(settings.model.model)
-    settings = size_passages(settings, bundle, tokenizer, record)
+    settings = size_passages(settings, bundle, tokenizer, record, events)
     train_passages, val_passages = prepare_retrieval(settings, bundle, run_dir, record, events, is_main_process())
     max_chars = settings.retrieval.passage_max_chars
     train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data,

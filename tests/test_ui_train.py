@@ -158,6 +158,22 @@ def test_preview_shows_the_first_records_and_the_report(config):
     assert "40 records read" in report
 
 
+def test_preview_says_what_the_passages_will_be_derived_from_the_data(config, tmp_path):
+    """HUST-shaped answers (300–600 characters): the clip follows the data, not a fixed 150, and the page
+    says how many passages of how many characters training and answering get, and why."""
+    from qa_data import write_long_answers_jsonl
+
+    data = str(write_long_answers_jsonl(tmp_path / "long.jsonl"))
+    _, report = train.preview(config, "en", {"data": data, "retrieval_k": 1, "answer_k": 2})
+    line = report.rsplit("\n", 1)[-1]
+    # estimated without a tokenizer (0.8 tokens per character): one 580-character passage (the 90th-percentile
+    # pair is 577) fits what max_length 1024 leaves beside the longest plain samples (508 tokens); two do not
+    assert line.startswith("Passages: 1 per training sample of at most 580 characters; 2 when answering of at "
+                           "most 310 (from the data: the 90th-percentile training pair is 577 characters")
+    _, report = train.preview(config, "en", {"data": data, "retrieval": "off"})
+    assert "Passages:" not in report
+
+
 def test_preview_of_a_missing_file_names_it(config, tmp_path):
     table, report = train.preview(config, "en", {"data": str(tmp_path / "nope.jsonl")})
     assert len(table) == 0 and report.startswith("✗") and "nope.jsonl" in report

@@ -107,6 +107,11 @@ def preview(config: AppConfig, lang: str, values: dict[str, Any], profile: Any =
     report = bundle.report.summary(lang)
     text = t("ui.train.preview_report", lang, source=access.public_text(config, str(bundle.path)),
              sha=bundle.sha256[:12], splits=sizes, report=access.public_text(config, report))
+    if rs.retrieval.retrieval != "off":  # what the passages will be, derived from these training pairs
+        from hust_sft import passage_size
+
+        text += "\n\n" + passage_size.describe(
+            passage_size.resolve(rs.retrieval, bundle.splits["train"], rs.data), lang)
     return df_or_empty(rows, cols), text
 
 
