@@ -704,7 +704,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "training.status.stopped_loading": {
         "zh": "训练开始前（加载数据或模型时）已按请求停止；本段没有进行训练",
         "en": "stopped on request before training began (while loading the data or the model); nothing was trained in this segment"},
-    # ---- evaluation, arena, hub (hust_sft/evaluation.py, arena.py, hub.py) ----
+    # ---- evaluation, arena, hub (hust_sft/evaluation/, arena.py, hub.py) ----
     "arena.error.bad_choice": {
         "zh": "投票：应为 {choices} 之一，实际为 {choice!r}",
         "en": "vote: expected one of {choices}, got {choice!r}"},

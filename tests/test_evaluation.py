@@ -206,14 +206,14 @@ def test_answers_are_on_disk_after_each_batch_and_a_rerun_resumes(tiny_model_dir
 
 
 def test_a_crash_while_reporting_loses_no_answer(tiny_model_dir, data_file, tmp_path, monkeypatch):
-    from hust_sft import evaluation
+    from hust_sft.evaluation import reports
 
     out = tmp_path / "ev"
     s = settings_for(tiny_model_dir, data_file, output=str(out), limit=3, train_sample=0)
 
     def broken(summary, lang="en"):
         raise KeyError("simulated bug in render_markdown")
-    monkeypatch.setattr(evaluation, "render_markdown", broken)
+    monkeypatch.setattr(reports, "render_markdown", broken)
     with pytest.raises(KeyError):
         evaluate(s)
     assert len(read_rows(out / "per_example.jsonl")) == 3
