@@ -567,7 +567,11 @@ class AnswerRetrieval:
         """The prompt's passages and the answering model for `question` on a retrieval arm (`tuned`: the
         adapter's). Off topic (no passage reaches min_relevance) with off_topic "base": the base model
         answers the plain question, exactly as the base arm would."""
-        hits = self.search(question)
+        return self.asked(self.search(question), tuned)
+
+    def asked(self, hits: list[Passage], tuned: bool) -> Asked:
+        """`ask` for passages already searched (`hits` of `search`): arms sharing this index search once
+        and each decides its own answering model."""
         if not hits and self.off_topic == "base":
             return Asked(None, False, True)
         return Asked(hits, tuned, not hits)

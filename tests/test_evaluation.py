@@ -479,6 +479,35 @@ def test_cli_user_errors_are_one_line_exit_2(args, message):
     assert out.stderr.startswith("error: ")
 
 
+def test_retrieval_arms_sharing_an_index_search_each_question_once(tiny_model_dir, data_file, run_dir, tmp_path,
+                                                                   tokenizer, monkeypatch):
+    """base+retrieval and tuned+retrieval read the same index (the first adapter's): one search per question,
+    not one per arm; each arm still decides off topic for itself (only the tuned one has an adapter to bypass)."""
+    from hust_sft import retrieval
+    from hust_sft.evaluation import plan_evaluation, plan_prompts
+
+    ood = write_pairs(tmp_path / "ood.jsonl", [("校医院在哪里？电话多少？", "东区。"), ("1+1=?", "2")])
+    s = settings_for(tiny_model_dir, data_file, adapter=[str(run_dir)], ood=str(ood), limit=2,
+                     output=str(tmp_path / "ev"), arms=["base+retrieval", "tuned+retrieval"])
+    plan = plan_evaluation(s, lambda *a, **k: None)
+    searched, search = [], retrieval.Retriever.search
+
+    def counting(self, question, *args, **kwargs):
+        searched.append(question)
+        return search(self, question, *args, **kwargs)
+    monkeypatch.setattr(retrieval.Retriever, "search", counting)
+    prompts = plan_prompts(s, plan, tokenizer)
+    questions = [ex.record.question for ex in plan.examples]
+    assert len(questions) == 4 and sorted(searched) == sorted(questions)       # 4 searches, not 8
+    tuned_arm = "lora-r4.test+retrieval"
+    for ex in plan.examples:
+        base, tuned = prompts[("base+retrieval", ex.qid)].asked, prompts[(tuned_arm, ex.qid)].asked
+        assert base.passages == tuned.passages and base.off_topic == tuned.off_topic
+        assert base.use_adapter is False and tuned.use_adapter == (not tuned.off_topic)
+    assert [ex.qid for ex in plan.examples if prompts[(tuned_arm, ex.qid)].asked.off_topic] == [
+        "test-0", "test-1", "ood-1"]
+
+
 def test_off_topic_questions_of_a_retrieval_arm_are_answered_by_the_base_model(
         tiny_model_dir, data_file, run_dir, tmp_path, tokenizer):
     """No passage reaches min_relevance ("1+1=?" shares no word with the handbook): the tuned+retrieval

@@ -207,8 +207,21 @@ class Prompt:
 
 
 def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[str, str], Prompt]:
-    """{(arm, qid): Prompt} for every arm and question."""
+    """{(arm, qid): Prompt} for every arm and question.
+
+    Retrieval arms that read the same index (base+retrieval and the first adapter's tuned+retrieval) share
+    its search: one per (index, question). Each arm still decides off-topic handling for itself
+    (`AnswerRetrieval.asked`: only a tuned arm has an adapter to hand the question away from).
+    """
     from hust_sft.data.encoding import prompt_ids
+
+    searched: dict[tuple[int, str], list] = {}   # (id of the AnswerRetrieval, question): its passages
+
+    def search(found, question: str) -> list:
+        key = (id(found), question)   # plan.retrievers keeps every index alive, so an id is never reused
+        if key not in searched:
+            searched[key] = found.search(question)
+        return searched[key]
 
     prompts = {}
     for arm in plan.arms:
@@ -217,7 +230,7 @@ def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[st
         for ex in plan.examples:
             msgs = prompt_messages(ex.record)
             asked = (Asked(None, bool(arm.adapter), False) if found is None
-                     else found.ask(last_user(msgs), tuned=bool(arm.adapter)))
+                     else found.asked(search(found, last_user(msgs)), tuned=bool(arm.adapter)))
             ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt, passages=asked.passages,
                              **({"passage_max_chars": found.passage_max_chars} if found else {}))
             prompts[(arm.name, ex.qid)] = Prompt(ids, asked, fp, prompt_sha(ids))
