@@ -267,6 +267,8 @@ def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[
         (f"{field_label('retrieval_k', lang)} (`retrieval_k`)", r.retrieval_k),
         (f"{field_label('answer_k', lang)} (`answer_k`)", r.answer_k),
         (f"{field_label('passage_max_chars', lang)} (`passage_max_chars`)", r.passage_max_chars),
+        (f"{field_label('answer_passage_chars', lang)} (`answer_passage_chars`)",
+         r.answer_passage_chars or r.passage_max_chars),
         (f"{field_label('min_relevance', lang)} (`min_relevance`)", r.min_relevance),
         (f"{field_label('off_topic', lang)} (`off_topic`)", r.off_topic),
         (t("hub.card.retrieval_index", lang), t("hub.card.retrieval_index_value", lang,

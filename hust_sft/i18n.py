@@ -291,6 +291,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "field.adapter.help": {
         "zh": "运行目录、适配器目录或 Hub id；可重复以比较多个。",
         "en": "A run directory, an adapter directory or a Hub id; repeat to compare several."},
+    "field.split.label": {
+        "zh": "留出集",
+        "en": "Held-out split"},
+    "field.split.help": {
+        "zh": "回答哪一个留出集：test（报告结果）或 validation（选择设置时用，不碰测试集）。",
+        "en": "Which held-out split to answer: test (to report) or validation (to choose settings without looking at the test split)."},
     "field.ood.label": {
         "zh": "域外测试集",
         "en": "Out-of-domain set"},
@@ -1045,6 +1051,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "eval.md.diff": {
         "zh": "{model} − {against} [95% 置信区间]",
         "en": "{model} − {against} [95% CI]"},
+    "eval.split.validation": {
+        "zh": "验证集（用于选择设置）",
+        "en": "Validation split (for choosing settings)"},
     "eval.split.train": {
         "zh": "训练集问题（抽样）",
         "en": "Training questions (sample)"},
@@ -1129,6 +1138,24 @@ MESSAGES: dict[str, dict[str, str]] = {
     "metric.key_phrase_recall": {
         "zh": "关键信息召回率",
         "en": "Key-phrase recall"},
+    "metric.passage_recall": {
+        "zh": "段落所含事实",
+        "en": "Facts in the passages"},
+    "metric.answer_recall": {
+        "zh": "回答所含事实",
+        "en": "Facts in the answer"},
+    "metric.kept": {
+        "zh": "保留（段落中的事实被说出的比例）",
+        "en": "Kept (of the passages' facts, share stated)"},
+    "metric.invented": {
+        "zh": "编造（每个回答中未见于段落和问题的具体信息数）",
+        "en": "Invented (specifics per answer in neither passages nor question)"},
+    "eval.md.facts": {
+        "zh": "事实在哪里丢失",
+        "en": "Where the facts are lost"},
+    "eval.md.facts_note": {
+        "zh": "事实 = 参考答案的关键信息（数字、日期、网址、引号中的术语、专有名词）加上文件给出的关键词。段落所含事实：检索到并放入提示的段落（截断后）包含其中多少；回答所含事实：回答说出了多少；保留：段落中有的事实，回答说出的比例（段落一条都没有时不计）；编造：回答中的数字、日期、时间、金额、电话、网址和地名，既不在段落里也不在问题里的个数（没有段落的方案，凡问题中没有的都算）。至少编造一处的回答：{with_invented}。",
+        "en": "Facts = the reference's key phrases (numbers, dates, URLs, quoted terms, proper nouns) plus the file's keywords. Facts in the passages: how many of them the passages in the prompt (as clipped) contain; facts in the answer: how many the answer states; kept: of the facts the passages held, the share the answer states (not counted where they held none); invented: the numbers, dates, times, amounts, phone numbers, URLs and place names in the answer that are in neither the passages nor the question (for an arm without passages, every one not in the question). Answers with at least one invented: {with_invented}."},
     # ---- ui (hust_sft/ui/) ----
     "ui.eval.chart_y": {
         "zh": "均值（%）",
@@ -1515,6 +1542,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.eval.col.answer": {
         "zh": "回答：{model}",
         "en": "Answer: {model}"},
+    "ui.eval.col.facts": {
+        "zh": "事实：{model}",
+        "en": "Facts: {model}"},
+    "ui.eval.facts_cell": {
+        "zh": "段落含 {shown} · 回答含 {said} · 丢失：{lost} · 编造：{invented}",
+        "en": "passages {shown} · answer {said} · lost: {lost} · invented: {invented}"},
     "ui.arena.intro": {
         "zh": "输入一个问题（或从测试集中抽取）。两个回答以 **回答 A** 和 **回答 B** 随机顺序显示——分别来自你选的两个对比组（基座或微调，各自可带检索；默认基座对微调）。投票后揭晓各是哪个。",
         "en": "Ask a question (or draw one from the test split). Two answers appear as **Answer A** and **Answer B** in random order — one from each arm you pick (base or fine-tuned, each with or without retrieval; base vs tuned by default). Vote, then see which was which."},

@@ -166,6 +166,8 @@ class EvalSettings:
     arms: list[str] = opt(multiple=True, choices=["base", "base+retrieval", "tuned", "tuned+retrieval"],
                           default_factory=lambda: ["base", "base+retrieval", "tuned", "tuned+retrieval"])
     ood: str | None = opt(None)
+    # The held-out split answered: "test" to report, "validation" to choose settings without looking at test.
+    split: str = opt("test", choices=["test", "validation"])
     output: str | None = opt(None)
     batch_size: int = opt(8, min=1, max=128, step=1, public_max=8)
     limit: int | None = opt(None, min=1, max=100000, step=1, public_max=50)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hust_sft import metrics
+from hust_sft import facts, metrics
 from hust_sft.data import split_records
 from hust_sft.data.formats import load_records
 from hust_sft.evaluation import EvalError, evaluate, model_names, read_rows, summarize
@@ -103,7 +103,7 @@ def test_evaluate_writes_all_four_files(tiny_model_dir, data_file, ood_file, run
     assert [r["split"] for r in rows[:len(qids)]] == ["test"] * n_test + ["ood"] * 2 + ["train"] * 2
     train_questions = {r.question for r in splits["train"]}
     assert {r["question"] for r in rows if r["split"] == "train"} <= train_questions
-    assert set(rows[0]["scores"]) == set(metrics.METRICS)
+    assert set(rows[0]["scores"]) == set(metrics.METRICS) | set(facts.FACT_METRICS)
     by = {(r["arm"], r["qid"]): r for r in rows}
     assert any(by[(name, q)]["answer"] != by[("base", q)]["answer"] for q in qids)  # the adapter really answers
     for r in rows:                                                                 # scores are of the answers
@@ -430,8 +430,8 @@ def test_summarize_diff_is_arm_minus_against_with_identical_share():
     (c,) = s["comparisons"]
     assert c["metrics"]["bleu4"] == {"diff": 0.5, "lo": 0.5, "hi": 0.5, "n": 4}
     assert c["metrics"]["keyword_recall"]["n"] == 3 and c["identical"] == 0.25
-    assert s["behaviour"]["t"] == {"n": 4, "looping": 0, "off_topic": 0, "answered_by_base": 0, "mean_chars": 1.0,
-                                  "mean_new_tokens": 2.0}
+    assert s["behaviour"]["t"] == {"n": 4, "looping": 0, "off_topic": 0, "answered_by_base": 0, "with_invented": 0,
+                                  "mean_chars": 1.0, "mean_new_tokens": 2.0}
 
 
 def cli(*args):

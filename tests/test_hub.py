@@ -113,7 +113,8 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     assert "| Retrieval (`retrieval`) | train |" in section
     assert "| Passages per training question (k) (`retrieval_k`) | 2 |" in section
     assert "| Passages when answering (`answer_k`) | 3 |" in section
-    assert "| Max characters per passage (`passage_max_chars`) | 120 |" in section
+    assert "| Max characters per passage (training) (`passage_max_chars`) | 120 |" in section
+    assert "| Max characters per passage (answering) (`answer_passage_chars`) | 120 |" in section
     assert "| Minimum relevance (`min_relevance`) | 0.3 |" in section
     assert "| Off-topic questions (`off_topic`) | no_passages |" in section
     assert "`retrieval/` in this repo: 3 passages, bm25s " in section

@@ -172,10 +172,16 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
     assert summary["arms"] == arms
     assert summary["settings"]["data"]["system_prompt"] == SYSTEM   # the run's data settings, not defaults
     n_metrics = len(summary["metrics"])
+    per_split = n_metrics + len(summary["fact_metrics"])           # the metrics, then where the facts went
     assert list(summary["splits"]) == ["test", "train"]             # the held-out split, then 1 training question
-    assert len(table) == 2 * n_metrics and list(table.columns)[:6] == ["Set", "Metric", *arms]
+    assert len(table) == 2 * per_split and list(table.columns)[:6] == ["Set", "Metric", *arms]
     assert table.iloc[0]["n"] == 2 == summary["splits"]["test"]["n"]
-    assert table.iloc[n_metrics]["n"] == 1 and table.iloc[n_metrics]["Set"] == "Training questions (sample)"
+    assert table.iloc[per_split]["n"] == 1 and table.iloc[per_split]["Set"] == "Training questions (sample)"
+    assert list(table["Metric"])[n_metrics:per_split] == [
+        "Facts in the passages", "Facts in the answer", "Kept (of the passages' facts, share stated)",
+        "Invented (specifics per answer in neither passages nor question)"]
+    invented = summary["splits"]["test"]["means"]["base"]["invented"]
+    assert table.iloc[per_split - 1]["base"] == f"{invented:.2f}" and table.iloc[n_metrics]["base"] == "–"
     assert list(table.columns)[6:11] == [       # the four-arm comparisons, then n
         "base+retrieval − base [95% CI]", "my-run − base [95% CI]", "my-run+retrieval − base [95% CI]",
         "my-run+retrieval − base+retrieval [95% CI]", "n"]
@@ -200,6 +206,8 @@ def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, c
 
     rows = per_q["value"]
     assert len(rows) == 3 and "Answer: my-run" in rows.columns
+    assert list(rows.columns)[-4:] == [f"Facts: {a}" for a in arms]   # which question lost what
+    assert all(cell.startswith("passages – · answer ") for cell in rows["Facts: base"])
     assert len(per_q["column_widths"]) == len(rows.columns)
     assert sum(float(w.rstrip("%")) for w in per_q["column_widths"]) == pytest.approx(100, abs=0.5)
     raw = [json.loads(line) for line in (out / "per_example.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -29,6 +29,7 @@ from hust_sft.evaluation.answering import (
     keep_reusable,
     load_answerer,
     read_rows,
+    store_rows,
     stored_device,
     table_rows,
 )
@@ -74,6 +75,8 @@ from hust_sft.evaluation.reports import (
 )
 from hust_sft.evaluation.scoring import (
     QUESTION_FIELDS,
+    SCORED,
+    account_facts,
     adapter_resources,
     by_arm,
     by_question,
@@ -86,14 +89,14 @@ from hust_sft.settings import EvalSettings
 
 __all__ = [
     "ARM_KINDS", "BASE", "BASE_RETRIEVAL", "DID_IT_LEARN_COLUMNS", "OUTPUT_FILES", "PER_EXAMPLE",
-    "QUESTION_FIELDS", "RETRIEVAL_SUFFIX", "TRAIN_SPLIT", "Answerer", "Arm", "EvalError", "EvalReport",
-    "Example", "Plan", "Progress", "Prompt", "adapter_resources", "answer_arm", "answer_missing",
-    "arm_fingerprint", "arm_retrievers", "build_summary", "by_arm", "by_question", "check_settings",
-    "comparisons", "default_output_dir", "did_it_learn", "did_it_learn_rows", "evaluate", "flat_rows",
-    "is_run_dir", "keep_reusable", "last_user", "load_answerer", "load_examples", "model_names",
-    "plan_arms", "plan_evaluation", "plan_prompts", "prompt_messages", "prompt_sha", "read_rows",
-    "render_markdown", "resources", "stored_device", "summarize", "table_rows", "train_sample", "write_csv",
-    "write_reports",
+    "QUESTION_FIELDS", "RETRIEVAL_SUFFIX", "SCORED", "TRAIN_SPLIT", "account_facts", "adapter_resources",
+    "answer_arm", "answer_missing", "Answerer", "Arm", "arm_fingerprint", "arm_retrievers", "build_summary",
+    "by_arm", "by_question", "check_settings", "comparisons", "default_output_dir", "did_it_learn",
+    "did_it_learn_rows", "EvalError", "EvalReport", "evaluate", "Example", "flat_rows", "is_run_dir",
+    "keep_reusable", "last_user", "load_answerer", "load_examples", "model_names", "passage_clips", "Plan",
+    "plan_arms", "plan_evaluation", "plan_prompts", "Progress", "Prompt", "prompt_messages", "prompt_sha",
+    "read_rows", "render_markdown", "resources", "store_rows", "stored_device", "summarize", "table_rows",
+    "train_sample", "write_csv", "write_reports",
 ]
 
 Progress = Callable[[float, str], None]
@@ -143,7 +146,9 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
         answerer = load_answerer(settings, plan.arms, model, tok, adapter_names, answering, say)
         answer_missing(answerer, plan, prompts, done, path, settings, say)
         answered_on = (answerer.device, answerer.dtype)
-    rows = table_rows(path, plan, rewrite=answered_on is not None)
+    rows = table_rows(path, plan)
+    if account_facts(rows, passage_clips(plan)) or answered_on is not None:
+        store_rows(path, rows)
     device, dtype = answered_on or stored_device(rows)
 
     say(0.97, "eval.progress.writing", path=str(plan.out_dir))
@@ -152,6 +157,11 @@ def evaluate(settings: EvalSettings, *, progress: Progress | None = None, lang: 
     markdown = write_reports(plan.out_dir, rows, summary, lang)
     say(1.0, "eval.progress.done", path=str(plan.out_dir))
     return EvalReport(output_dir=plan.out_dir, summary=summary, markdown=markdown, rows=rows)
+
+
+def passage_clips(plan: Plan) -> dict[str, int]:
+    """{retrieval arm: the characters each passage was clipped to in its prompts}."""
+    return {name: found.passage_max_chars for name, found in plan.retrievers.items()}
 
 
 def _reporter(progress: Progress | None, lang: str) -> Callable[..., None]:

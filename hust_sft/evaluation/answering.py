@@ -17,6 +17,7 @@ from pathlib import Path
 from hust_sft import metrics
 from hust_sft.evaluation.arms import BASE, Arm
 from hust_sft.evaluation.plan import Example, Plan, Prompt
+from hust_sft.evaluation.scoring import account_row
 from hust_sft.fileio import write_text_atomic
 from hust_sft.settings import EvalSettings
 
@@ -131,16 +132,20 @@ def peak_memory_mb(device: str) -> float:
 
 
 def _row(arm: Arm, ex: Example, res, prompt: Prompt, peak_mb: float, device: str, dtype: str) -> dict:
-    """One line of per_example.jsonl: the answer, its scores against the reference, what it cost."""
+    """One line of per_example.jsonl: the answer, its scores against the reference (and where its facts
+    went, scoring.account_row), what it cost."""
     record, asked = ex.record, prompt.asked
     keywords = record.extra.get("expected_keywords") or None
-    return {"arm": arm.name, "qid": ex.qid, "split": ex.split, "source_line": record.line,
-            "question": record.question, "reference": record.answer, "keywords": keywords,
-            "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
-            "passages": None if asked.passages is None else [_public_passage(p) for p in asked.passages],
-            "off_topic": asked.off_topic, "answered_by": arm.model if asked.use_adapter else BASE,
-            "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
-            "device": device, "dtype": dtype, "fingerprint": prompt.fingerprint, "prompt_sha": prompt.sha}
+    row = {"arm": arm.name, "qid": ex.qid, "split": ex.split, "source_line": record.line,
+           "question": record.question, "reference": record.answer, "keywords": keywords,
+           "answer": res.text, "scores": metrics.score(res.text, record.answer, keywords),
+           "passages": None if asked.passages is None else [_public_passage(p) for p in asked.passages],
+           "passage_chars": prompt.passage_chars if asked.passages is not None else None,
+           "off_topic": asked.off_topic, "answered_by": arm.model if asked.use_adapter else BASE,
+           "new_tokens": res.new_tokens, "seconds": round(res.seconds, 4), "peak_memory_mb": peak_mb,
+           "device": device, "dtype": dtype, "fingerprint": prompt.fingerprint, "prompt_sha": prompt.sha}
+    account_row(row)
+    return row
 
 
 def _public_passage(p) -> dict:
@@ -198,16 +203,18 @@ def keep_reusable(path: Path, wanted: dict[tuple[str, str], tuple[str, str]]) ->
     return kept
 
 
-def table_rows(path: Path, plan: Plan, *, rewrite: bool) -> list[dict]:
-    """per_example.jsonl's rows of this plan in table order (arm, then question); `rewrite`: store them
-    in that order (batches were appended longest prompt first)."""
+def table_rows(path: Path, plan: Plan) -> list[dict]:
+    """per_example.jsonl's rows of this plan in table order (arm, then question)."""
     arm_pos = {a.name: i for i, a in enumerate(plan.arms)}
     q_pos = {ex.qid: i for i, ex in enumerate(plan.examples)}
-    rows = sorted((r for r in read_rows(path) if r["arm"] in arm_pos and r["qid"] in q_pos),
+    return sorted((r for r in read_rows(path) if r["arm"] in arm_pos and r["qid"] in q_pos),
                   key=lambda r: (arm_pos[r["arm"]], q_pos[r["qid"]]))
-    if rewrite:
-        write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), newline="")
-    return rows
+
+
+def store_rows(path: Path, rows: list[dict]) -> None:
+    """per_example.jsonl rewritten whole (atomically) with `rows`: in table order after answering (batches
+    were appended longest prompt first), and with what the report pass added to each row."""
+    write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), newline="")
 
 
 def stored_device(rows: list[dict]) -> tuple[str, str]:

@@ -51,7 +51,8 @@ def plan_evaluation(settings: EvalSettings, say: Callable[..., None]) -> Plan:
     if settings.adapter and is_run_dir(settings.adapter[0]):  # the file the run recorded, unchanged?
         from hust_sft.runs import check_data_unchanged
 
-        check_data_unchanged(settings.adapter[0], data_info["test"]["path"], data_info["test"]["sha256"])
+        held = data_info[settings.split]
+        check_data_unchanged(settings.adapter[0], held["path"], held["sha256"])
     arms = plan_arms(settings)
     warnings = _data_warnings(settings) + _base_warnings(settings, arms)
     say(0.01, "eval.progress.retrieval")
@@ -92,15 +93,16 @@ class Example:
 
 
 def load_examples(settings: EvalSettings) -> tuple[list[Example], dict, object]:
-    """The test split (and "ood", and a training sample), each cut to `limit`; what data was used; the
-    data bundle (its training split feeds retrieval)."""
+    """The held-out split (`settings.split`: test, or validation to choose settings) and "ood", and a
+    training sample, each cut to `limit`; what data was used; the data bundle (its training split feeds
+    retrieval)."""
     from hust_sft.data import fetch, file_sha256, load_data, load_records
 
     bundle = load_data(settings.data)
     cut = (lambda rs: rs[:settings.limit] if settings.limit else rs)
-    test = cut(bundle.splits["test"])
-    info = {"test": {**bundle.to_dict(), "n": len(test)}}
-    parts = [("test", test)]
+    held = cut(bundle.splits[settings.split])
+    info = {settings.split: {**bundle.to_dict(), "n": len(held)}}
+    parts = [(settings.split, held)]
     if settings.ood:
         path = fetch(settings.ood)
         ood, report = load_records(path, source=settings.ood)
@@ -200,6 +202,7 @@ class Prompt:
     asked: Asked
     fingerprint: str
     sha: str
+    passage_chars: int | None = None   # the characters each passage was clipped to (retrieval arms)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -233,7 +236,8 @@ def plan_prompts(settings: EvalSettings, plan: Plan, tokenizer) -> dict[tuple[st
                      else found.asked(search(found, last_user(msgs)), tuned=bool(arm.adapter)))
             ids = prompt_ids(tokenizer, msgs, settings.data.system_prompt, passages=asked.passages,
                              **({"passage_max_chars": found.passage_max_chars} if found else {}))
-            prompts[(arm.name, ex.qid)] = Prompt(ids, asked, fp, prompt_sha(ids))
+            prompts[(arm.name, ex.qid)] = Prompt(ids, asked, fp, prompt_sha(ids),
+                                                 found.passage_max_chars if found else None)
     return prompts
 
 

@@ -14,7 +14,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hust_sft import metrics
+from hust_sft import facts, metrics
 from hust_sft.evaluation.arms import Arm, comparisons
 from hust_sft.evaluation.plan import TRAIN_SPLIT
 from hust_sft.evaluation.scoring import QUESTION_FIELDS, by_question, did_it_learn, resources, summarize
@@ -31,7 +31,7 @@ def build_summary(rows: list[dict], arms: list[Arm], settings: EvalSettings, *, 
             for a in arms}
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "arms": names, "arm_info": info, "metrics": list(metrics.METRICS),
+        "arms": names, "arm_info": info, "metrics": list(metrics.METRICS), "fact_metrics": list(facts.FACT_METRICS),
         "device": device, "dtype": dtype, "data": data_info, "settings": to_dict(settings),
         "warnings": [list(w) for w in warnings], "splits": splits, "did_it_learn": did_it_learn(splits, names),
         "resources": resources(rows, arms),
@@ -78,6 +78,7 @@ def render_markdown(summary: dict, lang: str = "en") -> str:
             lines += [t("eval.md.off_topic", lang, arms=", ".join(
                 t("eval.md.off_topic_arm", lang, arm=a, n=b["off_topic"], of=b["n"], base=b["answered_by_base"])
                 for a, b in off)), ""]
+        lines += _facts_markdown(summary, s, lang)
     lines += _did_it_learn_markdown(summary, lang)
     lines += [f"## {t('eval.md.resources', lang)}", ""]
     cols = ["tokens_per_s", "mean_latency_s", "peak_memory_mb", "wall_time_s", "trainable_params",
@@ -89,6 +90,39 @@ def render_markdown(summary: dict, lang: str = "en") -> str:
         lines.append("| " + " | ".join([a] + [_fmt(res.get(c)) for c in cols]) + " |")
     lines += ["", t("eval.md.note", lang, device=summary.get("device", "?"), dtype=summary.get("dtype", "?"))]
     return "\n".join(lines) + "\n"
+
+
+def fact_value(metric: str, v) -> str:
+    """A fact figure as a table shows it: shares ×100, invented as specifics per answer."""
+    if v is None:
+        return "–"
+    return f"{v:.2f}" if metric == "invented" else f"{100 * v:.1f}"
+
+
+def fact_diff(metric: str, d: dict) -> str:
+    if d["diff"] is None:
+        return "–"
+    if metric == "invented":
+        return f"{d['diff']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}] (n={d['n']})"
+    return f"{_signed(d['diff'])} [{_signed(d['lo'])}, {_signed(d['hi'])}] (n={d['n']})"
+
+
+def _facts_markdown(summary: dict, s: dict, lang: str) -> list[str]:
+    """Where one split's facts went, per arm: shown by the passages, stated, kept of those shown, invented."""
+    names = summary.get("fact_metrics")
+    if not names:   # a summary.json written before fact accounting
+        return []
+    arms = summary["arms"]
+    head = [t("eval.md.metric", lang)] + arms + [t("eval.md.diff", lang, model=c["arm"], against=c["against"])
+                                                 for c in s["comparisons"]]
+    lines = [f"### {t('eval.md.facts', lang)}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in names:
+        cells = [t(f"metric.{k}", lang)] + [fact_value(k, s["means"][a].get(k)) for a in arms]
+        cells += [fact_diff(k, c["metrics"][k]) if k in c["metrics"] else "–" for c in s["comparisons"]]
+        lines.append("| " + " | ".join(cells) + " |")
+    with_invented = ", ".join(f"{a} {s['behaviour'][a].get('with_invented', 0)} / {s['behaviour'][a]['n']}"
+                              for a in arms)
+    return lines + ["", t("eval.md.facts_note", lang, with_invented=with_invented), ""]
 
 
 DID_IT_LEARN_COLUMNS = ("held_out.token_f1", "train.token_f1", "held_out.key_phrase_recall",
@@ -158,6 +192,11 @@ def flat_rows(rows: list[dict], arms: list[str]) -> list[dict]:
         flat.update({f"answer:{a}": r["answer"] if r else None for a, r in mine.items()})
         flat.update({f"loops:{a}": int(metrics.loops(r["answer"])) if r else None for a, r in mine.items()})
         flat.update({f"{k}:{a}": r["scores"].get(k) if r else None for a, r in mine.items() for k in metrics.METRICS})
+        flat.update({f"{k}:{a}": r["scores"].get(k) if r else None for a, r in mine.items()
+                     for k in facts.FACT_METRICS})
+        for part in ("lost", "invented"):   # the facts themselves, so a reader sees which were lost or added
+            flat.update({f"{part}_facts:{a}": (r.get("facts") or {}).get(part) if r else None
+                         for a, r in mine.items()})
         out.append(flat)
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hust_sft import metrics
+from hust_sft import facts, metrics
 from hust_sft.evaluation.arms import BASE, Arm, is_run_dir
 from hust_sft.evaluation.plan import TRAIN_SPLIT
 
@@ -42,6 +42,36 @@ def by_question(rows: list[dict], arms: list[str]) -> dict[str, dict]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Where each answer's facts went (hust_sft.facts), from the row alone
+
+SCORED = metrics.METRICS + facts.FACT_METRICS   # every per-answer score a summary averages and compares
+
+
+def account_row(row: dict, clip_chars: int | None = None) -> bool:
+    """Give one row its fact accounting (`facts`, and the four FACT_METRICS among its scores) from what it
+    stores: the passages as the prompt showed them (clipped at the row's `passage_chars`, else
+    `clip_chars`), the question and the reference. Returns whether the row changed."""
+    from hust_sft.data.encoding import clip
+
+    chars = row.get("passage_chars") or clip_chars or 0
+    shown = None if row.get("passages") is None else [clip(p["text"], chars) for p in row["passages"]]
+    acc = facts.account(row["answer"] or "", row["reference"] or "", question=row.get("question") or "",
+                        passages=shown, keywords=row.get("keywords"))
+    entry, scores = acc.to_dict(), {**row["scores"], **acc.scores()}
+    if row.get("facts") == entry and row["scores"] == scores:
+        return False
+    row["facts"], row["scores"] = entry, scores
+    return True
+
+
+def account_facts(rows: list[dict], clips: dict[str, int | None]) -> bool:
+    """`account_row` for every row (`clips[arm]`: the arm's passage length, for rows stored before rows
+    recorded it), so answers reused from an earlier run are accounted for too. Returns whether any row
+    changed (then per_example.jsonl is written again)."""
+    return sum(account_row(r, clips.get(r["arm"])) for r in rows) > 0
+
+
+# ---------------------------------------------------------------------------------------------------
 # Per split: means, behaviour, paired comparisons
 
 def summarize(rows: list[dict], arms: list[str], pairs: list[tuple[str, str]], n_boot: int,
@@ -53,7 +83,7 @@ def summarize(rows: list[dict], arms: list[str], pairs: list[tuple[str, str]], n
         table = by_arm(rows, split)
         qids = list(dict.fromkeys(r["qid"] for r in rows if r["split"] == split))
         means = {a: {k: metrics.mean(r["scores"].get(k) for r in table.get(a, {}).values())
-                     for k in metrics.METRICS} for a in arms}
+                     for k in SCORED} for a in arms}
         behaviour = {a: _behaviour(table.get(a, {})) for a in arms}
         compared = []
         for arm, against in pairs:
@@ -61,7 +91,7 @@ def summarize(rows: list[dict], arms: list[str], pairs: list[tuple[str, str]], n
             entry = {"arm": arm, "against": against, "metrics": {},
                      "identical": (sum(_same(table[arm][q]["answer"], table[against][q]["answer"]) for q in both)
                                    / len(both)) if both else None}
-            for k in metrics.METRICS:
+            for k in SCORED:
                 a = [table[against][q]["scores"].get(k) for q in both]
                 b = [table[arm][q]["scores"].get(k) for q in both]
                 diff, lo, hi = metrics.paired_bootstrap(a, b, n=n_boot, seed=seed)
@@ -85,6 +115,8 @@ def _behaviour(rows: dict[str, dict]) -> dict:
             "off_topic": sum(bool(r.get("off_topic")) for r in rows.values()),
             # off topic with off_topic "base": asked plainly (no passages), by the base model
             "answered_by_base": sum(bool(r.get("off_topic")) and r.get("passages") is None for r in rows.values()),
+            # answers stating at least one specific they were not shown (hust_sft.facts)
+            "with_invented": sum(bool((r.get("facts") or {}).get("invented")) for r in rows.values()),
             "mean_chars": sum(len(a.strip()) for a in answers) / n if n else None,
             "mean_new_tokens": sum(r.get("new_tokens") or 0 for r in rows.values()) / n if n else None}
 
@@ -95,7 +127,8 @@ def _behaviour(rows: dict[str, dict]) -> dict:
 def did_it_learn(splits: dict, arms: list[str]) -> dict:
     """Per arm: held-out vs training-question score (token F1, key-phrase recall), share of answers
     identical to base's, looping answers, mean answer length — the signs of learning or of copying."""
-    held = splits.get("test") or next((s for k, s in splits.items() if k != TRAIN_SPLIT), None)
+    held = splits.get("test") or splits.get("validation") or next(
+        (s for k, s in splits.items() if k != TRAIN_SPLIT), None)
     train = splits.get(TRAIN_SPLIT)
     out = {}
     for arm in arms:

@@ -78,6 +78,17 @@ def summary_frame(summary: dict, lang: str):
                     f"{100 * d['diff']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}]")
             row["n"] = s["n"]
             rows.append(row)
+        from hust_sft.evaluation.reports import fact_diff, fact_value
+
+        for k in summary.get("fact_metrics", []):   # shares ×100; invented as specifics per answer
+            row = {t("ui.eval.col.split", lang): t(f"eval.split.{split}", lang),
+                   t("ui.eval.col.metric", lang): t(f"metric.{k}", lang)}
+            row.update({a: fact_value(k, s["means"][a].get(k)) for a in arms})
+            for c in s["comparisons"]:
+                row[t("ui.eval.col.diff", lang, model=c["arm"], against=c["against"])] = (
+                    fact_diff(k, c["metrics"][k]).split(" (n=")[0] if k in c["metrics"] else "–")
+            row["n"] = s["n"]
+            rows.append(row)
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
@@ -130,13 +141,26 @@ def bar_frame(summary: dict, lang: str, split: str = "test"):
     return pd.DataFrame(rows, columns=BAR_COLUMNS) if rows else None
 
 
+def facts_cell(row: dict | None, lang: str) -> str:
+    """Where one answer's facts went, in a line: how many of the reference's facts the passages showed and
+    the answer stated, which shown ones it lost, which specifics it invented."""
+    f = (row or {}).get("facts")
+    if not f:
+        return ""
+    shown = "–" if f["in_passages"] is None else f"{len(f['in_passages'])}/{len(f['facts'])}"
+    return t("ui.eval.facts_cell", lang, shown=shown, said=f"{len(f['in_answer'])}/{len(f['facts'])}",
+             lost="、".join(f["lost"]) or "–", invented="、".join(f["invented"]) or "–")
+
+
 def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "token_f1"):
-    """Question, reference, each arm's answer and score, one row per question: sortable in the browser."""
+    """Question, reference, each arm's answer, score and facts (`facts_cell`), one row per question:
+    sortable in the browser."""
     from hust_sft.evaluation import PER_EXAMPLE, by_question, read_rows
 
     arms = summary["arms"]
     answer_col = {a: t("ui.eval.col.answer", lang, model=a) for a in arms}
     score_col = {a: f"{t(f'metric.{metric}', lang)} · {a}" for a in arms}
+    facts_col = {a: t("ui.eval.col.facts", lang, model=a) for a in arms}
     rows = []
     for q in by_question(read_rows(out_dir / PER_EXAMPLE), arms).values():
         row = {t("ui.eval.col.split", lang): t(f"eval.split.{q['split']}", lang),
@@ -147,19 +171,22 @@ def per_example_frame(out_dir: Path, summary: dict, lang: str, metric: str = "to
         for a, r in mine.items():
             v = r["scores"].get(metric) if r else None
             row[score_col[a]] = None if v is None else round(100 * v, 1)
+        row.update({facts_col[a]: facts_cell(r, lang) for a, r in mine.items()})
         rows.append(row)
     return df_or_empty(rows, list(rows[0]) if rows else [])
 
 
 def column_widths(n_models: int) -> list[str]:
-    """Per-question table widths (%): set, question, reference, then one answer and one score per model
-    (`n_models` counts base too).
+    """Per-question table widths (%): set, question, reference, then one answer, one score and one facts
+    cell per model (`n_models` counts base too).
 
     Fixed shares with wrap=True keep long answers on a laptop screen instead of one very wide row.
     """
-    score, split = 6, 7
-    part = (100 - split - score * n_models) / (2 + 3 * (1 + n_models))  # question 2 parts, texts 3 each
-    return [f"{split}%", f"{2 * part:.1f}%"] + [f"{3 * part:.1f}%"] * (1 + n_models) + [f"{score}%"] * n_models
+    score, split = 5, 6
+    # question 2 parts, reference and answers 3 each, facts 2 each
+    part = (100 - split - score * n_models) / (2 + 3 * (1 + n_models) + 2 * n_models)
+    return ([f"{split}%", f"{2 * part:.1f}%"] + [f"{3 * part:.1f}%"] * (1 + n_models) + [f"{score}%"] * n_models
+            + [f"{2 * part:.1f}%"] * n_models)
 
 
 def show(out_dir: str | Path | None, lang: str, config: AppConfig | None = None):
