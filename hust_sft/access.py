@@ -101,6 +101,20 @@ def data_source_refusal(config, profile: Any, spec: str | None, lang: str = DEFA
     return None
 
 
+def knowledge_files_refusal(config, profile: Any, files, lang: str = DEFAULT_LANG) -> str | None:
+    """Why this visitor may not index `files` (a run's `knowledge_files`), or None. Their text is shown
+    under every answer, so a visitor (training opened with HUST_SFT_OPEN_TRAINING) may name only files
+    uploaded to this app (under runs/uploads/); the owner any file."""
+    if not files or is_owner(config, profile):
+        return None
+    uploads = (Path(config.runs_dir) / "uploads").resolve()
+    for name in files:
+        path = Path(str(name)).expanduser()
+        if uploads not in path.resolve().parents or not path.is_file():
+            return t("access.error.knowledge_not_uploaded", lang, file=path.name or str(name))
+    return None
+
+
 def lock_reason(config, profile: Any, lang: str = DEFAULT_LANG) -> str | None:
     """Why Train/Publish are locked for this visitor (the owner actions share one lock), or None."""
     return visitor_may(config, profile, "train", lang)

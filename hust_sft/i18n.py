@@ -950,8 +950,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "知识文件",
         "en": "Knowledge files"},
     "field.knowledge_files.help": {
-        "zh": "可选的 .txt/.md 文件（例如学生手册原文），按标题和段落分块后加入索引；每个不超过 5 MB，UTF-8 编码。",
-        "en": "Optional .txt/.md files (e.g. the handbook itself) added to the index, chunked by heading and paragraph; at most 5 MB each, UTF-8."},
+        "zh": "可选的知识文件（例如学生手册原文）：PDF（需有文字层；扫描件请先 OCR）、DOCX、Markdown 或 UTF-8 纯文本，按标题和页分块后加入索引，每段注明出处（如 handbook.pdf p.12、handbook.docx §2.3 标题）。PDF/DOCX 不超过 50 MB，.md/.txt 不超过 5 MB；PDF 最多 2,000 页。",
+        "en": "Optional knowledge files (e.g. the handbook itself): PDF (with a text layer; OCR a scan first), DOCX, Markdown or UTF-8 text, chunked by heading and page and added to the index, each passage citing where it is (e.g. handbook.pdf p.12, handbook.docx §2.3 Heading). PDF/DOCX at most 50 MB, .md/.txt at most 5 MB; a PDF at most 2,000 pages."},
     "field.min_relevance.label": {
         "zh": "最低相关度",
         "en": "Minimum relevance"},
@@ -982,6 +982,36 @@ MESSAGES: dict[str, dict[str, str]] = {
     "retrieval.error.knowledge_empty": {
         "zh": "{file}：文件为空；知识文件需要有内容",
         "en": "{file}: empty; a knowledge file needs some text"},
+    "retrieval.error.knowledge_too_much_text": {
+        "zh": "{file}：文字超过 {limit} 个字符（读到 {where} 时）；请拆分成几个文件",
+        "en": "{file}: more than {limit} characters of text (reached at {where}); split it into several files"},
+    "retrieval.error.knowledge_pdf_no_text": {
+        "zh": "{file}：{pages} 页中没有一页有文字层（扫描版 PDF？）；请先做 OCR（例如 ocrmypdf）或导出文字后再上传",
+        "en": "{file}: none of its {pages} pages has a text layer (a scanned PDF?); run OCR on it first (e.g. ocrmypdf) or export its text"},
+    "retrieval.error.knowledge_pdf_encrypted": {
+        "zh": "{file}：PDF 已加密，需要密码才能打开（{reason}）；请另存一份不加密的副本再上传",
+        "en": "{file}: an encrypted PDF that needs a password to open ({reason}); save an unprotected copy and use that"},
+    "retrieval.error.knowledge_pdf_damaged": {
+        "zh": "{file}：不是可读的 PDF（{reason}）",
+        "en": "{file}: not a readable PDF ({reason})"},
+    "retrieval.error.knowledge_pdf_too_many_pages": {
+        "zh": "{file}：共 {pages} 页；知识文件最多 {limit} 页，请拆分",
+        "en": "{file}: {pages} pages; a knowledge file has at most {limit}, split it"},
+    "retrieval.error.knowledge_docx_not_zip": {
+        "zh": "{file}：不是 DOCX（.docx 是 zip 文件，这个文件不是）；请用 Word 另存为 .docx",
+        "en": "{file}: not a DOCX (a .docx is a zip file and this is not one); save it from Word as .docx"},
+    "retrieval.error.knowledge_docx_ole": {
+        "zh": "{file}：是旧版 Word（.doc）或加了密码的 .docx，不是 zip 文件；请另存为不加密的 .docx",
+        "en": "{file}: an old Word .doc or a password-protected .docx, not a zip file; save it as an unprotected .docx"},
+    "retrieval.error.knowledge_docx_not_word": {
+        "zh": "{file}：是 zip 文件但不是 Word 文档（缺少 word/document.xml）",
+        "en": "{file}: a zip file but not a Word document (no word/document.xml)"},
+    "retrieval.error.knowledge_docx_too_large": {
+        "zh": "{file}：解压后 {size} 字节、{entries} 个部件；最多 {limit} 字节、{max_entries} 个部件",
+        "en": "{file}: unpacks to {size} bytes in {entries} parts; at most {limit} bytes and {max_entries} parts"},
+    "retrieval.error.knowledge_docx_damaged": {
+        "zh": "{file}：不是可读的 DOCX（{reason}）",
+        "en": "{file}: not a readable DOCX ({reason})"},
     "retrieval.error.nothing_to_index": {
         "zh": "检索：没有可索引的内容（没有训练问答对，也没有知识文件）",
         "en": "retrieval: nothing to index (no training pair and no knowledge file)"},
@@ -1233,6 +1263,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "access.error.url_owner_only": {
         "zh": "数据 URL 由本服务器去请求，因此在公开 Space 上只有所有者（{owner}）可以使用；请改为上传文件。",
         "en": "A data URL is fetched by this server, so on a public Space only its owner ({owner}) may use one; upload the file instead."},
+    "access.error.knowledge_not_uploaded": {
+        "zh": "{file}：访客只能使用上传到本应用的知识文件（训练页的“上传知识文件”），不能使用服务器上的文件。",
+        "en": "{file}: a visitor may use only knowledge files uploaded to this app (Upload knowledge files on the Train tab), not files of the server."},
     "access.error.unknown_run": {
         "zh": "运行“{run}”不在运行列表中；请从列表中按名称选择一个已保存适配器的运行。",
         "en": "Run '{run}': not in the runs table; pick a run with a saved adapter from the list (by its name)."},
@@ -1323,6 +1356,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.train.col.answer": {
         "zh": "回答",
         "en": "Answer"},
+    "ui.train.knowledge_upload": {
+        "zh": "上传知识文件（PDF / DOCX / Markdown / 文本）",
+        "en": "Upload knowledge files (PDF / DOCX / Markdown / text)"},
+    "ui.train.knowledge_pdf_ok": {
+        "zh": "✓ {file}：{pages} 页，{passages} 个段落",
+        "en": "✓ {file}: {pages} pages, {passages} passages"},
+    "ui.train.knowledge_doc_ok": {
+        "zh": "✓ {file}：{passages} 个段落，{chars} 个字符",
+        "en": "✓ {file}: {passages} passages, {chars} characters"},
+    "ui.train.knowledge_pages_without_text": {
+        "zh": "；{count} 页没有文字层（扫描页？不会被检索到）：{pages}",
+        "en": "; {count} pages without a text layer (scanned? they cannot be found): {pages}"},
+    "ui.train.knowledge_bad": {
+        "zh": "✗ {error}（未加入）",
+        "en": "✗ {error} (not added)"},
     "ui.train.preview_report": {
         "zh": "**{source}**（sha256 {sha}…）— {splits}\n\n```\n{report}\n```",
         "en": "**{source}** (sha256 {sha}…) — {splits}\n\n```\n{report}\n```"},

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -45,14 +44,9 @@ RETRIEVAL_FILES = (META_FILE, PASSAGES_FILE, *(f"{INDEX_DIR}/{name}" for name in
 FORMAT_VERSION = 1
 MODES = ("off", "answer", "train")
 
-KNOWLEDGE_SUFFIXES = (".txt", ".md", ".markdown")
-MAX_KNOWLEDGE_BYTES = 5 * 2**20  # a handbook is a few hundred KB; more is probably the wrong file
 DEFAULT_CHUNK_CHARS = 400
 # bm25s defaults (Lucene's BM25); recorded in meta.json so a loaded index says how it scores.
 BM25_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}
-
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=\.\s)")
 
 
 class RetrievalError(LocalizedError, ValueError):
@@ -62,7 +56,9 @@ class RetrievalError(LocalizedError, ValueError):
 @dataclass
 class Passage:
     """One retrievable text. `id` is "train:<n>" (the n-th training record, file order) or
-    "kb:<file name>#<n>" (the n-th chunk of a knowledge file); `text` is what the prompt shows."""
+    "kb:<file name>#<n>" (the n-th chunk of a knowledge file); `text` is what the prompt shows. `location`
+    is where in its knowledge file it is ("p.12", "§2.3 Heading", "L7": hust_sft.knowledge), shown after
+    the file name (`public_source`); None for a training pair, whose `source` is "<file>:<line>"."""
     id: str
     text: str
     source: str
@@ -70,13 +66,14 @@ class Passage:
     title: str | None = None
     question: str | None = None
     relevance: float = 0.0
+    location: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> Passage:
-        return cls(**{k: d.get(k) for k in ("id", "text", "source", "title", "question")},
+        return cls(**{k: d.get(k) for k in ("id", "text", "source", "title", "question", "location")},
                    score=float(d.get("score") or 0.0), relevance=float(d.get("relevance") or 0.0))
 
 
@@ -123,7 +120,7 @@ def words(text: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Passages from records and knowledge files
+# Passages from records (knowledge files: hust_sft.knowledge)
 
 def pair_text(question: str, answer: str) -> str:
     """How a training pair reads as a passage (and what BM25 indexes for it)."""
@@ -141,11 +138,13 @@ def pair_chunks(question: str, answer: str, max_chars: int | None = None) -> lis
     whole = pair_text(question, answer)
     if not max_chars or len(whole) <= max_chars:
         return [whole]
+    from hust_sft.knowledge import split_long  # the one sentence splitter (knowledge files use it too)
+
     head = f"问：{question.strip()}\n"
     room = max(max_chars - len(head) - len(CONTINUED_ANSWER), 20)
     pieces: list[str] = []
     for line in answer.strip().split("\n"):
-        pieces += _split_long(line, room) if len(line) > room else [line]
+        pieces += split_long(line, room) if len(line) > room else [line]
     chunks, current = [], ""
     for piece in pieces:
         if current and len(current) + 1 + len(piece) > room:
@@ -168,108 +167,6 @@ def record_passages(records: Sequence, chunk_chars: int | None = None) -> list[P
     and "train:<i>#<n>" for the further chunks of a pair longer than `chunk_chars`."""
     return [Passage(id=chunk_id(i, n), text=text, source=f"{r.source}:{r.line}", question=r.question)
             for i, r in enumerate(records) for n, text in enumerate(pair_chunks(r.question, r.answer, chunk_chars), 1)]
-
-
-def read_knowledge_file(path: str | Path, *, max_bytes: int = MAX_KNOWLEDGE_BYTES) -> str:
-    """The UTF-8 text of a .txt/.md file, or a RetrievalError that names the file and the reason."""
-    path = Path(path)
-    name = str(path)
-    if path.suffix.lower() not in KNOWLEDGE_SUFFIXES:
-        raise RetrievalError("retrieval.error.knowledge_type", file=name, suffixes=", ".join(KNOWLEDGE_SUFFIXES))
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise RetrievalError("retrieval.error.knowledge_too_large", file=name, size=size, limit=max_bytes)
-        raw = path.read_bytes()
-    except OSError as e:
-        raise RetrievalError("retrieval.error.knowledge_unreadable", file=name,
-                             reason=e.strerror or type(e).__name__) from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    if b"\x00" in raw:
-        raise RetrievalError("retrieval.error.knowledge_binary", file=name, offset=raw.index(b"\x00"))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise RetrievalError("retrieval.error.knowledge_not_utf8", file=name, offset=e.start) from None
-    if not text.strip():
-        raise RetrievalError("retrieval.error.knowledge_empty", file=name)
-    return text
-
-
-def _split_long(paragraph: str, chunk_chars: int) -> list[str]:
-    """A paragraph longer than a chunk, cut at sentence ends (or hard, for a sentence longer than a chunk)."""
-    pieces, current = [], ""
-    for sentence in (s for s in _SENTENCE_END.split(paragraph) if s):
-        while len(sentence) > chunk_chars:
-            if current:
-                pieces.append(current)
-                current = ""
-            pieces.append(sentence[:chunk_chars])
-            sentence = sentence[chunk_chars:]
-        if len(current) + len(sentence) > chunk_chars:
-            pieces.append(current)
-            current = ""
-        current += sentence
-    return pieces + ([current] if current.strip() else [])
-
-
-def chunk_text(text: str, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[tuple[str | None, str]]:
-    """(heading, chunk) pairs: a Markdown heading starts a new section; a section's paragraphs (blank-line
-    separated) are packed into chunks of at most `chunk_chars` characters; a longer paragraph is cut at
-    sentence ends. Each chunk keeps the heading of its section as its title."""
-    chunks: list[tuple[str | None, str]] = []
-    title: str | None = None
-    current: list[str] = []
-
-    def flush():
-        if current:
-            chunks.append((title, "\n".join(current)))
-            current.clear()
-
-    paragraphs: list[tuple[str | None, str]] = []
-    block: list[str] = []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        heading = _HEADING.match(line)
-        if heading or not line.strip():
-            if block:
-                paragraphs.append(("p", "\n".join(block).strip()))
-                block = []
-            if heading:
-                paragraphs.append(("h", heading.group(1).strip()))
-            continue
-        block.append(line.rstrip())
-    if block:
-        paragraphs.append(("p", "\n".join(block).strip()))
-
-    for kind, body in paragraphs:
-        if kind == "h":
-            flush()
-            title = body or None
-            continue
-        for piece in (_split_long(body, chunk_chars) if len(body) > chunk_chars else [body]):
-            if current and sum(len(c) + 1 for c in current) + len(piece) > chunk_chars:
-                flush()
-            current.append(piece)
-    flush()
-    return chunks
-
-
-def knowledge_passages(files: Iterable[str | Path], chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[Passage]:
-    """Passages "kb:<file name>#<n>" (n from 1) of every knowledge file, in the order given."""
-    out: list[Passage] = []
-    seen: dict[str, int] = {}
-    for path in files:
-        path = Path(path)
-        text = read_knowledge_file(path)
-        name = path.name
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:  # two uploads with one name: ids stay unique and stable
-            name = f"{path.stem}~{seen[name]}{path.suffix}"
-        for n, (title, chunk) in enumerate(chunk_text(text, chunk_chars), 1):
-            body = f"{title}：{chunk}" if title else chunk
-            out.append(Passage(id=f"kb:{name}#{n}", text=body, source=str(path), title=title))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -313,21 +210,22 @@ class Retriever:
         """An index over `records` (pass the TRAINING split only) and the chunks of `knowledge_files`."""
         import bm25s
 
+        from hust_sft import knowledge
+
         chunk_chars = chunk_chars or DEFAULT_CHUNK_CHARS  # 0: a size never derived (see passage_size)
-        passages = record_passages(records, chunk_chars) + knowledge_passages(knowledge_files, chunk_chars)
+        kb_passages, kb_files = knowledge.passages(knowledge_files, chunk_chars)
+        passages = record_passages(records, chunk_chars) + kb_passages
         if not passages:
             raise RetrievalError("retrieval.error.nothing_to_index")
         bm25 = bm25s.BM25(**BM25_PARAMS)
         corpus = [words(p.text) for p in passages]
         bm25.index(corpus, show_progress=False)
-        kb = sorted({p.source for p in passages if p.id.startswith("kb:")})
         meta = {
             "format": FORMAT_VERSION, "library": f"bm25s {bm25s.__version__}", "bm25": BM25_PARAMS,
             "tokenizer": "NFKC+lower, jieba.cut_for_search, punctuation/whitespace/bm25s zh+en stop words dropped",
             "chunk_chars": chunk_chars, "passages": len(passages),
             "train_passages": sum(p.id.startswith("train:") for p in passages),
-            "knowledge_files": [{"file": f, "sha256": _sha256_bytes(Path(f).read_bytes()),
-                                 "chunks": sum(p.source == f for p in passages)} for f in kb],
+            "knowledge_files": [k.to_dict() for k in kb_files],
             "sha256": _sha256_bytes(_passages_jsonl(passages).encode("utf-8")),
             "settings": dict(settings or {}),
         }
@@ -635,22 +533,33 @@ def for_answering(spec: str | Path | None, *, train_records: Sequence | None = N
 # ---------------------------------------------------------------------------------------------------
 # What visitors and Hub users see of an index: no server paths
 
-def public_source(source: str | None) -> str:
+def public_source(source: str | None, location: str | None = None) -> str:
     """A passage's `source` ("<file>:<line>" of a training record, or a knowledge file's path) as shown
-    outside this machine: the file's base name (and the line), never the folder it lives in."""
-    text = str(source or "")
+    outside this machine: the file's base name (and the line), never the folder it lives in, then the
+    passage's `location` in that file when it has one: "handbook.pdf p.12". Applied to its own output it
+    returns it unchanged (a published index's sources are already public)."""
+    text, where = str(source or ""), " ".join(str(location or "").split())
+    if where and text.endswith(" " + where):
+        text = text[:-len(where) - 1]
     head, sep, line = text.rpartition(":")
     if not (sep and line.isdigit()):
         head, line = text, ""
     head = head.replace("\\", "/").split("?", 1)[0].rstrip("/")
     name = head.rsplit("/", 1)[-1] or "-"
-    return f"{name}:{line}" if line else name
+    shown = f"{name}:{line}" if line else name
+    return f"{shown} {where}" if where else shown
+
+
+def cite(passage: Passage) -> str:
+    """Where a passage comes from, as every page and published file shows it (`public_source`)."""
+    return public_source(passage.source, passage.location)
 
 
 def public_index_files(directory: str | Path) -> dict[str, bytes]:
     """The files of a saved index (`RETRIEVAL_FILES` that exist, relative name → bytes) as published:
-    passages' sources and knowledge files reduced to their names (`public_source`), meta.json's sha256
-    recomputed so `Retriever.load` accepts the copy. Only these names are read, inside `directory`."""
+    passages' sources as shown (`public_source`: "handbook.pdf p.12", "qa.jsonl:7"), knowledge files reduced
+    to their names, meta.json's sha256 recomputed so `Retriever.load` accepts the copy. Only these names
+    are read, inside `directory`."""
     directory = Path(directory)
     out: dict[str, bytes] = {}
     if not (directory / META_FILE).is_file() or not (directory / PASSAGES_FILE).is_file():
@@ -659,11 +568,13 @@ def public_index_files(directory: str | Path) -> dict[str, bytes]:
     for line in (directory / PASSAGES_FILE).read_text(encoding="utf-8").splitlines():
         if line:
             record = json.loads(line)
-            record["source"] = public_source(record.get("source"))
+            record["source"] = public_source(record.get("source"), record.get("location"))
             lines.append(json.dumps(record, ensure_ascii=False) + "\n")
     passages = "".join(lines).encode("utf-8")
     meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
     meta["knowledge_files"] = [{**k, "file": public_source(k.get("file"))} for k in meta.get("knowledge_files") or []]
+    if isinstance(meta.get("settings"), dict) and meta["settings"].get("knowledge_files"):  # the run's setting
+        meta["settings"]["knowledge_files"] = [public_source(f) for f in meta["settings"]["knowledge_files"]]
     meta["sha256"] = _sha256_bytes(passages)
     out[META_FILE] = (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     out[PASSAGES_FILE] = passages

@@ -132,7 +132,8 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     loaded = retrieval.Retriever.load(stage / "retrieval")    # a Hub user's download searches the same way
     assert [p.id for p in loaded.search("图书馆开门", 1)] == [p.id for p in index.search("图书馆开门", 1)]
     assert [p.id for p in index.search("图书馆开门", 1)] == ["train:0"]
-    assert [p.source for p in loaded.passages] == ["qa.jsonl:1", "qa.jsonl:2", "guide.md"]
+    assert [p.source for p in loaded.passages] == ["qa.jsonl:1", "qa.jsonl:2", "guide.md §1 校医院"]
+    assert [retrieval.cite(p) for p in loaded.passages] == [p.source for p in loaded.passages]
     assert f"| sha256 | `{loaded.sha256}` |" in section      # the card names the published copy
     assert str(secret) not in card
 

@@ -142,41 +142,7 @@ def test_for_run_refuses_a_retrieval_run_without_its_index(tmp_path, retriever):
     assert R.for_run(tmp_path / "nothing") is None
 
 
-def test_knowledge_files_are_chunked_by_heading_and_paragraph(tmp_path):
-    md = tmp_path / "handbook.md"
-    md.write_text("# 宿舍\n\n宿舍晚上十一点关门。\n\n晚归需登记。\n\n## 图书馆\n\n" + "借书证丢失需补办。" * 5 + "\n",
-                  encoding="utf-8")
-    passages = R.knowledge_passages([md], chunk_chars=20)
-    assert [(p.id, p.title, p.text) for p in passages] == [
-        ("kb:handbook.md#1", "宿舍", "宿舍：宿舍晚上十一点关门。\n晚归需登记。"),
-        ("kb:handbook.md#2", "图书馆", "图书馆：借书证丢失需补办。借书证丢失需补办。"),
-        ("kb:handbook.md#3", "图书馆", "图书馆：借书证丢失需补办。借书证丢失需补办。"),
-        ("kb:handbook.md#4", "图书馆", "图书馆：借书证丢失需补办。"),
-    ]
-    r = R.Retriever.build([rec("食堂几点开门", "六点半")], knowledge_files=[md], chunk_chars=20)
-    assert r.search("宿舍关门时间", 1)[0].id == "kb:handbook.md#1"
-    assert r.meta["knowledge_files"] == [{"file": str(md), "sha256": R._sha256_bytes(md.read_bytes()), "chunks": 4}]
-
-
-@pytest.mark.parametrize("name, content, message", [
-    ("empty.md", b"  \n\n", "empty.md: empty; a knowledge file needs some text"),
-    ("image.txt", b"PNG\x00\x01", "image.txt: looks binary (a NUL byte at offset 3)"),
-    ("latin.txt", "caf\xe9".encode("latin-1"), "latin.txt: not UTF-8 text (invalid byte at offset 3)"),
-    ("handbook.pdf", b"%PDF", "handbook.pdf: not a knowledge file; expected one of .txt, .md, .markdown"),
-])
-def test_bad_knowledge_files_are_named_with_the_reason(tmp_path, name, content, message):
-    path = tmp_path / name
-    path.write_bytes(content)
-    with pytest.raises(R.RetrievalError) as e:
-        R.Retriever.build([rec("q", "a")], knowledge_files=[path])
-    assert message in str(e.value) and str(path) in str(e.value)
-
-
-def test_too_large_knowledge_file_is_refused(tmp_path):
-    path = tmp_path / "big.txt"
-    path.write_text("宿舍" * 10, encoding="utf-8")
-    with pytest.raises(R.RetrievalError, match=r"big.txt: too large for a knowledge file \(60 bytes; at most 50\)"):
-        R.read_knowledge_file(path, max_bytes=50)
+# Knowledge files (PDF, DOCX, Markdown, text): tests/test_knowledge.py
 
 
 def test_raft_passages_exclude_the_own_pair_unless_it_is_the_oracle(bundle, retriever):

@@ -149,10 +149,11 @@ def _row(arm: Arm, ex: Example, res, prompt: Prompt, peak_mb: float, device: str
 
 
 def _public_passage(p) -> dict:
-    """A passage as stored with an answer (published, served to visitors): its source as a file name."""
-    from hust_sft.retrieval import public_source
+    """A passage as stored with an answer (published, served to visitors): its source as a file name (and
+    the page or section of a knowledge file: "handbook.pdf p.12")."""
+    from hust_sft.retrieval import cite
 
-    return {**p.to_dict(), "source": public_source(p.source)}
+    return {**p.to_dict(), "source": cite(p)}
 
 
 # ---------------------------------------------------------------------------------------------------

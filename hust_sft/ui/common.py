@@ -275,9 +275,9 @@ def sources_markdown(asked, lang: str) -> str:
     in its prompt, with their relevance: what a student can check. An off-topic question says so, and
     who answered it.
 
-    Each passage shows its id, where it comes from (file name and line only, `retrieval.public_source`:
+    Each passage shows its id, where it comes from (file name and line or page only, `retrieval.cite`:
     no server path) and its text."""
-    from hust_sft.retrieval import public_source
+    from hust_sft.retrieval import cite
 
     if asked is None:
         return ""
@@ -288,7 +288,7 @@ def sources_markdown(asked, lang: str) -> str:
     lines = [t("ui.chat.sources", lang)]
     for n, p in enumerate(asked.passages, 1):
         text = " ".join(p.text.split())
-        where = t("ui.chat.source_where", lang, source=public_source(p.source), pct=f"{100 * p.relevance:.0f}")
+        where = t("ui.chat.source_where", lang, source=cite(p), pct=f"{100 * p.relevance:.0f}")
         lines.append(f"{n}. `{p.id}` ({where}) {text}")
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from hust_sft import access, runs
 from hust_sft import settings as S
 from hust_sft.console import fmt_duration, progress_figures
 from hust_sft.i18n import DEFAULT_LANG, t
+from hust_sft.ui import knowledge as knowledge_upload
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, tr, training_lock, widget_for
 
 GROUPS: list[tuple[str, type]] = [("data", S.DataSettings), ("model", S.ModelSettings), ("lora", S.LoraSettings),
@@ -149,7 +150,8 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
         rs = collect(config, values, run_name)
     except S.SettingsError as e:
         return t("ui.train.bad_settings", lang, error=access.public_text(config, error_text(e, lang)))
-    refused = access.data_source_refusal(config, profile, rs.data.data, lang)
+    refused = (access.data_source_refusal(config, profile, rs.data.data, lang)
+               or access.knowledge_files_refusal(config, profile, rs.retrieval.knowledge_files, lang))
     if refused:
         return refused
     job = launch(config, rs, lang, env=access.training_env(config, profile))
@@ -331,6 +333,7 @@ class Form:
     preview_btn: Any
     preview_df: Any
     report_md: Any
+    knowledge: knowledge_upload.KnowledgeUpload | None = None
 
     def widget_list(self) -> list:
         return [self.widgets[n] for n in setting_names()]
@@ -357,6 +360,7 @@ def build(ctx: Ctx) -> None:
     form = build_form(ctx)
     controls = build_controls(ctx, lock_md)
     wire_form(ctx, form)
+    knowledge_upload.wire(ctx, form.knowledge, form.widgets)
     wire_controls(ctx, form, controls)
 
 
@@ -394,8 +398,10 @@ def build_form(ctx: Ctx) -> Form:
                 preview_df = gr.Dataframe(preview_columns(DEFAULT_LANG), interactive=False, wrap=True,
                                           elem_id="preview-table")
                 report_md = gr.Markdown(elem_id="preview-report")
+            if group == "retrieval":
+                knowledge = knowledge_upload.build(texts)
     return Form(preset=preset, run_name=run_name, source=source, upload=upload, widgets=widgets,
-                preview_btn=preview_btn, preview_df=preview_df, report_md=report_md)
+                preview_btn=preview_btn, preview_df=preview_df, report_md=report_md, knowledge=knowledge)
 
 
 def build_controls(ctx: Ctx, lock_md) -> Controls:
