@@ -997,6 +997,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "retrieval.error.knowledge_pdf_too_many_pages": {
         "zh": "{file}：共 {pages} 页；知识文件最多 {limit} 页，请拆分",
         "en": "{file}: {pages} pages; a knowledge file has at most {limit}, split it"},
+    "retrieval.error.knowledge_pdf_too_complex": {
+        "zh": "{file}：页面内容解码后超过 {limit} 字节（读到 {where} 时）；请拆分或另存为较简单的 PDF",
+        "en": "{file}: more than {limit} bytes of decoded page content (reached at {where}); split it or save a simpler PDF"},
     "retrieval.error.knowledge_docx_not_zip": {
         "zh": "{file}：不是 DOCX（.docx 是 zip 文件，这个文件不是）；请用 Word 另存为 .docx",
         "en": "{file}: not a DOCX (a .docx is a zip file and this is not one); save it from Word as .docx"},

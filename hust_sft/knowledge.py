@@ -32,7 +32,8 @@ a longer sentence at a clause mark (`，、：,:`) or a space, else between two 
 Limits (a hostile file can cost only this much work): a text file at most 5 MiB, a PDF or DOCX at most
 50 MiB; a PDF at most 2,000 pages; at most 5,000,000 characters of text per file; a DOCX at most 5,000
 zip entries unpacking to at most 200 MiB in all, checked from the zip directory before python-docx opens
-it (zipfile never inflates a member past its declared size); pypdf's own caps on every decoded stream.
+it (zipfile never inflates a member past its declared size); at most 256 MiB of decoded page content
+(content streams and the forms pages draw) in a PDF, and pypdf's own caps on every decoded stream.
 
 An encrypted PDF is read when the empty password opens it (an "owner password" only restricts printing or
 copying; every PDF viewer opens such a file, and many official handbooks are published that way); one that
@@ -66,6 +67,9 @@ MB = 2 ** 20
 # (HUST_SFT_MAX_UPLOAD) is 50 MB by default, so a larger document could not be uploaded anyway.
 MAX_BYTES = {"text": 5 * MB, "markdown": 5 * MB, "pdf": 50 * MB, "docx": 50 * MB}
 MAX_PDF_PAGES = 2000
+# Decoded page content (content streams and the form XObjects a page draws) text extraction may parse, in
+# all: a text-heavy handbook page holds 10-50 KB. Bounds a file whose pages all draw one huge stream.
+MAX_PDF_CONTENT_BYTES = 256 * MB
 MAX_TEXT_CHARS = 5_000_000  # a 700-page Chinese handbook has about 600,000
 MAX_DOCX_ENTRIES = 5000
 MAX_DOCX_UNPACKED = 200 * MB
@@ -467,6 +471,24 @@ def _find_line(lines: list[str], title: str, start: int) -> int | None:
     return None
 
 
+def _content_bytes(page) -> int:
+    """The decoded size of what extracting `page`'s text parses: its content streams and the form
+    XObjects it draws (their decoded data is cached, so extraction does not decode them again)."""
+    from pypdf.generic import ArrayObject, StreamObject
+
+    contents = page.get("/Contents")
+    contents = contents.get_object() if contents is not None else None
+    streams = [c.get_object() for c in contents] if isinstance(contents, ArrayObject) else [contents]
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if hasattr(xobjects, "values"):
+        streams += [x.get_object() for x in xobjects.values()]
+    return sum(len(s.get_data()) for s in streams
+               if isinstance(s, StreamObject) and (s is contents or s.get("/Subtype") in (None, "/Form")))
+
+
 def _read_pdf(raw: bytes, doc: Document) -> None:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
@@ -501,9 +523,19 @@ def _read_pdf(raw: bytes, doc: Document) -> None:
                                  limit=MAX_PDF_PAGES)
         budget = _TextBudget(doc)
         pages: list[list[str]] = []
+        content = 0
         for index in range(count):
             try:
-                text = reader.pages[index].extract_text() or ""
+                page = reader.pages[index]
+                content += _content_bytes(page)
+            except Exception:  # noqa: BLE001 - a page whose content cannot be decoded has no text
+                pages.append([])
+                continue
+            if content > MAX_PDF_CONTENT_BYTES:
+                raise KnowledgeError("retrieval.error.knowledge_pdf_too_complex", file=doc.name,
+                                     limit=MAX_PDF_CONTENT_BYTES, where=f"p.{index + 1}")
+            try:
+                text = page.extract_text() or ""
             except Exception:  # noqa: BLE001 - one undecodable page is reported, the others still read
                 text = ""
             text = unicodedata.normalize("NFC", budget.take(text, f"p.{index + 1}"))

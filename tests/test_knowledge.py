@@ -195,6 +195,19 @@ def test_a_pdf_over_the_page_cap_is_refused(handbook_pdf, monkeypatch):
     assert str(e) == f"{handbook_pdf}: 4 pages; a knowledge file has at most 3, split it"
 
 
+def test_a_pdf_with_too_much_page_content_is_refused_before_its_text_is_extracted(handbook_pdf, monkeypatch):
+    from pypdf import PdfReader
+
+    sizes = [K._content_bytes(page) for page in PdfReader(handbook_pdf).pages]
+    assert all(size > 0 for size in sizes)
+    monkeypatch.setattr(K, "MAX_PDF_CONTENT_BYTES", sizes[0] + sizes[1] - 1)
+    extracted = []
+    monkeypatch.setattr("pypdf.PageObject.extract_text", lambda page, *a, **k: extracted.append(1) or "x")
+    e = error_of(handbook_pdf)
+    assert (e.key, e.params["where"]) == ("retrieval.error.knowledge_pdf_too_complex", "p.2")
+    assert extracted == [1]  # page 1 only: page 2 was refused before parsing
+
+
 def test_a_file_with_too_much_text_is_refused_where_it_passes_the_cap(handbook_pdf, monkeypatch):
     monkeypatch.setattr(K, "MAX_TEXT_CHARS", 100)  # page 1's text layer holds 94 characters, page 2's 35
     e = error_of(handbook_pdf)

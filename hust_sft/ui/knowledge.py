@@ -96,7 +96,9 @@ def wire(ctx: Ctx, box: KnowledgeUpload, widgets: dict[str, Any]) -> None:
     config = ctx.config
 
     def on_upload(profile: gr.OAuthProfile | None, lang_value, files, current, chunk_chars):
-        return upload(config, profile, lang_value, files, current, chunk_chars)
+        # The box is emptied: what was kept is in the knowledge files box, and a file added later to a box
+        # still holding these would hand them over (and keep them) again.
+        return (*upload(config, profile, lang_value, files, current, chunk_chars), None)
 
     box.files.upload(on_upload, [ctx.lang, box.files, widgets["knowledge_files"], widgets["passage_max_chars"]],
-                     [widgets["knowledge_files"], box.report], api_name="knowledge_upload")
+                     [widgets["knowledge_files"], box.report, box.files], api_name="knowledge_upload")

@@ -33,9 +33,9 @@ def handbook(tmp_path):
 
 
 def test_a_visitor_s_knowledge_upload_is_refused_on_a_public_space(space, tmp_path):
-    value, report = space.client.predict("en", [handle_file(str(handbook(tmp_path)))], [], 150,
-                                         api_name="/knowledge_upload")
-    assert (value, report) == ([], t("ui.lock.login", "en", owner=OWNER))
+    value, report, box = space.client.predict("en", [handle_file(str(handbook(tmp_path)))], [], 150,
+                                              api_name="/knowledge_upload")
+    assert (value, report, box) == ([], t("ui.lock.login", "en", owner=OWNER), None)
     assert not (space.runs_dir / "uploads").exists() or not any((space.runs_dir / "uploads").iterdir())
 
 
@@ -74,8 +74,8 @@ def test_a_visitor_may_not_index_a_file_of_the_server_even_with_training_open(op
 
 def test_an_uploaded_knowledge_file_is_kept_checked_and_accepted_with_training_open(open_space, tmp_path):
     sp = open_space
-    value, report = sp.client.predict("en", [handle_file(str(handbook(tmp_path)))], [], 150,
-                                      api_name="/knowledge_upload")
+    value, report, _ = sp.client.predict("en", [handle_file(str(handbook(tmp_path)))], [], 150,
+                                         api_name="/knowledge_upload")
     assert report == "- ✓ handbook.pdf: 1 pages, 1 passages"
     [kept] = value
     folders = list((sp.runs_dir / "uploads").iterdir())
