@@ -1371,6 +1371,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.train.knowledge_pages_without_text": {
         "zh": "；{count} 页没有文字层（扫描页？不会被检索到）：{pages}",
         "en": "; {count} pages without a text layer (scanned? they cannot be found): {pages}"},
+    "ui.train.knowledge_chunk_default": {
+        "zh": "段落数按每段最多 {chars} 个字符计；“每段最多字符数”为 0 时，训练开始时会按数据推导段落大小，段落数可能不同。",
+        "en": "Passages counted at up to {chars} characters each; with the passage size at 0 it is derived from the data when training starts, so the count may differ."},
     "ui.train.knowledge_bad": {
         "zh": "✗ {error}（未加入）",
         "en": "✗ {error} (not added)"},

@@ -238,12 +238,13 @@ def _cut_point(text: str, limit: int) -> int:
             break
         position += len(word)
         best = position
-    return best or limit
+    return max(best or limit, 1)
 
 
 def split_long(paragraph: str, chunk_chars: int) -> list[str]:
     """A paragraph longer than a chunk cut into pieces of at most `chunk_chars`: between sentences, a
     sentence longer than a chunk at a clause mark or between words (`_cut_point`)."""
+    chunk_chars = max(chunk_chars, 1)
     pieces, current = [], ""
     for sentence in sentences(paragraph):
         while len(sentence) > chunk_chars:
@@ -263,7 +264,9 @@ def split_long(paragraph: str, chunk_chars: int) -> list[str]:
 
 def chunk_section(section: Section, chunk_chars: int = DEFAULT_CHUNK_CHARS) -> list[tuple[str, str | None]]:
     """(text, location) of each passage of `section`: its paragraphs packed, in order, into chunks of at most
-    `chunk_chars` characters (joined by newlines); a longer paragraph is split first (`split_long`)."""
+    `chunk_chars` characters (joined by newlines; 0: DEFAULT_CHUNK_CHARS); a longer paragraph is split
+    first (`split_long`)."""
+    chunk_chars = chunk_chars or DEFAULT_CHUNK_CHARS
     chunks: list[tuple[str, str | None]] = []
     current: list[str] = []
     where: str | None = None

@@ -57,9 +57,13 @@ def test_the_owner_s_uploads_are_checked_kept_under_their_own_names_and_reported
         "- ✗ fake.docx: not a DOCX (a .docx is a zip file and this is not one); save it from Word as .docx "
         "(not added)",
     ]
-    # a second upload of the same file never replaces the first
-    again, _ = ui_knowledge.upload(local, None, "en", [str(pdf)], value, 150)
+    # a second upload of the same file never replaces the first; with the passage size 0 (derived from the
+    # data when training starts) the count is at the index's default size, and the report says so
+    again, report = ui_knowledge.upload(local, None, "en", [str(pdf)], value, 0)
     assert len(again) == 4 and len(list((local.runs_dir / "uploads").iterdir())) == 3
+    assert report.split("\n\n") == [
+        "- ✓ 学生手册.pdf: 3 pages, 2 passages; 1 pages without a text layer (scanned? they cannot be found): 2",
+        t("ui.train.knowledge_chunk_default", "en", chars=400)]
 
 
 def test_a_visitor_of_a_space_may_not_upload(tmp_path, uploads):
@@ -97,7 +101,7 @@ def test_train_start_refuses_a_visitor_s_server_knowledge_file_before_anything_s
     assert not (config.runs_dir / "kb-run").exists()
 
 
-@pytest.mark.parametrize("value, expected", [(60, 60), ("80", 80), (90.0, 90), (None, 150), ("x", 150), (1, 40),
+@pytest.mark.parametrize("value, expected", [(60, 60), ("80", 80), (90.0, 90), (None, 400), ("x", 400), (0, 400),
                                              (10**6, 2000)])
 def test_the_passage_size_is_the_widget_s_within_the_setting_s_range(value, expected):
     assert ui_knowledge.chunk_chars_of(value) == expected

@@ -46,13 +46,16 @@ def kept_path(config: AppConfig, name: str) -> Path:
 
 
 def chunk_chars_of(value: Any) -> int:
-    """The passage size the widget holds (what training will chunk to), else the default."""
+    """The passage size the widget holds (what training chunks to), within the setting's range; 0 (derived
+    from the data when training starts), or no number, counts at the index's default chunk size."""
+    from hust_sft.retrieval import DEFAULT_CHUNK_CHARS
+
     meta = {n: f for n, f, _ in S.fields_of(S.RetrievalSettings)}["passage_max_chars"].metadata
     try:
         size = int(float(value))
     except (TypeError, ValueError):
-        return S.RetrievalSettings().passage_max_chars
-    return min(max(size, meta["min"]), meta["max"])
+        size = 0
+    return min(max(size, meta["min"]), meta["max"]) or DEFAULT_CHUNK_CHARS
 
 
 def describe(doc: knowledge.Document, passages: int, lang: str) -> str:
@@ -77,6 +80,7 @@ def upload(config: AppConfig, profile: Any, lang: str, files: list[str] | None, 
         return current, refused
     size = chunk_chars_of(chunk_chars)
     lines, added = [], []
+    derived = not _number(chunk_chars)
     for path in files or []:
         name = Path(path).name
         try:
@@ -88,7 +92,17 @@ def upload(config: AppConfig, profile: Any, lang: str, files: list[str] | None, 
         shutil.copyfile(path, dest)
         added.append(str(dest))
         lines.append(describe(doc, len(knowledge.document_passages(doc, size)), lang))
-    return current + added, "\n".join(f"- {line}" for line in lines)
+    report = "\n".join(f"- {line}" for line in lines)
+    if added and derived:  # the passage size is derived from the data at training: the count is at the default
+        report += "\n\n" + t("ui.train.knowledge_chunk_default", lang, chars=size)
+    return current + added, report
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def wire(ctx: Ctx, box: KnowledgeUpload, widgets: dict[str, Any]) -> None:
