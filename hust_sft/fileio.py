@@ -24,6 +24,18 @@ def write_text_atomic(path: str | Path, text: str, *, encoding: str = "utf-8", n
         tmp.unlink(missing_ok=True)
 
 
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step (a binary file: retrieval's embeddings.npy)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: str | Path, data) -> None:
     """`data` as indented UTF-8 JSON; values JSON has no type for (paths, dtypes) are written as str."""
     write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2, default=str))

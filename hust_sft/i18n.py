@@ -964,6 +964,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     "field.off_topic.help": {
         "zh": "base：没有相关段落的问题由基座模型不带资料回答（适配器学的是手册，不是通识）。no_passages：仍由微调模型回答，并告知未检索到资料。",
         "en": "base: a question no passage is relevant to is answered by the base model without passages (the adapter learnt the handbook, not the world). no_passages: the tuned model answers it, told that nothing was found."},
+    "field.embedding_model.label": {
+        "zh": "向量检索模型（可选）",
+        "en": "Embedding model (optional)"},
+    "field.embedding_model.help": {
+        "zh": "句向量模型的 Hub id 或本地文件夹（如 BAAI/bge-small-zh-v1.5），与 BM25 按倒数排名融合（RRF）；留空只用 BM25，无需下载。段落向量随索引保存；离题判断仍用 BM25 相关度。",
+        "en": "Hub id or folder of a sentence-embedding model (e.g. BAAI/bge-small-zh-v1.5), fused with BM25 by reciprocal rank (RRF); empty is BM25 alone, no download. The passage embeddings are saved with the index; the off-topic floor stays on BM25's relevance."},
+    "field.embedding_pooling.label": {
+        "zh": "向量池化",
+        "en": "Embedding pooling"},
+    "field.embedding_pooling.help": {
+        "zh": "auto：按模型自带的 sentence-transformers 池化配置（没有则取平均）；mean：所有词元的平均；cls：第一个词元。",
+        "en": "auto: the model's own sentence-transformers pooling config (mean when it has none); mean: the average over the tokens; cls: the first token."},
+    "field.embedding_query_prefix.label": {
+        "zh": "问题前缀（向量）",
+        "en": "Question prefix (embedding)"},
+    "field.embedding_query_prefix.help": {
+        "zh": "向量化问题前加在其前面的文字，按模型说明填写（multilingual-e5：\"query: \"）；默认无。",
+        "en": "Text put before the question when embedding it, as the model card says (multilingual-e5: \"query: \"); none by default."},
+    "field.embedding_passage_prefix.label": {
+        "zh": "段落前缀（向量）",
+        "en": "Passage prefix (embedding)"},
+    "field.embedding_passage_prefix.help": {
+        "zh": "向量化每条段落前加在其前面的文字（multilingual-e5：\"passage: \"）；默认无。",
+        "en": "Text put before each passage when embedding it (multilingual-e5: \"passage: \"); none by default."},
     "retrieval.error.knowledge_type": {
         "zh": "{file}：不是知识文件；应为 {suffixes} 之一",
         "en": "{file}: not a knowledge file; expected one of {suffixes}"},
@@ -1027,6 +1051,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "retrieval.error.run_without_index": {
         "zh": "{run} 训练时使用了检索 '{mode}'，但缺少 {path}；没有训练时用的段落，它不会作答。请把该运行的 retrieval/ 文件夹复制回来（或重新训练）。",
         "en": "{run} was trained with retrieval '{mode}' but {path} is missing; it will not answer without the passages it was trained with. Copy the run's retrieval/ folder back (or retrain)."},
+    "retrieval.error.index_too_new": {
+        "zh": "{path}：检索索引格式 {format} 比本版本能读取的（≤ {supported}）更新；请升级 hust-sft，或用本版本重新训练",
+        "en": "{path}: retrieval index format {format} is newer than this version reads (≤ {supported}); upgrade hust-sft or retrain with this version"},
+    "retrieval.error.embedding_unavailable": {
+        "zh": "无法加载向量模型 '{model}'（{reason}）；请检查 Hub id 或文件夹、网络，或把 embedding_model 留空只用 BM25",
+        "en": "cannot load the embedding model '{model}' ({reason}); check the Hub id or folder and the network, or leave embedding_model empty for BM25 alone"},
+    "retrieval.error.embedding_pooling": {
+        "zh": "向量池化方式 '{pooling}' 无效；应为 {choices} 之一",
+        "en": "embedding pooling '{pooling}' is not valid; expected one of {choices}"},
+    "retrieval.error.embedding_mismatch": {
+        "zh": "{path}：索引的段落向量由 '{built}' 计算，但这里要用 '{asked}'；不同模型的向量不能混用。请用同一模型，或重新训练以重建索引。",
+        "en": "{path}: the index's passage embeddings were computed with '{built}', but '{asked}' is asked for; embeddings of different models cannot be mixed. Use the same model, or retrain to rebuild the index."},
+    "retrieval.error.embedding_file": {
+        "zh": "{path}：段落向量无法使用（{reason}）；请重新复制该运行的 retrieval/ 文件夹，或重新训练",
+        "en": "{path}: the passage embeddings cannot be used ({reason}); copy the run's retrieval/ folder again, or retrain"},
     "eval.cli.error": {
         "zh": "错误：{message}",
         "en": "error: {message}"},

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hust_sft.errors import LocalizedError
-from hust_sft.fileio import write_json_atomic, write_text_atomic
+from hust_sft.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 RETRIEVAL_DIR = "retrieval"
 INDEX_DIR = "bm25s"
@@ -39,9 +39,19 @@ META_FILE = "meta.json"
 # The files bm25s writes for our index (no corpus: BM25 is given word lists, the texts are in passages.jsonl).
 INDEX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
                "params.index.json", "nonoccurrence_array.index.npy")
-# What of RUN_DIR/retrieval/ is published with an adapter (relative names); nothing else there is.
-RETRIEVAL_FILES = (META_FILE, PASSAGES_FILE, *(f"{INDEX_DIR}/{name}" for name in INDEX_FILES))
-FORMAT_VERSION = 1
+# The passages' dense embeddings (float32 [passages, dim], numpy's .npy), when an embedding model is set.
+EMBEDDINGS_FILE = "embeddings.npy"
+# What of RUN_DIR/retrieval/ is published with an adapter (relative names); nothing else there is. The
+# embeddings are published (4 bytes × dim per passage: 258 BJTU pairs × 384 = 0.4 MB) so that a Hub user
+# searching with the same model gets the run's ranking without re-embedding every passage.
+RETRIEVAL_FILES = (META_FILE, PASSAGES_FILE, EMBEDDINGS_FILE, *(f"{INDEX_DIR}/{name}" for name in INDEX_FILES))
+# 2: meta.json may hold "embedding" (the model, its settings and embeddings.npy's sha256). A format-1 index
+# (BM25 only) loads as before; a newer format than this is refused by name.
+FORMAT_VERSION = 2
+# Reciprocal rank fusion's constant (Cormack, Clarke & Büttcher 2009, "Reciprocal rank fusion outperforms
+# Condorcet and individual rank learning methods": k = 60): a passage's fused score is the sum over the
+# rankings (BM25, dense) of 1 / (RRF_K + its rank there), ranks from 1.
+RRF_K = 60
 MODES = ("off", "answer", "train")
 
 DEFAULT_CHUNK_CHARS = 400
@@ -184,11 +194,92 @@ def _passages_jsonl(passages: Sequence[Passage]) -> str:
                    for p in passages)
 
 
-class Retriever:
-    """BM25 over a fixed list of passages. Build with `build`, persist with `save`/`load`."""
+@dataclass(frozen=True)
+class DenseOptions:
+    """The embedding model an index is built with (`RetrievalSettings.embedding_*`); `model` "" is off."""
+    model: str = ""
+    pooling: str = "auto"
+    query_prefix: str = ""
+    passage_prefix: str = ""
 
-    def __init__(self, passages: list[Passage], bm25, meta: dict):
+    @classmethod
+    def of(cls, settings: dict | None) -> DenseOptions:
+        s = settings or {}
+        return cls(str(s.get("embedding_model") or ""), str(s.get("embedding_pooling") or "auto"),
+                   str(s.get("embedding_query_prefix") or ""), str(s.get("embedding_passage_prefix") or ""))
+
+
+def _dense_meta(embedder, embeddings) -> dict:
+    return {**embedder.describe(), "file": EMBEDDINGS_FILE, "rows": int(embeddings.shape[0]),
+            "sha256": _sha256_bytes(_npy_bytes(embeddings))}
+
+
+def _npy_bytes(array) -> bytes:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
+    return buf.getvalue()
+
+
+def rrf_scores(n: int, *rankings: Sequence[int]) -> list[float]:
+    """Reciprocal rank fusion of rankings of passage positions (best first): per position, the sum of
+    1 / (RRF_K + rank) over the rankings it is in (rank 1 = first); 0 for one in none."""
+    out = [0.0] * n
+    for ranking in rankings:
+        for rank, i in enumerate(ranking, 1):
+            out[i] += 1.0 / (RRF_K + rank)
+    return out
+
+
+def _load_dense(directory: Path, meta: dict, expected_model: str | None):
+    """(embeddings, embedder) of a saved index, (None, None) for BM25 alone; EmbeddingError when the index
+    was built with another model than `expected_model`, when embeddings.npy is missing or altered, or
+    when its model cannot be loaded or has another width."""
+    import io
+
+    import numpy as np
+
+    from hust_sft.embedding import Embedder, EmbeddingError
+
+    dense = meta.get("embedding")
+    built_with = str((dense or {}).get("model") or "")
+    if expected_model is not None and expected_model != built_with:
+        raise EmbeddingError("retrieval.error.embedding_mismatch", path=directory, built=built_with or "-",
+                             asked=expected_model or "-")
+    if not dense:
+        return None, None
+    path = directory / EMBEDDINGS_FILE
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise EmbeddingError("retrieval.error.embedding_file", path=path,
+                             reason=e.strerror or type(e).__name__) from None
+    if _sha256_bytes(raw) != dense.get("sha256"):
+        raise EmbeddingError("retrieval.error.embedding_file", path=path,
+                             reason=f"its sha256 is not the one in {META_FILE}")
+    embeddings = np.load(io.BytesIO(raw), allow_pickle=False)
+    if embeddings.ndim != 2 or embeddings.shape[0] != meta.get("passages"):
+        raise EmbeddingError("retrieval.error.embedding_file", path=path,
+                             reason=f"shape {embeddings.shape}, expected one row per passage ({meta.get('passages')})")
+    embedder = Embedder.load(built_with, dense.get("pooling") or "auto", dense.get("query_prefix") or "",
+                             dense.get("passage_prefix") or "")
+    if embedder.dim != embeddings.shape[1]:
+        raise EmbeddingError("retrieval.error.embedding_mismatch", path=directory,
+                             built=f"{built_with} ({embeddings.shape[1]} dimensions)",
+                             asked=f"{built_with} ({embedder.dim} dimensions)")
+    return embeddings.astype(np.float32, copy=False), embedder
+
+
+class Retriever:
+    """BM25 over a fixed list of passages, fused by reciprocal rank with a dense embedding ranking when the
+    index has embeddings. Build with `build`, persist with `save`/`load`."""
+
+    def __init__(self, passages: list[Passage], bm25, meta: dict, embeddings=None, embedder=None):
         self.passages, self.bm25, self.meta = passages, bm25, meta
+        self.embeddings, self.embedder = embeddings, embedder
         self._position = {p.id: i for i, p in enumerate(passages)}
 
     def __len__(self) -> int:
@@ -204,10 +295,18 @@ class Retriever:
         """The retrieval settings of the run that built it (mode, k, passage_max_chars…), if recorded."""
         return dict(self.meta.get("settings") or {})
 
+    @property
+    def embedding_model(self) -> str:
+        """The embedding model fused with BM25 ("" for BM25 alone)."""
+        return str((self.meta.get("embedding") or {}).get("model") or "")
+
     @classmethod
     def build(cls, records: Sequence = (), knowledge_files: Iterable[str | Path] = (),
               chunk_chars: int = DEFAULT_CHUNK_CHARS, settings: dict | None = None) -> Retriever:
-        """An index over `records` (pass the TRAINING split only) and the chunks of `knowledge_files`."""
+        """An index over `records` (pass the TRAINING split only) and the chunks of `knowledge_files`.
+
+        `settings` (a run's RetrievalSettings as a dict) is recorded in meta.json; its `embedding_model`
+        (with `embedding_pooling` and the prefixes) adds the passages' dense embeddings."""
         import bm25s
 
         from hust_sft import knowledge
@@ -229,20 +328,36 @@ class Retriever:
             "sha256": _sha256_bytes(_passages_jsonl(passages).encode("utf-8")),
             "settings": dict(settings or {}),
         }
-        return cls(passages, bm25, meta)
+        dense = DenseOptions.of(settings)
+        embeddings = embedder = None
+        if dense.model:
+            from hust_sft.embedding import Embedder
+
+            embedder = Embedder.load(dense.model, dense.pooling, dense.query_prefix, dense.passage_prefix)
+            embeddings = embedder.encode([p.text for p in passages])
+            meta["embedding"] = _dense_meta(embedder, embeddings)
+        return cls(passages, bm25, meta, embeddings, embedder)
 
     def save(self, directory: str | Path) -> Path:
-        """Write `directory/` (bm25s/, passages.jsonl, meta.json); returns it."""
+        """Write `directory/` (bm25s/, passages.jsonl, embeddings.npy when dense, meta.json); returns it."""
         directory = Path(directory)
         (directory / INDEX_DIR).mkdir(parents=True, exist_ok=True)
         self.bm25.save(str(directory / INDEX_DIR), show_progress=False)
         write_text_atomic(directory / PASSAGES_FILE, _passages_jsonl(self.passages))
+        if self.embeddings is not None:
+            write_bytes_atomic(directory / EMBEDDINGS_FILE, _npy_bytes(self.embeddings))
+        elif (directory / EMBEDDINGS_FILE).is_file():
+            (directory / EMBEDDINGS_FILE).unlink()  # an older index's, which this one does not use
         write_json_atomic(directory / META_FILE, self.meta)  # last: its presence means the rest is there
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Retriever:
-        """The index saved in `directory`; RetrievalError if it is missing, incomplete or altered."""
+    def load(cls, directory: str | Path, embedding_model: str | None = None) -> Retriever:
+        """The index saved in `directory`; RetrievalError if it is missing, incomplete or altered.
+
+        An index with embeddings loads its embedding model (embedding.EmbeddingError when that cannot be
+        had); `embedding_model`, when given, is the model the caller's settings name, and an index built
+        with another one is refused (EmbeddingError naming both) rather than searched with the wrong one."""
         import bm25s
 
         directory = Path(directory)
@@ -251,39 +366,59 @@ class Retriever:
             raise RetrievalError("retrieval.error.no_index", path=directory)
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if int(meta.get("format", 1)) > FORMAT_VERSION:
+                raise RetrievalError("retrieval.error.index_too_new", path=directory, format=meta.get("format"),
+                                     supported=FORMAT_VERSION)
             raw = passages_path.read_bytes()
             passages = [Passage.from_dict(json.loads(line)) for line in raw.decode("utf-8").splitlines() if line]
             bm25 = bm25s.BM25.load(str(directory / INDEX_DIR), show_progress=False, verbosity=0)
         except (OSError, ValueError, KeyError, TypeError) as e:
+            if isinstance(e, RetrievalError):
+                raise
             raise RetrievalError("retrieval.error.bad_index", path=directory,
                                  reason=f"{type(e).__name__}: {e}") from None
         if _sha256_bytes(raw) != meta.get("sha256") or len(passages) != meta.get("passages"):
             raise RetrievalError("retrieval.error.bad_index", path=directory,
                                  reason=f"{PASSAGES_FILE} does not match the sha256 in {META_FILE}")
-        return cls(passages, bm25, meta)
+        embeddings, embedder = _load_dense(directory, meta, embedding_model)
+        return cls(passages, bm25, meta, embeddings, embedder)
 
     def search(self, question: str, k: int, exclude_id: str | Iterable[str] | None = None,
                min_relevance: float = 0.0) -> list[Passage]:
-        """The `k` passages scoring highest for `question` (score > 0 and relevance ≥ `min_relevance`
-        only), best first, equal scores by id.
+        """The `k` best passages for `question` whose relevance reaches `min_relevance`, best first, equal
+        scores by id.
 
-        `exclude_id` (one id or several) is left out before the top k are taken, so k are still returned
-        when there are enough matches.
+        BM25 alone: the passages scoring > 0, by BM25 score. With embeddings: the BM25 ranking (score > 0)
+        and the dense ranking (cosine, every passage) fused by reciprocal rank (`RRF_K`), `score` then
+        being the fused score. The off-topic floor is the same in both: a passage's BM25 `relevance` (the
+        share of the question's word weight it holds) — cosines of different models are not comparable with
+        each other or with a floor chosen for BM25, so fusion re-orders the passages the floor lets through
+        and never brings one it does not. `exclude_id` (one id or several) is left out before the top k
+        are taken, so k are still returned when there are enough matches.
         """
         import numpy as np
 
         excluded = {exclude_id} if isinstance(exclude_id, str) else set(exclude_id or ())
         query = list(dict.fromkeys(words(question)))  # each query word counts once, as in textbook BM25
         ids = self.bm25.get_tokens_ids(query)
-        if not ids or k <= 0:
+        if k <= 0 or (not ids and (self.embeddings is None or min_relevance > 0)):
             return []
-        scores = np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float64)
+        n = len(self.passages)
+        scores = (np.asarray(self.bm25.get_scores_from_ids(ids), dtype=np.float64) if ids
+                  else np.zeros(n, dtype=np.float64))
         relevance = self.relevance(query)
-        hits = [i for i in np.flatnonzero((scores > 0) & (relevance >= min_relevance - 1e-9)).tolist()
-                if self.passages[i].id not in excluded]
-        hits.sort(key=lambda i: (-scores[i], self.passages[i].id))
-        return [Passage(**{**self.passages[i].to_dict(), "score": round(float(scores[i]), 4),
-                           "relevance": round(float(relevance[i]), 4)}) for i in hits[:k]]
+        allowed = [i for i in np.flatnonzero(relevance >= min_relevance - 1e-9).tolist()
+                   if self.passages[i].id not in excluded]
+        by_bm25 = sorted((i for i in allowed if scores[i] > 0), key=lambda i: (-scores[i], self.passages[i].id))
+        if self.embeddings is None:
+            ranked, shown = by_bm25, scores
+        else:
+            cosine = self.embeddings @ self.embedder.encode([question], query=True)[0]
+            by_dense = sorted(allowed, key=lambda i: (-float(cosine[i]), self.passages[i].id))
+            shown = rrf_scores(n, by_bm25, by_dense)
+            ranked = sorted((i for i in allowed if shown[i] > 0), key=lambda i: (-shown[i], self.passages[i].id))
+        return [Passage(**{**self.passages[i].to_dict(), "score": round(float(shown[i]), 6),
+                           "relevance": round(float(relevance[i]), 4)}) for i in ranked[:k]]
 
     def relevance(self, query: list[str]):
         """Per passage, the share of the query words' idf weight that the passage contains (0..1).
@@ -334,14 +469,14 @@ def retrieval_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / RETRIEVAL_DIR
 
 
-def _run_mode(run_dir: Path) -> str | None:
-    """The run's `retrieval` setting (the block runs.load_settings reads); None when the folder holds no run
-    settings.
+def _run_retrieval(run_dir: Path):
+    """The run's retrieval settings (settings.RetrievalSettings, the block runs.load_settings reads); None
+    when the folder holds no run settings.
 
-    A run whose settings have no "retrieval" group was trained before retrieval existed: "off", whatever
-    today's default (which `load_settings` would fill in) says."""
+    A run whose settings have no "retrieval" group was trained before retrieval existed: mode "off",
+    whatever today's default (which `load_settings` would fill in) says."""
     from hust_sft import runs
-    from hust_sft.settings import RunSettings, from_dict
+    from hust_sft.settings import RetrievalSettings, RunSettings, from_dict
 
     raw = (runs.read_run_json(run_dir) or {}).get("settings")
     if not isinstance(raw, dict):
@@ -349,8 +484,8 @@ def _run_mode(run_dir: Path) -> str | None:
     if not isinstance(raw, dict):
         return None
     if not isinstance(raw.get("retrieval"), dict):
-        return "off"
-    return from_dict(RunSettings, raw).retrieval.retrieval  # what runs.load_settings returns, without re-reading
+        return RetrievalSettings(retrieval="off")
+    return from_dict(RunSettings, raw).retrieval  # what runs.load_settings returns, without re-reading
 
 
 def for_run(run_dir: str | Path) -> Retriever | None:
@@ -358,21 +493,22 @@ def for_run(run_dir: str | Path) -> Retriever | None:
 
     `run_dir` may be a run directory or its `adapter/` folder (then the run is its parent). A run whose
     settings say retrieval "answer" or "train" and which has no usable `retrieval/` raises RetrievalError:
-    it is never silently answered without its passages. A folder without run.json/settings.json (e.g. a
+    it is never silently answered without its passages; its index must have been built with the embedding
+    model its settings name (EmbeddingError otherwise). A folder without run.json/settings.json (e.g. a
     Hub download) uses `retrieval/` when present.
     """
     path = Path(run_dir)
     candidates = [path] + ([path.parent] if path.name == "adapter" else [])
     for folder in candidates:
-        mode = _run_mode(folder)
-        if mode is None:
+        params = _run_retrieval(folder)
+        if params is None:
             continue
-        if mode == "off":
+        if params.retrieval == "off":
             return None
         if not (retrieval_dir(folder) / META_FILE).is_file():
-            raise RetrievalError("retrieval.error.run_without_index", run=folder, mode=mode,
+            raise RetrievalError("retrieval.error.run_without_index", run=folder, mode=params.retrieval,
                                  path=retrieval_dir(folder))
-        return Retriever.load(retrieval_dir(folder))
+        return Retriever.load(retrieval_dir(folder), embedding_model=params.embedding_model)
     for folder in candidates:
         if (retrieval_dir(folder) / META_FILE).is_file():
             return Retriever.load(retrieval_dir(folder))
@@ -555,6 +691,15 @@ def cite(passage: Passage) -> str:
     return public_source(passage.source, passage.location)
 
 
+def public_model(model: str | None) -> str:
+    """An embedding model as published: a Hub id as it is, a folder on this machine by its last part."""
+    text = str(model or "")
+    path = Path(text).expanduser()
+    if text and (path.is_absolute() or path.exists() or "\\" in text or text.startswith(".")):
+        return path.name or text
+    return text
+
+
 def public_index_files(directory: str | Path) -> dict[str, bytes]:
     """The files of a saved index (`RETRIEVAL_FILES` that exist, relative name → bytes) as published:
     passages' sources as shown (`public_source`: "handbook.pdf p.12", "qa.jsonl:7"), knowledge files reduced
@@ -573,8 +718,15 @@ def public_index_files(directory: str | Path) -> dict[str, bytes]:
     passages = "".join(lines).encode("utf-8")
     meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
     meta["knowledge_files"] = [{**k, "file": public_source(k.get("file"))} for k in meta.get("knowledge_files") or []]
-    if isinstance(meta.get("settings"), dict) and meta["settings"].get("knowledge_files"):  # the run's setting
-        meta["settings"]["knowledge_files"] = [public_source(f) for f in meta["settings"]["knowledge_files"]]
+    if isinstance(meta.get("embedding"), dict):  # a local model folder by its name only, a Hub id as it is
+        meta["embedding"] = {**meta["embedding"], "model": public_model(meta["embedding"].get("model"))}
+    if isinstance(meta.get("settings"), dict):  # the run's settings as built: the same names, no paths
+        settings = dict(meta["settings"])
+        if settings.get("embedding_model"):
+            settings["embedding_model"] = public_model(settings["embedding_model"])
+        if isinstance(settings.get("knowledge_files"), list):
+            settings["knowledge_files"] = [public_source(f) for f in settings["knowledge_files"]]
+        meta["settings"] = settings
     meta["sha256"] = _sha256_bytes(passages)
     out[META_FILE] = (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     out[PASSAGES_FILE] = passages

@@ -135,6 +135,15 @@ class RetrievalSettings:
     # adapter learnt the handbook, not the world: out of domain it answers worse than base, README);
     # "no_passages" has the arm's own model answer with the layout saying nothing was found.
     off_topic: str = opt("base", choices=["base", "no_passages"])
+    # Dense retrieval (hust_sft.embedding), fused with BM25 by reciprocal rank: a sentence-embedding model by
+    # Hub id or folder, e.g. "BAAI/bge-small-zh-v1.5"; "" (default) is BM25 alone, which needs no download.
+    # The off-topic floor stays on BM25's relevance. Measured on BJTU (README, "Retrieval that finds more").
+    embedding_model: str = opt("")
+    embedding_pooling: str = opt("auto", choices=["auto", "mean", "cls"])
+    # Texts put before the question / each passage when embedding, as the model card asks (multilingual-e5:
+    # "query: " / "passage: "; bge-*-zh-v1.5: a query instruction, or none).
+    embedding_query_prefix: str = opt("")
+    embedding_passage_prefix: str = opt("")
 
 
 @dataclass
