@@ -28,7 +28,7 @@ _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 # Settings that are local paths of this machine, meaningless (and private) on a public card.
 _LOCAL_SETTINGS = {"output", "runs_dir", "resume", "knowledge_files"}
 # Settings that may name a local file or folder: the card shows only its last part (`_public`).
-_MAYBE_LOCAL = {"data", "model", "ood"}
+_MAYBE_LOCAL = {"data", "model", "ood", "embedding_model"}
 # What a published repo holds: the adapter, its tokenizer, our card, the evaluation and the retrieval
 # index (retrieval.RETRIEVAL_FILES, its server paths reduced to file names). Nothing else a run folder may
 # hold (training_args.bin, optimizer or RNG states, logs) is staged or uploaded.
@@ -271,6 +271,7 @@ def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[
          r.answer_passage_chars or r.passage_max_chars),
         (f"{field_label('min_relevance', lang)} (`min_relevance`)", r.min_relevance),
         (f"{field_label('off_topic', lang)} (`off_topic`)", r.off_topic),
+        (f"{field_label('embedding_model', lang)} (`embedding_model`)", _public(r.embedding_model) or None),
         (t("hub.card.retrieval_index", lang), t("hub.card.retrieval_index_value", lang,
                                                 passages=meta.get("passages"), library=meta.get("library"))
          if meta else t("hub.card.retrieval_no_index", lang)),

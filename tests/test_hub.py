@@ -106,7 +106,8 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     (run_dir / "retrieval" / "notes.txt").write_text("not part of the index", encoding="utf-8")
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     run["settings"]["retrieval"].update(retrieval="train", retrieval_k=2, answer_k=3, passage_max_chars=120,
-                                        min_relevance=0.3, off_topic="no_passages")
+                                        min_relevance=0.3, off_topic="no_passages",
+                                        embedding_model=str(secret / "my-encoder"))
     (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
     card = hub.model_card(run_dir, "alice/x")
     section = card.split("## Retrieval\n")[1].split("## Evaluation")[0]
@@ -117,6 +118,8 @@ def test_model_card_and_upload_carry_the_run_s_retrieval_index(run_dir, tmp_path
     assert "| Max characters per passage (answering) (`answer_passage_chars`) | 120 |" in section
     assert "| Minimum relevance (`min_relevance`) | 0.3 |" in section
     assert "| Off-topic questions (`off_topic`) | no_passages |" in section
+    assert "| Embedding model (optional) (`embedding_model`) | my-encoder |" in section  # a folder: its name
+    assert str(secret) not in card
     assert "`retrieval/` in this repo: 3 passages, bm25s " in section
     assert "| Knowledge files | guide.md |" in section
     assert "Retriever.load" in section
