@@ -15,6 +15,10 @@ user retrieve exactly what training used.
   question's word weight (BM25 idf) it contains: BM25 scores grow with the question's length and say
   nothing absolute, so "is any passage about this question at all?" is asked of the relevance.
   `for_run(run_dir)` loads a run's index, or says why not.
+- Optional dense retrieval (`settings.embedding_model`, `hust_sft.embedding`): the passages' embeddings
+  are saved with the index, and `search` fuses the BM25 and cosine rankings by reciprocal rank (`RRF_K`);
+  the off-topic floor stays on BM25's relevance. Off by default: measured on BJTU it does not beat BM25
+  (README, "Retrieval that finds more"; bench/retrieval_recall.py).
 - `training_passages` / `validation_passages`: the passages each training / validation sample is
   encoded with when `retrieval == "train"` (RAFT: own pair excluded from the search, then put back at a
   seeded position for a seeded share of the samples).
