@@ -37,7 +37,8 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
         # BrowserState reads/writes localStorage only while mounted. It holds a voter id the server signed
         # (hust_sft.voters; Gradio's `secret` only obfuscates), so a fixed key keeps it across restarts.
         voter = gr.BrowserState(None, storage_key="hust-sft-voter", secret="hust-sft-voter-id")
-        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(config=config), voter=voter)
+        ctx = Ctx(config=config, lang=lang, texts=texts, cache=ModelCache(hub_token=access.read_token(config)),
+                  voter=voter)
         for key, module in TABS:
             with texts.make(gr.Tab, label=tr(f"ui.tab.{key}"), id=key, elem_id=f"tab-{key}"):
                 module.build(ctx)

@@ -1,6 +1,6 @@
 """Who may do what: the one place that decides what a visitor of a public Space may do.
 
-The UI tabs and the model cache ask this module; they never decide themselves.
+The UI tabs ask this module (and hand the model cache its `read_token`); they never decide themselves.
 
 - **Owner or visitor.** Off a Space (no `SPACE_ID`) the person at the keyboard owns the app. On a Space
   the owner is the OAuth user named `SPACE_AUTHOR_NAME`, and OAuth is trusted only when `SYSTEM=spaces`
@@ -12,38 +12,32 @@ The UI tabs and the model cache ask this module; they never decide themselves.
   no library sends it implicitly; it is handed explicitly to Publish and to the owner's training
   subprocess only. Every Hub read a visitor triggers is anonymous.
 - **Adapters a visitor names** are a listed run (by its name in the runs table) or a validated Hub id,
-  never a path; `check_adapter` bounds rank, file size and base model before anything is loaded.
+  never a path (`resolve_adapter`); `adapters.check_adapter` then bounds rank, file size and base model
+  before anything is loaded.
+
+Policy only: the mechanisms it decides over live below it (`hust_sft.adapters`: references and checks;
+`hust_sft.paths`: cutting paths out of text), so the model cache and publishing use them without this module.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hust_sft import runs
+from hust_sft.adapters import AdapterRef, parse_hub_id, ref_of_spec
 from hust_sft.errors import LocalizedError
 from hust_sft.i18n import DEFAULT_LANG, t
+from hust_sft.paths import strip_paths
 
 OWNER_ACTIONS = ("train", "stop", "publish", "upload", "data_preview")
 # Server-side requests to an address a visitor types: the owner's alone even with HUST_SFT_OPEN_TRAINING=1.
 STRICT_OWNER_ACTIONS = ("url_data",)
 OPEN_ACTIONS = ("chat", "evaluate", "arena")
 ACTIONS = OWNER_ACTIONS + STRICT_OWNER_ACTIONS + OPEN_ACTIONS
-
-# Adapters a visitor may load (environment variables change them; see SECURITY.md). A default run
-# (r=16, all linear layers) of Qwen2.5-0.5B is r=16 and ~35 MB; the presets stay under r=256.
-MAX_ADAPTER_RANK = int(os.environ.get("HUST_SFT_MAX_ADAPTER_RANK", 256))
-MAX_ADAPTER_MB = float(os.environ.get("HUST_SFT_MAX_ADAPTER_MB", 256))
-MAX_ADAPTER_CONFIG_BYTES = 64 * 1024
-MAX_CACHED_ADAPTERS = int(os.environ.get("HUST_SFT_MAX_CACHED_ADAPTERS", 4))
-ADAPTER_WEIGHTS = "adapter_model.safetensors"  # visitors' Hub adapters: safetensors only, never pickles
-HUB_ADAPTER_FILES = ("adapter_config.json", ADAPTER_WEIGHTS)
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
 
 class AccessError(LocalizedError, ValueError):
@@ -170,65 +164,11 @@ def read_token(config) -> bool | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Adapters a visitor names
-
-@dataclass(frozen=True)
-class AdapterRef:
-    """An adapter the app agreed to load. `key` is its identity (resolved folder, or repo@revision):
-    two spellings of one adapter have one key, so the cache holds it once."""
-    key: str
-    label: str               # what tables and pairs call it
-    run_dir: Path | None     # a listed run (its settings.json names the base model and the data)
-    repo_id: str | None = None
-    revision: str | None = None
-
-    @property
-    def is_hub(self) -> bool:
-        return self.repo_id is not None
-
-    @property
-    def spec(self) -> str:
-        """What `hust_sft.evaluation` names and describes it by: the run folder, or the repo id."""
-        return self.repo_id if self.is_hub else str(self.run_dir or self.key)
-
-
-@dataclass(frozen=True)
-class CheckedAdapter:
-    folder: str    # a local folder PEFT loads (for a Hub adapter: the downloaded snapshot)
-    identity: str  # resolved folder, or repo@commit
-
-
-def ref_of_spec(spec: str | Path) -> AdapterRef:
-    """An AdapterRef for trusted callers (the CLI, tests): an existing folder, else a Hub id."""
-    path = Path(spec).expanduser()
-    if path.exists():
-        path = path.resolve()
-        return AdapterRef(key=str(path), label=path.name if path.name != "adapter" else path.parent.name,
-                          run_dir=path if (path / "adapter").is_dir() else None)
-    repo, revision = parse_hub_id(str(spec))
-    return AdapterRef(key=f"{repo.lower()}@{revision or 'main'}", label=repo.split("/")[1], run_dir=None,
-                      repo_id=repo, revision=revision)
-
+# Adapters a visitor names (what an adapter must pass before loading is `hust_sft.adapters`)
 
 def listed_runs(config) -> dict[str, Path]:
     """Run name → folder of every run with a saved adapter in the runs table, newest first."""
-    from hust_sft import runs
-
     return {r.name: Path(r.path) for r in runs.list_runs(config.runs_dir) if r.has_adapter}
-
-
-def parse_hub_id(text: str) -> tuple[str, str | None]:
-    """`owner/name` or `owner/name@revision`, checked against the Hub's naming rules; AccessError if not."""
-    from hust_sft import hub
-
-    repo, _, revision = text.partition("@")
-    try:
-        repo = hub.validate_repo_id(repo)
-    except (hub.HubError, ValueError):
-        raise AccessError("access.error.adapter_id", value=text) from None
-    if revision and (not _REVISION.fullmatch(revision) or ".." in revision):
-        raise AccessError("access.error.adapter_id", value=text)
-    return repo, revision or None
 
 
 def resolve_adapter(config, run: str | None, hub_id: str | None) -> AdapterRef | None:
@@ -236,6 +176,7 @@ def resolve_adapter(config, run: str | None, hub_id: str | None) -> AdapterRef |
 
     A run is accepted by its name in the runs table only (a path, even of a listed run, is refused); the
     Hub box takes `owner/name[@revision]`. Off a Space the Hub box also takes a local adapter folder.
+    Raises AccessError (not a listed run, a path on a Space) or `adapters.AdapterError` (not a Hub id).
     """
     hub_id = (hub_id or "").strip()
     run = (run or "").strip()
@@ -260,11 +201,9 @@ def _refuse_path(value: str):
 def base_model_of(config, ref: AdapterRef | None) -> str:
     """The base model to load under `ref`: a listed run's own (the owner chose it), else the app's.
 
-    A visitor's Hub adapter never picks the base model: it must match the app's (`check_adapter`).
+    A visitor's Hub adapter never picks the base model: it must match the app's (`adapters.check_adapter`).
     """
     if ref is not None and ref.run_dir is not None:
-        from hust_sft import runs
-
         try:
             trained = runs.load_settings(ref.run_dir)
         except (runs.RunFileError, ValueError):  # ValueError: SettingsError of a value no longer valid
@@ -281,107 +220,6 @@ def base_model_of(config, ref: AdapterRef | None) -> str:
         if found:
             return found
     return config.model
-
-
-def check_adapter_config(cfg: dict, base_model: str, source: str) -> None:
-    """Refuse an adapter_config.json whose rank or base model is outside what this app loads."""
-    ranks = [cfg.get("r")] + list((cfg.get("rank_pattern") or {}).values())
-    ranks = [r for r in ranks if r is not None]
-    if not ranks or not all(isinstance(r, int) and 0 < r for r in ranks):
-        raise AccessError("access.error.adapter_config", source=source, field="r", value=cfg.get("r"))
-    if max(ranks) > MAX_ADAPTER_RANK:
-        raise AccessError("access.error.adapter_rank", source=source, rank=max(ranks), max=MAX_ADAPTER_RANK)
-    trained_on = cfg.get("base_model_name_or_path")
-    if trained_on and not _same_model(trained_on, base_model):
-        raise AccessError("access.error.adapter_base", source=source, trained=_short(trained_on),
-                          base=_short(base_model))
-
-
-def _same_model(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    pa, pb = Path(a).expanduser(), Path(b).expanduser()
-    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
-
-
-def _short(model: str) -> str:
-    """A model id as shown to a visitor: a Hub id as is, a local folder by its name only."""
-    return Path(model).name if Path(model).expanduser().is_absolute() else model
-
-
-def _check_size(size: int, source: str) -> None:
-    if size > MAX_ADAPTER_MB * 2 ** 20:
-        raise AccessError("access.error.adapter_size", source=source, mb=f"{size / 2 ** 20:.0f}",
-                          max=f"{MAX_ADAPTER_MB:g}")
-
-
-def check_adapter(config, ref: AdapterRef, base_model: str) -> CheckedAdapter:
-    """Check `ref` before loading it; returns the local adapter folder PEFT should load.
-
-    A local adapter: its adapter_config.json (rank, base model) and weight file sizes. A Hub adapter:
-    the repo's file list (anonymous), sizes, then only adapter_config.json and the safetensors weights
-    are downloaded, pinned to the commit the check saw.
-    """
-    from hust_sft.modeling import adapter_dir
-
-    if not ref.is_hub:
-        folder = Path(adapter_dir(str(ref.run_dir or ref.key)))
-        cfg_path = folder / "adapter_config.json"
-        if not cfg_path.is_file():
-            raise AccessError("access.error.adapter_missing", source=ref.label)
-        if cfg_path.stat().st_size > MAX_ADAPTER_CONFIG_BYTES:
-            raise AccessError("access.error.adapter_config", source=ref.label, field="adapter_config.json",
-                              value=f"{cfg_path.stat().st_size} bytes")
-        cfg = _read_config(cfg_path, ref.label)
-        check_adapter_config(cfg, base_model, ref.label)
-        weights = [p for p in folder.iterdir() if p.name.startswith("adapter_model")]
-        _check_size(sum(p.stat().st_size for p in weights), ref.label)
-        return CheckedAdapter(folder=str(folder), identity=str(folder.resolve()))
-    return _fetch_hub_adapter(config, ref, base_model)
-
-
-def _read_config(path: Path, source: str) -> dict:
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        raise AccessError("access.error.adapter_config", source=source, field="adapter_config.json",
-                          value=type(e).__name__) from None
-    if not isinstance(cfg, dict):
-        raise AccessError("access.error.adapter_config", source=source, field="adapter_config.json",
-                          value=type(cfg).__name__)
-    return cfg
-
-
-def _fetch_hub_adapter(config, ref: AdapterRef, base_model: str) -> str:
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
-
-    token = read_token(config)
-    source = ref.repo_id
-    try:
-        info = HfApi().model_info(ref.repo_id, revision=ref.revision, files_metadata=True, token=token)
-    except (RepositoryNotFoundError, RevisionNotFoundError):
-        raise AccessError("access.error.adapter_not_found", source=source) from None
-    except (HfHubHTTPError, OSError, ValueError) as e:
-        raise AccessError("access.error.adapter_hub", source=source, error=type(e).__name__) from None
-    sizes = {s.rfilename: s.size for s in (info.siblings or [])}
-    for name in HUB_ADAPTER_FILES:
-        if name not in sizes:
-            raise AccessError("access.error.adapter_files", source=source, file=name)
-    if (sizes["adapter_config.json"] or 0) > MAX_ADAPTER_CONFIG_BYTES:
-        raise AccessError("access.error.adapter_config", source=source, field="adapter_config.json",
-                          value=f"{sizes['adapter_config.json']} bytes")
-    _check_size(sizes[ADAPTER_WEIGHTS] or 0, source)
-    try:
-        cfg_path = hf_hub_download(ref.repo_id, "adapter_config.json", revision=info.sha, token=token)
-        check_adapter_config(_read_config(Path(cfg_path), source), base_model, source)
-        weights = hf_hub_download(ref.repo_id, ADAPTER_WEIGHTS, revision=info.sha, token=token)
-    except AccessError:
-        raise
-    except (HfHubHTTPError, OSError, ValueError) as e:
-        raise AccessError("access.error.adapter_hub", source=source, error=type(e).__name__) from None
-    _check_size(Path(weights).stat().st_size, source)  # the bytes that came, not only what the listing said
-    return CheckedAdapter(folder=str(Path(cfg_path).parent), identity=f"{ref.repo_id.lower()}@{info.sha}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -420,27 +258,12 @@ def eval_output_dir(config, profile: Any, ref: AdapterRef, limit: int | None) ->
 
 def unique_upload_path(config, name: str) -> Path:
     """A new file name under runs/uploads/ for an upload: a second upload never replaces the first."""
-    from hust_sft import runs
-
     src = Path(name)
     stem = runs.sanitize_run_name(src.stem) if src.stem.strip(".-_ ") else "upload"
     stem = stem[:48]
     dest_dir = Path(config.runs_dir) / "uploads"
     dest_dir.mkdir(parents=True, exist_ok=True)
     return dest_dir / f"{stem}-{uuid.uuid4().hex[:12]}{src.suffix.lower()}"
-
-
-_ABS_PATH = re.compile(r"(?<![\w.~:/>-])(?:/[^\s/'\"`<>|:,;()\[\]{}]+)+/?")
-
-
-def strip_paths(text: str, roots: list[tuple[Path, str]] = ()) -> str:
-    """`text` with each absolute path cut to its last part (`…/name`); a path under one of `roots`
-    (folder, shown name) keeps its part below the root (`<runs>/x/run.json`). URLs are left alone."""
-    for root, name in roots:
-        for form in {str(Path(root).expanduser().resolve()), str(Path(root).expanduser().absolute())}:
-            if len(form) > 1:
-                text = text.replace(form, name)
-    return _ABS_PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def public_text(config, text: str | None) -> str:

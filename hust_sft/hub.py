@@ -10,11 +10,14 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from hust_sft import runs
 from hust_sft.errors import LocalizedError
+from hust_sft.hub_ids import HubError, validate_repo_id
 from hust_sft.i18n import field_label, t
+from hust_sft.paths import strip_paths
 from hust_sft.retrieval import META_FILE, RETRIEVAL_DIR, RETRIEVAL_FILES, public_index_files
 from hust_sft.settings import DEFAULT_MODEL, RunSettings, fields_of, get_value
 
@@ -22,8 +25,6 @@ CARD_TAGS = ["lora", "peft", "sft", "qwen2"]
 # Qwen2.5-0.5B-Instruct is Apache-2.0; an adapter trained on it is published under the same licence.
 DEFAULT_LICENSE = "apache-2.0"
 EVAL_FILES = ("summary.md", "summary.json", "per_example.csv", "per_example.jsonl")
-MAX_NAME = 96
-_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{8,}")
 # Settings that are local paths of this machine, meaningless (and private) on a public card.
 _LOCAL_SETTINGS = {"output", "runs_dir", "resume", "knowledge_files"}
@@ -38,49 +39,14 @@ PUBLISHED = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.
 PUBLISHED_PATTERNS = [*PUBLISHED, "eval/*", *(f"{RETRIEVAL_DIR}/{name}" for name in RETRIEVAL_FILES)]
 
 
-class HubError(LocalizedError, ValueError):
-    """Publishing cannot go on; str() is English (token scrubbed), `.text(lang)` for the page."""
-
-
 class Published(str):
     """The repo URL `publish` returns, carrying the export check the upload passed (None when skipped)."""
 
     check = None
 
 
-class RepoIdError(HubError):
-    pass
-
-
 class PublishError(HubError):
     pass
-
-
-def validate_repo_id(repo_id: str, default_owner: str | None = None) -> str:
-    """`owner/name` checked against the Hub's naming rules; a bare name gets `default_owner/`."""
-    text = (repo_id or "").strip()
-    if not text:
-        raise RepoIdError("hub.error.repo_id_empty")
-    if "/" not in text:
-        if not default_owner:
-            raise RepoIdError("hub.error.repo_id_owner", repo_id=text)
-        text = f"{default_owner.strip()}/{text}"
-    parts = text.split("/")
-    if len(parts) != 2:
-        raise RepoIdError("hub.error.repo_id_slashes", repo_id=text)
-    for part in parts:
-        if len(part) > MAX_NAME:
-            raise RepoIdError("hub.error.repo_id_length", repo_id=text, part=part, max=MAX_NAME)
-        if not _PART.fullmatch(part):
-            raise RepoIdError("hub.error.repo_id_chars", repo_id=text, part=part)
-        if "--" in part or ".." in part:
-            raise RepoIdError("hub.error.repo_id_double", repo_id=text, part=part)
-    if text.lower().endswith(".git"):
-        raise RepoIdError("hub.error.repo_id_git", repo_id=text)
-    from huggingface_hub.utils import validate_repo_id as hub_validate
-
-    hub_validate(text)  # the library's own check, in case the Hub's rules grew stricter than ours
-    return text
 
 
 def resolve_token(oauth_token=None) -> str | None:
@@ -135,8 +101,10 @@ def _table(head: tuple[str, str], rows: list[tuple]) -> list[str]:
     return [f"| {head[0]} | {head[1]} |", "|---|---|", *(f"| {_cell(k)} | {_cell(v)} |" for k, v in rows), ""]
 
 
-def _settings_of(run_dir: Path) -> RunSettings:
-    return runs.load_settings(run_dir) or RunSettings()
+def _section(title: str, rows: list[tuple], lang: str,
+             head: tuple[str, str] = ("hub.card.item", "hub.card.value")) -> list[str]:
+    """A card section: `## <title>` over a two-column table (i18n keys for the title and the heads)."""
+    return [f"## {t(title, lang)}", "", *_table((t(head[0], lang), t(head[1], lang)), rows)]
 
 
 LOAD_SNIPPET = '''```python
@@ -183,43 +151,95 @@ def export_check_lines(check, lang: str) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class _CardFacts:
+    """What the card says of a run, read once: run.json, the settings, and the published index's meta.json."""
+    run_dir: Path
+    run: dict            # run.json ({} for a run without one)
+    settings: RunSettings
+    index_meta: dict     # the published copy's meta.json ({} without an index)
+
+    @classmethod
+    def read(cls, run_dir: Path, index_files: dict[str, bytes] | None) -> _CardFacts:
+        try:  # the published copy's meta.json: its sha256 is of the passages as uploaded (file names only)
+            if index_files is None:
+                index_files = public_index_files(run_dir / RETRIEVAL_DIR)
+            meta = json.loads(index_files.get(META_FILE) or b"{}")
+        except (OSError, ValueError):
+            meta = {}
+        return cls(run_dir, runs.read_run_json(run_dir) or {}, runs.load_settings(run_dir) or RunSettings(), meta)
+
+    @property
+    def data(self) -> dict:
+        return self.run.get("data") or {}
+
+    @property
+    def base(self) -> str:
+        return self.settings.model.model or DEFAULT_MODEL
+
+    @property
+    def source(self):
+        return _public(self.data.get("source") or self.settings.data.data)
+
+
 def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: str = DEFAULT_LICENSE,
-               merged: bool = False, export_check=None) -> str:
+               merged: bool = False, export_check=None, index_files: dict[str, bytes] | None = None) -> str:
     """README.md for the adapter (or merged model) repo: Hub metadata, how to load it, data, training figures,
-    settings, the export check, eval."""
-    from huggingface_hub import ModelCard, ModelCardData
+    settings, retrieval, the export check, eval.
 
-    run_dir = Path(run_dir)
-    run = runs.read_run_json(run_dir) or {}
-    settings = _settings_of(run_dir)
-    data = run.get("data") or {}
-    base = settings.model.model or DEFAULT_MODEL
-    dataset = _hub_id(settings.data.data)
-    source = _public(data.get("source") or settings.data.data)
-    meta = ModelCardData(base_model=_hub_id(base), library_name="transformers" if merged else "peft",
-                         datasets=[dataset] if dataset else None,
-                         license=license, tags=list(CARD_TAGS), pipeline_tag="text-generation")
+    `index_files`: the published retrieval/ files (`retrieval.public_index_files`) when the caller built them
+    already (`publish` uploads the same bytes the card describes)."""
+    from huggingface_hub import ModelCard
 
-    splits = data.get("split_sizes") or {}
-    summary = runs.summarize_run(run_dir)
-    lines = [f"# {repo_id.split('/')[-1]}", "",
-             t("hub.card.intro", lang, base=_public(base), data=source), "",
-             f"## {t('hub.card.load', lang)}", "",
-             t("hub.card.load_note_merged" if merged else "hub.card.load_note", lang), "",
-             (MERGED_SNIPPET if merged else LOAD_SNIPPET).format(**{  # values as valid Python strings
-                 k: json.dumps(v, ensure_ascii=False) for k, v in {
-                 "base": _public(base), "repo": repo_id, "system": settings.data.system_prompt,
-                 "question": t("hub.card.example_question", lang)}.items()}), "",
-             f"## {t('hub.card.data', lang)}", ""]
-    lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
-        (t("hub.card.source", lang), source),
+    facts = _CardFacts.read(Path(run_dir), index_files)
+    sections = [_card_header(facts, repo_id, lang), _card_loading(facts, repo_id, lang, merged),
+                _card_data(facts, lang), _card_training(facts, lang), _card_settings(facts, lang),
+                _card_retrieval(facts, lang), _card_export_check(export_check, lang), _card_evaluation(facts, lang)]
+    body = "\n".join(line for section in sections for line in section).rstrip() + "\n"
+    return str(ModelCard(f"---\n{_card_metadata(facts, license, merged)}\n---\n\n{body}"))
+
+
+def _card_metadata(facts: _CardFacts, license: str, merged: bool) -> str:
+    """The front matter, through huggingface_hub's ModelCardData: base model and dataset only when they are
+    Hub ids (no dead links)."""
+    from huggingface_hub import ModelCardData
+
+    dataset = _hub_id(facts.settings.data.data)
+    return ModelCardData(base_model=_hub_id(facts.base), library_name="transformers" if merged else "peft",
+                         datasets=[dataset] if dataset else None, license=license, tags=list(CARD_TAGS),
+                         pipeline_tag="text-generation").to_yaml()
+
+
+def _card_header(facts: _CardFacts, repo_id: str, lang: str) -> list[str]:
+    intro = t("hub.card.intro", lang, base=_public(facts.base), data=facts.source)
+    return [f"# {repo_id.split('/')[-1]}", "", intro, ""]
+
+
+def _card_loading(facts: _CardFacts, repo_id: str, lang: str, merged: bool) -> list[str]:
+    """How to load it: the adapter over its base, or the merged model alone (its template holds the prompt)."""
+    values = {"base": _public(facts.base), "repo": repo_id, "system": facts.settings.data.system_prompt,
+              "question": t("hub.card.example_question", lang)}
+    snippet = (MERGED_SNIPPET if merged else LOAD_SNIPPET).format(  # values as valid Python strings
+        **{k: json.dumps(v, ensure_ascii=False) for k, v in values.items()})
+    return [f"## {t('hub.card.load', lang)}", "",
+            t("hub.card.load_note_merged" if merged else "hub.card.load_note", lang), "", snippet, ""]
+
+
+def _card_data(facts: _CardFacts, lang: str) -> list[str]:
+    data, splits = facts.data, facts.data.get("split_sizes") or {}
+    return _section("hub.card.data", [
+        (t("hub.card.source", lang), facts.source),
         ("sha256", f"`{data['sha256']}`" if data.get("sha256") else None),
         (t("hub.card.splits", lang), " / ".join(str(splits.get(k, "–")) for k in ("train", "validation", "test"))
          if splits else None),
-    ])
-    lines += [f"## {t('hub.card.training', lang)}", ""]
+    ], lang)
+
+
+def _card_training(facts: _CardFacts, lang: str) -> list[str]:
+    """The run's figures: run.json's where training wrote them, else its events (`runs.summarize_run`)."""
+    run, summary = facts.run, runs.summarize_run(facts.run_dir)
     versions = run.get("versions") or {}
-    lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
+    return _section("hub.card.training", [
         (t("hub.card.status", lang), summary.status),
         (t("hub.card.steps", lang), f"{summary.steps} / {summary.total_steps}" if summary.steps else None),
         (t("hub.card.epochs", lang), run.get("epoch")),
@@ -232,37 +252,25 @@ def model_card(run_dir: str | Path, repo_id: str, *, lang: str = "en", license: 
         (t("hub.card.device", lang), " / ".join(str(run[k]) for k in ("device", "dtype", "mixed_precision")
                                                 if run.get(k)) or None),
         (t("hub.card.versions", lang), ", ".join(f"{k} {v}" for k, v in versions.items()) or None),
-    ])
-    lines += [f"## {t('hub.card.settings', lang)}", ""]
-    lines += _table((t("hub.card.setting", lang), t("hub.card.value", lang)), [
+    ], lang)
+
+
+def _card_settings(facts: _CardFacts, lang: str) -> list[str]:
+    """Every setting but this machine's paths; a setting that may name a local file shows its last part."""
+    settings = facts.settings
+    return _section("hub.card.settings", [
         (f"{field_label(name, lang) if _has_label(name) else name} (`{name}`)",
          _public(get_value(settings, name)) if name in _MAYBE_LOCAL else get_value(settings, name))
-        for name, _, _ in fields_of(settings) if name not in _LOCAL_SETTINGS])
-    lines += _retrieval_section(run_dir, settings, lang)
-    lines += [f"## {t('hub.card.export_check_title', lang)}", "", *export_check_lines(export_check, lang), ""]
-    lines += [f"## {t('hub.card.evaluation', lang)}", ""]
-    summary_md = run_dir / runs.EVAL_DIR / "summary.md"
-    if summary_md.is_file():  # one heading level down, under ours; its warnings may quote local paths
-        from hust_sft.access import strip_paths
-
-        lines += [("#" + line if line.startswith("#") else strip_paths(line))
-                  for line in summary_md.read_text(encoding="utf-8").splitlines()]
-    else:
-        lines.append(t("hub.card.no_eval", lang))
-    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(lines).rstrip() + "\n"))
+        for name, _, _ in fields_of(settings) if name not in _LOCAL_SETTINGS],
+        lang, head=("hub.card.setting", "hub.card.value"))
 
 
-def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[str]:
+def _card_retrieval(facts: _CardFacts, lang: str) -> list[str]:
     """How this adapter retrieves: its mode and k, and the published retrieval/ index (what Chat and the
     evaluation's retrieval arms searched), or that an index is built from the training split."""
-    r = settings.retrieval
-    lines = [f"## {t('hub.card.retrieval', lang)}", ""]
-    try:  # the published copy's meta.json: its sha256 is of the passages as uploaded (file names only)
-        meta = json.loads(public_index_files(run_dir / RETRIEVAL_DIR).get(META_FILE) or b"{}")
-    except (OSError, ValueError):
-        meta = {}
+    r, meta = facts.settings.retrieval, facts.index_meta
     knowledge = [k.get("file", "") for k in meta.get("knowledge_files") or []]
-    lines += _table((t("hub.card.item", lang), t("hub.card.value", lang)), [
+    lines = _section("hub.card.retrieval", [
         (f"{field_label('retrieval', lang)} (`retrieval`)", r.retrieval),
         (f"{field_label('retrieval_k', lang)} (`retrieval_k`)", r.retrieval_k),
         (f"{field_label('answer_k', lang)} (`answer_k`)", r.answer_k),
@@ -277,9 +285,23 @@ def _retrieval_section(run_dir: Path, settings: RunSettings, lang: str) -> list[
          if meta else t("hub.card.retrieval_no_index", lang)),
         ("sha256", f"`{meta['sha256']}`" if meta.get("sha256") else None),
         (t("hub.card.retrieval_knowledge", lang), ", ".join(knowledge) or None),
-    ])
+    ], lang)
     lines += [t("hub.card.retrieval_note" if meta else "hub.card.retrieval_note_built", lang), ""]
     return lines
+
+
+def _card_export_check(check, lang: str) -> list[str]:
+    return [f"## {t('hub.card.export_check_title', lang)}", "", *export_check_lines(check, lang), ""]
+
+
+def _card_evaluation(facts: _CardFacts, lang: str) -> list[str]:
+    """The run's eval/summary.md, one heading level down under ours; its warnings may quote local paths."""
+    lines = [f"## {t('hub.card.evaluation', lang)}", ""]
+    summary_md = facts.run_dir / runs.EVAL_DIR / "summary.md"
+    if not summary_md.is_file():
+        return [*lines, t("hub.card.no_eval", lang)]
+    return [*lines, *(("#" + line if line.startswith("#") else strip_paths(line))
+                      for line in summary_md.read_text(encoding="utf-8").splitlines())]
 
 
 def _has_label(name: str) -> bool:
@@ -298,21 +320,23 @@ def _pairs_text(differing: list[dict], limit: int = 3) -> str:
                       for d in differing[:limit]) or "-"
 
 
-def _stage(run_dir: Path, card: str, stage: Path) -> None:
+def _stage(run_dir: Path, card: str, stage: Path, index_files: dict[str, bytes] | None = None) -> None:
     """The PUBLISHED adapter files + our README.md + eval files + retrieval/ in a temporary folder; the run
     folder is never changed."""
     for item in (run_dir / runs.ADAPTER_DIR).iterdir():
         if item.is_file() and item.name in PUBLISHED:
             shutil.copy2(item, stage / item.name)
-    _stage_eval(run_dir, card, stage)
+    _stage_eval(run_dir, card, stage, index_files)
 
 
-def _stage_eval(run_dir: Path, card: str, stage: Path) -> None:
+def _stage_eval(run_dir: Path, card: str, stage: Path, index_files: dict[str, bytes] | None = None) -> None:
     """Our README.md over PEFT's stub, the evaluation files under eval/ and the retrieval index under
-    retrieval/ (`retrieval.public_index_files`: the RETRIEVAL_FILES only)."""
+    retrieval/ (`index_files`, else `retrieval.public_index_files`: the RETRIEVAL_FILES only)."""
     (stage / "README.md").write_text(card, encoding="utf-8")  # replaces PEFT's auto-generated stub
     # The index Chat and the evaluation searched: the same passages for Hub users, without server paths.
-    for name, data in public_index_files(run_dir / RETRIEVAL_DIR).items():
+    if index_files is None:
+        index_files = public_index_files(run_dir / RETRIEVAL_DIR)
+    for name, data in index_files.items():
         (stage / RETRIEVAL_DIR / name).parent.mkdir(parents=True, exist_ok=True)
         (stage / RETRIEVAL_DIR / name).write_bytes(data)
     eval_dir = run_dir / runs.EVAL_DIR
@@ -348,7 +372,8 @@ def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bo
         raise PublishError("hub.error.no_adapter", path=run_dir / runs.ADAPTER_DIR)
     with tempfile.TemporaryDirectory(prefix="hust-sft-publish-") as stage:
         check = None
-        if merged or check_n > 0:
+        exported = merged or check_n > 0
+        if exported:
             try:
                 exporting.export(run_dir, stage, kind="merged" if merged else "adapter")
                 if check_n > 0:
@@ -361,10 +386,9 @@ def publish(run_dir: str | Path, repo_id: str, token: str | None, *, private: bo
                 raise PublishError("hub.error.export_differs", identical=check.identical, total=check.total,
                                    problems=", ".join(check.problems) or "-",
                                    pairs=_pairs_text(check.differing))
-            card = model_card(run_dir, repo_id, lang=lang, merged=merged, export_check=check)
-            _stage_eval(run_dir, card, Path(stage))
-        else:
-            _stage(run_dir, model_card(run_dir, repo_id, lang=lang), Path(stage))
+        index = public_index_files(run_dir / RETRIEVAL_DIR)  # built once: the card describes the bytes staged
+        card = model_card(run_dir, repo_id, lang=lang, merged=merged, export_check=check, index_files=index)
+        (_stage_eval if exported else _stage)(run_dir, card, Path(stage), index)  # an export holds the adapter
         try:
             api = HfApi(endpoint=endpoint, token=token)
             url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")

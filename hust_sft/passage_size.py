@@ -103,7 +103,7 @@ def measure(records: Sequence, data, tokenizer=None) -> tuple[list[int], list[in
     """(characters and tokens of each training pair as a passage, token length of each plain sample that
     fits max_length): what `derive` needs, counted the way training encodes. Without a tokenizer, tokens
     are estimated at TOKENS_PER_CHAR_ESTIMATE."""
-    from hust_sft.retrieval import pair_text
+    from hust_sft.data.encoding import pair_text
 
     texts = [pair_text(r.question, r.answer) for r in records]
     chars = [len(t) for t in texts]

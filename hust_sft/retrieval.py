@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from hust_sft.data.encoding import pair_text
 from hust_sft.errors import LocalizedError
 from hust_sft.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 
@@ -135,11 +136,6 @@ def words(text: str) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------------
 # Passages from records (knowledge files: hust_sft.knowledge)
-
-def pair_text(question: str, answer: str) -> str:
-    """How a training pair reads as a passage (and what BM25 indexes for it)."""
-    return f"问：{question.strip()}\n答：{answer.strip()}"
-
 
 CONTINUED_ANSWER = "答（续）："
 
@@ -473,38 +469,40 @@ def retrieval_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / RETRIEVAL_DIR
 
 
-def _run_retrieval(run_dir: Path):
-    """The run's retrieval settings (settings.RetrievalSettings, the block runs.load_settings reads); None
-    when the folder holds no run settings.
+def _run_retrieval(raw: dict | None):
+    """The retrieval settings (settings.RetrievalSettings) of a run's settings block (`runs.settings_block`);
+    None for a folder without run settings.
 
     A run whose settings have no "retrieval" group was trained before retrieval existed: mode "off",
     whatever today's default (which `load_settings` would fill in) says."""
-    from hust_sft import runs
     from hust_sft.settings import RetrievalSettings, RunSettings, from_dict
 
-    raw = (runs.read_run_json(run_dir) or {}).get("settings")
-    if not isinstance(raw, dict):
-        raw = runs.read_settings_json(run_dir)
-    if not isinstance(raw, dict):
+    if raw is None:
         return None
     if not isinstance(raw.get("retrieval"), dict):
         return RetrievalSettings(retrieval="off")
-    return from_dict(RunSettings, raw).retrieval  # what runs.load_settings returns, without re-reading
+    return from_dict(RunSettings, raw).retrieval  # what runs.load_settings returns
 
 
-def for_run(run_dir: str | Path) -> Retriever | None:
+_UNREAD = object()
+
+
+def for_run(run_dir: str | Path, *, settings_block=_UNREAD) -> Retriever | None:
     """The retriever a run's adapter must answer with, or None when it was trained without retrieval.
 
     `run_dir` may be a run directory or its `adapter/` folder (then the run is its parent). A run whose
     settings say retrieval "answer" or "train" and which has no usable `retrieval/` raises RetrievalError:
     it is never silently answered without its passages; its index must have been built with the embedding
     model its settings name (EmbeddingError otherwise). A folder without run.json/settings.json (e.g. a
-    Hub download) uses `retrieval/` when present.
+    Hub download) uses `retrieval/` when present. `settings_block`: `run_dir`'s, when the caller has read it.
     """
+    from hust_sft import runs
+
     path = Path(run_dir)
     candidates = [path] + ([path.parent] if path.name == "adapter" else [])
     for folder in candidates:
-        params = _run_retrieval(folder)
+        raw = settings_block if folder is path and settings_block is not _UNREAD else runs.settings_block(folder)
+        params = _run_retrieval(raw)
         if params is None:
             continue
         if params.retrieval == "off":
@@ -636,16 +634,16 @@ def for_answering(spec: str | Path | None, *, train_records: Sequence | None = N
     built from `train_records` (or the training split of `data_settings`) — the same function training
     uses, so it holds the same passages a retrieval run of that data would have.
     """
-    from hust_sft.settings import RetrievalSettings, from_dict, to_dict
+    from hust_sft import runs
+    from hust_sft.settings import RetrievalSettings, RunSettings, from_dict, to_dict
 
     folder = _run_folder(spec) if spec else None
-    found = for_run(folder) if folder is not None else None
+    raw = runs.settings_block(folder) if folder is not None else None  # the run's settings, read once
+    found = for_run(folder, settings_block=raw) if folder is not None else None
     params, trained = RetrievalSettings(), None
-    if folder is not None:
-        from hust_sft.runs import load_settings
-
+    if raw is not None:
         try:
-            trained = load_settings(folder)
+            trained = from_dict(RunSettings, raw)  # what runs.load_settings returns
         except ValueError:
             trained = None
         if trained is not None:

@@ -227,12 +227,18 @@ def load_settings(run_dir: str | Path) -> RunSettings | None:
     while settings.json is written once, before the first start; it is all a pending run has.
     Raises RunFileError for an unreadable file, SettingsError for a value that is no longer valid.
     """
+    data = settings_block(run_dir)
+    return from_dict(RunSettings, data) if data is not None else None
+
+
+def settings_block(run_dir: str | Path) -> dict | None:
+    """The settings a run trained with as written (run.json's "settings" block, else settings.json), before
+    today's defaults fill the gaps: what `load_settings` parses, for a caller that must also see which groups
+    a run did not write (`retrieval.for_run`: a run from before retrieval existed trained without it)."""
     data = (read_run_json(run_dir) or {}).get("settings")
     if not isinstance(data, dict):
         data = read_settings_json(run_dir)
-    if not isinstance(data, dict):
-        return None
-    return from_dict(RunSettings, data)
+    return data if isinstance(data, dict) else None
 
 
 def _last_status_event(events: list[dict]) -> dict | None:
@@ -360,6 +366,7 @@ class RunProgress:
     tokens_per_s: float | None = None
     peak_memory_mb: float | None = None
     error: str | None = None         # the final message of a failed or stopped run, or an unreadable file
+    unreadable: bool = False         # `error` is an unreadable events.jsonl's or run.json's, not the run's
     best: dict | None = None         # the last "best" event: which adapter was kept and why
     events: list[dict] = field(default_factory=list, repr=False)
     log_tail: str = ""
@@ -388,6 +395,7 @@ def progress(run_dir: str | Path, *, alive: bool = False, log_lines: int = LOG_T
 
     `alive`: whether a trainer process runs in the folder (`jobs.Job.poll` knows; a folder alone cannot
     tell a running trainer from a killed one). An unreadable events.jsonl gives no events and its error.
+    `log_lines=0`: no train.log tail (the runs table reads every run's progress).
     """
     run_dir = Path(run_dir)
     error = None
@@ -402,6 +410,7 @@ def progress(run_dir: str | Path, *, alive: bool = False, log_lines: int = LOG_T
             status = run_status(run_dir, events)
         except RunFileError as e:
             status, error = "unknown", error or str(e)
+    unreadable = error is not None
     logs = [e for e in events if e.get("type") == "log"]
     last = logs[-1] if logs else {}
     final = _last_status_event(events) or {}
@@ -421,8 +430,8 @@ def progress(run_dir: str | Path, *, alive: bool = False, log_lines: int = LOG_T
     return RunProgress(name=run_dir.name, run_dir=str(run_dir), status=status, alive=alive, step=step,
                        total_steps=total, progress=fraction, eta_s=eta, elapsed_s=last.get("elapsed_s"),
                        loss=last.get("loss"), tokens_per_s=last.get("tokens_per_s"),
-                       peak_memory_mb=last.get("peak_memory_mb"), error=error, best=best, events=events,
-                       log_tail=tail(run_dir / TRAIN_LOG, log_lines))
+                       peak_memory_mb=last.get("peak_memory_mb"), error=error, unreadable=unreadable, best=best,
+                       events=events, log_tail=tail(run_dir / TRAIN_LOG, log_lines) if log_lines else "")
 
 
 @dataclass
@@ -453,35 +462,35 @@ def _iso(value: Any) -> str | None:
 
 
 def summarize_run(run_dir: str | Path) -> RunSummary:
-    """One row of the runs table: run.json's final figures where the trainer wrote them, else the latest
-    events.jsonl lines (so a running or killed run still shows its progress)."""
+    """One row of the runs table: run.json's final figures where the trainer wrote them, else the run's
+    progress (`progress`: the latest events.jsonl lines, so a running or killed run still shows where it is)."""
     run_dir = Path(run_dir)
     row = RunSummary(name=run_dir.name, path=str(run_dir), status="unknown", has_adapter=has_adapter(run_dir),
                      has_eval=(run_dir / EVAL_DIR / "summary.json").is_file())
+    now = progress(run_dir, log_lines=0)
+    if now.unreadable:
+        row.error = now.error
+        return row
     try:
-        events = read_events(run_dir)
         run = read_run_json(run_dir) or {}
-        row.status = run_status(run_dir, events)
     except RunFileError as e:
         row.error = str(e)
         return row
-    logs = [e for e in events if e.get("type") == "log"]
+    events = now.events
     evals = [e for e in events if e.get("type") == "eval" and e.get("eval_loss") is not None]
-    losses = [e["loss"] for e in logs if e.get("loss") is not None]
-    last_log = logs[-1] if logs else {}
-    last_status = _last_status_event(events) or {}
 
     def pick(key, fallback):
         return run[key] if run.get(key) is not None else fallback
 
+    row.status = now.status
     row.started = pick("started_at", _iso(events[0].get("time")) if events else None)
-    row.steps = pick("global_step", last_log.get("step"))
-    row.total_steps = pick("total_steps", last_log.get("total_steps"))
-    row.train_loss = pick("train_loss", losses[-1] if losses else None)
+    row.steps = pick("global_step", now.step)
+    row.total_steps = pick("total_steps", now.total_steps)
+    row.train_loss = pick("train_loss", now.loss)
     row.val_loss = pick("eval_loss", evals[-1]["eval_loss"] if evals else None)
-    row.wall_time_s = pick("wall_time_s", last_log.get("elapsed_s"))
+    row.wall_time_s = pick("wall_time_s", now.elapsed_s)
     if row.status == "failed":
-        row.error = run.get("error") or last_status.get("message")
+        row.error = run.get("error") or now.error
     if row.started is None and (run_dir / SETTINGS_JSON).is_file():
         row.started = _iso((run_dir / SETTINGS_JSON).stat().st_mtime)
     return row

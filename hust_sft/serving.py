@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hust_sft import modeling
+from hust_sft.adapters import MAX_CACHED_ADAPTERS, check_adapter, ref_of_spec
 from hust_sft.errors import LocalizedError
 from hust_sft.settings import GenerationSettings, ModelSettings
 
@@ -112,19 +113,18 @@ class Held:
 class ModelCache:
     """Holds (base model id → PeftModel with adapters by name); loading another base evicts the old one.
 
-    Adapters are `hust_sft.access.AdapterRef`s (a plain folder or Hub id string is turned into one) and
-    are checked by `access.check_adapter` before anything touches the model. They are cached by resolved
+    Adapters are `hust_sft.adapters.AdapterRef`s (a plain folder or Hub id string is turned into one) and
+    are checked by `adapters.check_adapter` before anything touches the model. They are cached by resolved
     identity (folder, or repo@commit), at most `max_adapters` at a time: the least recently used one is
     removed with PEFT's `delete_adapter`. A load that fails drops the whole model, so the next request
     reloads the base from disk: a half-injected adapter can never change anyone's answers.
     """
 
-    def __init__(self, device: str = "auto", dtype: str = "auto", *, config=None, max_adapters: int | None = None):
-        from hust_sft import access
-
+    def __init__(self, device: str = "auto", dtype: str = "auto", *, hub_token: bool | str | None = None,
+                 max_adapters: int | None = None):
         self.device, self.dtype = device, dtype
-        self.config = config  # the app's AppConfig: whether Hub reads go anonymous (access.read_token)
-        self.max_adapters = max(1, max_adapters or access.MAX_CACHED_ADAPTERS)
+        self.hub_token = hub_token  # `token=` of a Hub adapter's reads: the app passes access.read_token
+        self.max_adapters = max(1, max_adapters or MAX_CACHED_ADAPTERS)
         self.lock = FairLock()
         self._holds = 0  # evaluations working on the loaded model: it may not be swapped for another base
         self._model_id: str | None = None
@@ -150,8 +150,6 @@ class ModelCache:
 
     def _get(self, model_id: str, adapter):
         """`get` without the lock, for callers that already hold it."""
-        from hust_sft import access
-
         if self._model_id != model_id:
             if self._holds and self._model_id is not None:
                 raise ModelBusy("serving.error.busy", loaded=Path(self._model_id).name, asked=Path(model_id).name)
@@ -163,10 +161,10 @@ class ModelCache:
             self._model_id = model_id
         if not adapter:
             return self._model, self._tokenizer, None
-        ref = access.ref_of_spec(adapter) if isinstance(adapter, (str, Path)) else adapter
+        ref = ref_of_spec(adapter) if isinstance(adapter, (str, Path)) else adapter
         identity = self._aliases.get(ref.key)
         if identity is None or identity not in self._adapters:
-            checked = access.check_adapter(self.config, ref, model_id)  # raises before the model is touched
+            checked = check_adapter(ref, model_id, token=self.hub_token)  # raises before the model is touched
             identity = checked.identity
             self._aliases[ref.key] = identity
             self._aliases.move_to_end(ref.key)

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from hust_sft import hub
-from hust_sft.hub import PublishError, RepoIdError
+from hust_sft.hub import PublishError
+from hust_sft.hub_ids import RepoIdError
 from hust_sft.settings import DEFAULT_MODEL, RunSettings, set_values, to_dict
 
 SYSTEM = "你是华中科技大学学生手册助手。"
@@ -220,6 +221,18 @@ def test_publish_error_never_shows_the_token(run_dir, tmp_path, monkeypatch, cap
     after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before                                           # the run folder is left untouched
     assert all(token.encode() not in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+
+
+def test_publish_builds_the_public_index_once(run_dir, monkeypatch):
+    """The card's retrieval section and the staged retrieval/ describe the same bytes, built once."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # reach 127.0.0.1:9 and fail there
+    built, build = [], hub.public_index_files
+    monkeypatch.setattr(hub, "public_index_files", lambda d: built.append(d) or build(d))
+    with pytest.raises(PublishError, match="Publishing to alice/x failed"):
+        hub.publish(run_dir, "alice/x", "hf_" + "q" * 34, endpoint="http://127.0.0.1:9", check_n=0)
+    assert built == [run_dir / "retrieval"]
 
 
 def test_scrub():

@@ -142,6 +142,21 @@ def test_for_run_refuses_a_retrieval_run_without_its_index(tmp_path, retriever):
     assert R.for_run(tmp_path / "nothing") is None
 
 
+def test_for_answering_reads_the_run_s_settings_once(tmp_path, retriever, monkeypatch):
+    """Which index (the run's mode) and how answers use it (answer_k) come from one read of run.json."""
+    from hust_sft import runs
+
+    run = write_run(tmp_path / "rag", "answer")
+    settings = {"retrieval": {"retrieval": "answer", "retrieval_k": 3, "answer_k": 4}}
+    (run / "run.json").write_text(json.dumps({"settings": settings}), encoding="utf-8")
+    retriever.save(run / "retrieval")
+    reads, read = [], runs.read_run_json
+    monkeypatch.setattr(runs, "read_run_json", lambda d: reads.append(Path(d)) or read(d))
+    found = R.for_answering(run)
+    assert (found.origin, found.k, found.retriever.sha256) == ("run", 4, retriever.sha256)
+    assert reads == [run]
+
+
 # Knowledge files (PDF, DOCX, Markdown, text): tests/test_knowledge.py
 
 

@@ -264,6 +264,24 @@ def test_progress_names_the_failure_or_the_unreadable_file(tmp_path):
     assert broken.events == [] and "events.jsonl, line 2" in broken.error
 
 
+def test_the_runs_table_row_is_the_progress_the_train_tab_shows(tmp_path):
+    """summarize_run takes status, step, loss and time from `progress` (one derivation): a run stopped between
+    two log lines shows the step its final status line recorded, and reading it skips the train.log tail."""
+    run = tmp_path / "stopped"
+    _write_events(run, [{"type": "status", "status": "running", "time": 1_700_000_000.0},
+                        {"type": "log", "step": 10, "total_steps": 40, "loss": 2.5, "elapsed_s": 30.0},
+                        {"type": "status", "status": "stopped", "step": 13, "message": "stopped at step 13"}])
+    (run / "train.log").write_text("a\nb\n")
+    now, [row] = runs.progress(run), runs.list_runs(tmp_path)
+    assert (row.status, row.steps, row.total_steps, row.train_loss, row.wall_time_s) == ("stopped", 13, 40, 2.5, 30.0)
+    assert (now.status, now.step, now.total_steps, now.loss, now.elapsed_s) == ("stopped", 13, 40, 2.5, 30.0)
+    assert row.error is None and now.error == "stopped at step 13"   # the table names only a failure's reason
+    assert now.log_tail == "a\nb" and runs.progress(run, log_lines=0).log_tail == ""
+    (run / "events.jsonl").write_text('{"type": "log"}\nnot json\n', encoding="utf-8")
+    [row] = runs.list_runs(tmp_path)
+    assert row.status == "unknown" and "events.jsonl, line 2" in row.error and row.steps is None
+
+
 def test_log_tail(tmp_path):
     log = tmp_path / "train.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)) + "step 1/9\rstep 5/9\rstep 9/9\n")

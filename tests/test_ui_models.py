@@ -4,7 +4,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-import torch
+from helpers import write_tuned_run
 
 from hust_sft import i18n
 from hust_sft import settings as S
@@ -19,24 +19,7 @@ SYSTEM = "你是华中科技大学的校园助手。"
 def run_dir(tmp_path_factory, tiny_model_dir):
     """A finished run folder: settings.json naming the tiny model + sample data, and a saved adapter whose
     LoRA B weights are random (a fresh LoRA is the identity, which would make tuned == base)."""
-    from peft import get_peft_model
-
-    from hust_sft.modeling import load_base_model, lora_config
-
-    run = tmp_path_factory.mktemp("runs") / "my-run"
-    rs = S.RunSettings()
-    rs.model.model, rs.data.data, rs.data.system_prompt = str(tiny_model_dir), str(common.SAMPLE_DATA), SYSTEM
-    rs.retrieval.retrieval = "off"  # a plain run: it saved no retrieval/ index
-    run.mkdir()
-    (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
-    model = get_peft_model(load_base_model(rs.model), lora_config(rs.lora))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    model.save_pretrained(run / "adapter")
-    return run
+    return write_tuned_run(tmp_path_factory.mktemp("runs") / "my-run", tiny_model_dir, common.SAMPLE_DATA, SYSTEM)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +45,19 @@ def test_the_run_dropdown_lists_runs_with_an_adapter_and_their_system_prompt(con
     with pytest.raises(gr.Error, match="not in the runs table"):
         common.resolve(config, str(run_dir), "", "en")
 
+
+
+def test_picking_a_run_lists_the_runs_and_reads_its_settings_once(config, monkeypatch):
+    """Chat's run change fills the system prompt and both retrieval switches from one look at the run."""
+    from hust_sft import runs
+
+    calls = []
+    for name in ("list_runs", "load_settings"):
+        real = getattr(runs, name)
+        monkeypatch.setattr(runs, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    assert chat.run_changed(config, "my-run") == (SYSTEM, False, False)   # a plain run: retrieval off
+    assert calls == ["list_runs", "load_settings"]
+    assert chat.run_changed(config, None) == (S.QWEN25_SYSTEM_PROMPT, False, False)
 
 def test_gradio_6_message_content_becomes_plain_text():
     history = [{"role": "user", "content": [{"type": "text", "text": "问"}]},

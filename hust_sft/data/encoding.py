@@ -69,6 +69,12 @@ def _passage_text(p) -> str:
     return p if isinstance(p, str) else p.text
 
 
+def pair_text(question: str, answer: str) -> str:
+    """How a training pair reads as a passage (and what BM25 indexes for it). Model input like the layout
+    above; here, below `retrieval` (which indexes it) and `passage_size` (which measures it)."""
+    return f"问：{question.strip()}\n答：{answer.strip()}"
+
+
 def augment(messages: list[dict], passages, passage_max_chars: int, *, turn: str = "last") -> list[dict]:
     """`messages` with the `turn` ("first" or "last") user message rewritten by `with_passages`;
     unchanged when `passages` is None (no retrieval)."""

@@ -105,7 +105,7 @@ def arena_rate(config: AppConfig):
 
 
 def arm_name(kind: str, adapter, model_id: str) -> str:
-    """What a revealed arm is called: "base (model)" or the run's name (`adapter`: an access.AdapterRef),
+    """What a revealed arm is called: "base (model)" or the run's name (`adapter`: an adapters.AdapterRef),
     each with "+retrieval" when it retrieves."""
     from hust_sft.evaluation import RETRIEVAL_SUFFIX
 

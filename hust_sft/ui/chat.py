@@ -24,8 +24,8 @@ from hust_sft.ui.common import (
     gpu,
     lang_of,
     resolve,
+    run_defaults,
     run_picker,
-    run_retrieval_mode,
     sources_markdown,
     system_prompt_of,
     tr,
@@ -103,6 +103,14 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
         raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
 
 
+def run_changed(config: AppConfig, run: str | None) -> tuple[str, bool, bool]:
+    """(system prompt, base retrieval switch, tuned retrieval switch) for a run just picked: its training
+    prompt, and retrieval on for both sides when it trained with retrieval (it learnt to read passages; base
+    beside it compares like with like: README, both score higher on facts with retrieval)."""
+    system_prompt, mode = run_defaults(config, run)
+    return system_prompt, mode != "off", mode != "off"
+
+
 def build(ctx: Ctx) -> None:
     config, texts, cache = ctx.config, ctx.texts, ctx.cache
     gen_defaults = S.GenerationSettings()
@@ -138,12 +146,7 @@ def build(ctx: Ctx) -> None:
     def on_load(profile: gr.OAuthProfile | None):
         return visitor_ranges(config, profile, bounded, S.GenerationSettings)
     ctx.on_load(on_load, [], list(bounded.values()))
-    # A run trained with retrieval answers with it by default (it learnt to read passages), and base beside
-    # it too, so the two sides compare like with like (README: both score higher on facts with retrieval).
-    def run_changed(r):
-        with_retrieval = run_retrieval_mode(config, r) != "off"
-        return system_prompt_of(config, r), with_retrieval, with_retrieval
-    run.change(run_changed, run, [system, base_rag, tuned_rag], api_name=False)
+    run.change(lambda r: run_changed(config, r), run, [system, base_rag, tuned_rag], api_name=False)
 
     # The retrieval switches come last, so /chat keeps its earlier parameters in their places.
     def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *rest) -> Iterator[tuple]:

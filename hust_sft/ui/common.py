@@ -20,6 +20,7 @@ import gradio as gr
 
 from hust_sft import access, runs
 from hust_sft import settings as S
+from hust_sft.adapters import AdapterError
 from hust_sft.i18n import DEFAULT_LANG, LANGS, field_help, field_label, t
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
@@ -196,7 +197,7 @@ def resolve(config: AppConfig, run: str | None, hub_id: str | None, lang: str):
     """The AdapterRef of the run dropdown / Hub id box (a typed Hub id wins), or None; gr.Error if refused."""
     try:
         return access.resolve_adapter(config, run, hub_id)
-    except access.AccessError as e:
+    except (access.AccessError, AdapterError) as e:
         raise gr.Error(e.text(lang)) from None
 
 
@@ -205,23 +206,8 @@ def run_dir_of(config: AppConfig, run: str | None) -> Path | None:
     return access.listed_runs(config).get((run or "").strip()) if run else None
 
 
-def system_prompt_of(config: AppConfig, run: str | None) -> str:
-    """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
-    run_dir = run_dir_of(config, run)
-    if run_dir:
-        try:
-            trained = runs.load_settings(run_dir)
-        except runs.RunFileError:
-            trained = None
-        if trained is not None and trained.data.system_prompt:
-            return trained.data.system_prompt
-    return config.default_run_settings().data.system_prompt
-
-
-# ---------------------------------------------------------------------------------------------------
-# Answering with retrieval (Chat, Blind A/B): which index, read from where, and the passages as shown.
-
-def _trained(run_dir: Path | None):
+def _trained(run_dir: Path | None) -> S.RunSettings | None:
+    """A run's settings; None without a run, or for one whose settings are unreadable or no longer valid."""
     if not run_dir:
         return None
     try:
@@ -230,11 +216,35 @@ def _trained(run_dir: Path | None):
         return None
 
 
-def run_retrieval_mode(config: AppConfig, run: str | None) -> str:
-    """A listed run's `retrieval` setting ("off", "answer", "train"); "off" without a run or setting."""
-    trained = _trained(run_dir_of(config, run))
+def _system_prompt(config: AppConfig, trained: S.RunSettings | None) -> str:
+    if trained is not None and trained.data.system_prompt:
+        return trained.data.system_prompt
+    return config.default_run_settings().data.system_prompt
+
+
+def _retrieval_mode(trained: S.RunSettings | None) -> str:
     return trained.retrieval.retrieval if trained is not None else "off"
 
+
+def system_prompt_of(config: AppConfig, run: str | None) -> str:
+    """The system prompt a run was trained with (chat must ask the way training taught), else the default."""
+    return _system_prompt(config, _trained(run_dir_of(config, run)))
+
+
+def run_retrieval_mode(config: AppConfig, run: str | None) -> str:
+    """A listed run's `retrieval` setting ("off", "answer", "train"); "off" without a run or setting."""
+    return _retrieval_mode(_trained(run_dir_of(config, run)))
+
+
+def run_defaults(config: AppConfig, run: str | None) -> tuple[str, str]:
+    """(`system_prompt_of`, `run_retrieval_mode`) of a run picked by name, from one listing of the runs and one
+    read of its settings: what a tab fills in when a run is picked."""
+    trained = _trained(run_dir_of(config, run))
+    return _system_prompt(config, trained), _retrieval_mode(trained)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Answering with retrieval (Chat, Blind A/B): which index, read from where, and the passages as shown.
 
 def data_settings_of(config: AppConfig, run_dir: Path | None) -> S.DataSettings:
     """The data a run trained on (its training split is what retrieval searches), else the app's default."""
@@ -243,7 +253,7 @@ def data_settings_of(config: AppConfig, run_dir: Path | None) -> S.DataSettings:
 
 
 def retrieval_folder(ref) -> Path | None:
-    """The only folder retrieval may read for adapter `ref` (an access.AdapterRef): a listed run's own
+    """The only folder retrieval may read for adapter `ref` (an adapters.AdapterRef): a listed run's own
     folder (its retrieval/ index and settings, resolved by the server from the run's name), or a local
     adapter folder typed off a Space (the owner's machine). None for a Hub adapter and for no adapter:
     the index is then built from the app's default data. A string a visitor typed never becomes a path."""

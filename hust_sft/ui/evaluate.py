@@ -14,6 +14,7 @@ import pandas as pd
 
 from hust_sft import access, limits, runs
 from hust_sft import settings as S
+from hust_sft.adapters import AdapterRef
 from hust_sft.i18n import t
 from hust_sft.ui.common import (
     EVAL_CONCURRENCY,
@@ -36,7 +37,7 @@ SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample", "
 
 
 def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: str | None,
-                  values: dict[str, Any], profile: Any = None) -> tuple[S.EvalSettings, access.AdapterRef]:
+                  values: dict[str, Any], profile: Any = None) -> tuple[S.EvalSettings, AdapterRef]:
     """(EvalSettings, adapter) for a run picked by name or a Hub id: the run's own data settings (so the
     test split is the one it never trained on) and base model; a Hub adapter is evaluated on this app's
     default data. A visitor's values are held to the public limits (hust_sft.limits); only the owner's
