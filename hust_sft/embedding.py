@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hust_sft.retrieval import RetrievalError
+from hust_sft.passages import RetrievalError
 
 POOLINGS = ("auto", "mean", "cls")
 MAX_LENGTH = 512  # tokens per text: BERT-sized encoders' position limit; longer passages are cut

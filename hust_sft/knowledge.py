@@ -52,7 +52,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hust_sft.retrieval import DEFAULT_CHUNK_CHARS, Passage, RetrievalError
+from hust_sft.passages import DEFAULT_CHUNK_CHARS, Passage, RetrievalError
 
 TEXT_SUFFIXES = (".txt",)
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -230,7 +230,7 @@ def _cut_point(text: str, limit: int) -> int:
     marks = [m.end() for m in _CLAUSE_END.finditer(head)]
     if marks and marks[-1] > limit // 2:
         return marks[-1]
-    from hust_sft.retrieval import _jieba
+    from hust_sft.passages import quiet_jieba as _jieba
 
     position, best = 0, 0
     for word in _jieba().cut(text[:limit + 32], HMM=False):  # a window past the limit: the word at it is whole

@@ -30,12 +30,13 @@ import json
 import random
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from hust_sft.data.encoding import pair_text
-from hust_sft.errors import LocalizedError
 from hust_sft.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
+from hust_sft.passages import DEFAULT_CHUNK_CHARS, Passage, RetrievalError
+from hust_sft.passages import quiet_jieba as _jieba
 
 RETRIEVAL_DIR = "retrieval"
 INDEX_DIR = "bm25s"
@@ -59,50 +60,12 @@ FORMAT_VERSION = 2
 RRF_K = 60
 MODES = ("off", "answer", "train")
 
-DEFAULT_CHUNK_CHARS = 400
 # bm25s defaults (Lucene's BM25); recorded in meta.json so a loaded index says how it scores.
 BM25_PARAMS = {"k1": 1.5, "b": 0.75, "method": "lucene"}
 
 
-class RetrievalError(LocalizedError, ValueError):
-    """Retrieval cannot be used as asked: a missing or damaged index, or a bad knowledge file."""
-
-
-@dataclass
-class Passage:
-    """One retrievable text. `id` is "train:<n>" (the n-th training record, file order) or
-    "kb:<file name>#<n>" (the n-th chunk of a knowledge file); `text` is what the prompt shows. `location`
-    is where in its knowledge file it is ("p.12", "§2.3 Heading", "L7": hust_sft.knowledge), shown after
-    the file name (`public_source`); None for a training pair, whose `source` is "<file>:<line>"."""
-    id: str
-    text: str
-    source: str
-    score: float = 0.0
-    title: str | None = None
-    question: str | None = None
-    relevance: float = 0.0
-    location: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Passage:
-        return cls(**{k: d.get(k) for k in ("id", "text", "source", "title", "question", "location")},
-                   score=float(d.get("score") or 0.0), relevance=float(d.get("relevance") or 0.0))
-
-
 # ---------------------------------------------------------------------------------------------------
 # Tokenisation
-
-def _jieba():
-    import logging
-
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
-
 
 def fold(text: str) -> str:
     """NFKC (full-width → half-width) and lower case: "ＭＩＳ" and "mis" are one word."""
