@@ -193,7 +193,10 @@ def test_evaluate_shows_the_summary_and_per_question_tables(page, server):
     # limit 2: a quick look, written beside the run's full evaluation in eval/
     summary = json.loads((server[1] / "runs" / RUN / "eval-first2" / "summary.json").read_text(encoding="utf-8"))
     assert t("metric.exact_match", "zh") in page.inner_text("#eval-summary")
-    assert df_rows(page, "eval-summary") == len(METRICS) * len(summary["splits"])  # one row per metric and set
+    # one row per metric and set, then one per fact measure (passage recall, kept, invented...) and set
+    rows = (len(METRICS) + len(summary["fact_metrics"])) * len(summary["splits"])
+    assert df_rows(page, "eval-summary") == rows
+    assert t("metric.kept", "zh") in page.inner_text("#eval-summary")
     assert df_rows(page, "eval-learn") == len(summary["arms"])                      # "did it learn?" per arm
     # Bars grouped by metric in the table's order: each metric's name under its base and its tuned bar
     # (a metric with no value, e.g. keyword recall without keywords, has no bar).
