@@ -1308,6 +1308,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "access.error.knowledge_not_uploaded": {
         "zh": "{file}：访客只能使用上传到本应用的知识文件（训练页的“上传知识文件”），不能使用服务器上的文件。",
         "en": "{file}: a visitor may use only knowledge files uploaded to this app (Upload knowledge files on the Train tab), not files of the server."},
+    "access.error.local_data": {
+        "zh": "{file}：访客的训练数据只能是内置数据、上传到本应用的文件（训练页的“上传”）或 Hub 数据集，不能是服务器上的文件。",
+        "en": "{file}: a visitor's training data may be the built-in data, a file uploaded to this app (Upload on the Train tab) or a Hub dataset, not a file of the server."},
+    "access.error.local_model": {
+        "zh": "{field}：访客只能填写 Hub 上的模型 id（owner/name），不能填写服务器上的路径（{value}）。",
+        "en": "{field}: a visitor may name only a model id on the Hub (owner/name), not a path of the server ({value})."},
     "access.error.unknown_run": {
         "zh": "运行“{run}”不在运行列表中；请从列表中按名称选择一个已保存适配器的运行。",
         "en": "Run '{run}': not in the runs table; pick a run with a saved adapter from the list (by its name)."},

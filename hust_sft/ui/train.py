@@ -94,7 +94,8 @@ def preview(config: AppConfig, lang: str, values: dict[str, Any], profile: Any =
         return df_or_empty([], cols), refused
     try:
         rs = collect(config, values)
-        refused = access.data_source_refusal(config, profile, rs.data.data, lang)
+        refused = (access.data_source_refusal(config, profile, rs.data.data, lang)
+                   or access.local_paths_refusal(config, profile, rs, lang))
         if refused:
             return df_or_empty([], cols), refused
         bundle = load_data(rs.data)
@@ -151,6 +152,7 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
     except S.SettingsError as e:
         return t("ui.train.bad_settings", lang, error=access.public_text(config, error_text(e, lang)))
     refused = (access.data_source_refusal(config, profile, rs.data.data, lang)
+               or access.local_paths_refusal(config, profile, rs, lang)
                or access.knowledge_files_refusal(config, profile, rs.retrieval.knowledge_files, lang))
     if refused:
         return refused
