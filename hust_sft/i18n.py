@@ -736,6 +736,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "limits.error.rate_address": {
         "zh": "盲评对比：同一地址每 {window} 秒最多 {n} 组；请 {wait} 秒后再试。",
         "en": "Blind pairs: at most {n} every {window} s from one address; try again in {wait} s."},
+    "limits.error.eval_busy": {
+        "zh": "评测排满了：同时最多运行 {running} 个、另有 {waiting} 个排队；请几分钟后再试。",
+        "en": "Evaluations are full: {running} running and {waiting} waiting at most; try again in a few minutes."},
     "serving.error.busy": {
         "zh": "共享的模型正忙：正在用 {loaded} 评测，而这个请求需要 {asked}；请等评测结束后再试。",
         "en": "The shared model is busy: an evaluation is running on {loaded}, and this needs {asked}; try again when it has finished."},
