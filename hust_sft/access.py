@@ -101,12 +101,53 @@ def knowledge_files_refusal(config, profile: Any, files, lang: str = DEFAULT_LAN
     uploaded to this app (under runs/uploads/); the owner any file."""
     if not files or is_owner(config, profile):
         return None
-    uploads = (Path(config.runs_dir) / "uploads").resolve()
     for name in files:
-        path = Path(str(name)).expanduser()
-        if uploads not in path.resolve().parents or not path.is_file():
-            return t("access.error.knowledge_not_uploaded", lang, file=path.name or str(name))
+        if not _uploaded(config, str(name)):
+            return t("access.error.knowledge_not_uploaded", lang, file=Path(str(name)).name or str(name))
     return None
+
+
+def local_paths_refusal(config, profile: Any, settings, lang: str = DEFAULT_LANG) -> str | None:
+    """Why this visitor may not train or preview with `settings` (RunSettings), or None: a visitor (training
+    opened with HUST_SFT_OPEN_TRAINING) never makes the server read a path of its own. The data must be the
+    app's own, a file uploaded to this app (under runs/uploads/) or a remote source (`data_source_refusal`
+    decides on URLs); the base and embedding models the app's own or a Hub id `owner/name` that is no
+    existing path. The owner may name anything."""
+    if is_owner(config, profile):
+        return None
+    from hust_sft.data.sources import source_kind
+    from hust_sft.hub_ids import RepoIdError, validate_repo_id
+
+    data = str(settings.data.data or "").strip()
+    if data and source_kind(data) == "local" and not (_same_file(data, config.data) or _uploaded(config, data)):
+        return t("access.error.local_data", lang, file=Path(data).name or data)
+    for name, value, own in (("model", settings.model.model, config.model),
+                             ("embedding_model", settings.retrieval.embedding_model, "")):
+        value = str(value or "").strip()
+        if not value or value == str(own):
+            continue
+        try:
+            validate_repo_id(value)
+            is_path = Path(value).expanduser().exists()
+        except (RepoIdError, OSError):
+            is_path = True
+        if is_path:
+            return t("access.error.local_model", lang, field=name, value=Path(value).name or value)
+    return None
+
+
+def _same_file(a: str, b: str | Path | None) -> bool:
+    try:
+        return b is not None and Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def _uploaded(config, name: str) -> bool:
+    """Whether `name` is a file the app stored from an upload (under runs/uploads/, symlinks resolved)."""
+    uploads = (Path(config.runs_dir) / "uploads").resolve()
+    path = Path(name).expanduser().resolve()
+    return uploads in path.parents and path.is_file()
 
 
 def lock_reason(config, profile: Any, lang: str = DEFAULT_LANG) -> str | None:

@@ -209,18 +209,21 @@ def app_prompts(tokenizer, settings: RunSettings, questions: list[str]) -> list[
 
 
 def in_app_answers(run_dir: Path, settings: RunSettings, questions: list[str], max_new_tokens: int,
-                   cache=None) -> tuple[list[str], str]:
-    """What the app's Chat tab answers (greedy): the serving cache's base + adapter, generation.generate_batch."""
+                   cache=None) -> tuple[list[str], str, list[list[int]], int | None]:
+    """What the app's Chat tab answers (greedy): the serving cache's base + adapter, generation.generate_batch.
+    Also the prompt tokens it asked with and its tokenizer's `<|im_end|>` id (None if it has none), which the
+    check compares the export's prompts and EOS with: rendered once, here."""
     from hust_sft.generation import generate_batch
     from hust_sft.serving import ModelCache
 
     cache = cache or ModelCache()
     with cache.hold(settings.model.model, [str(run_dir)]) as held:
         prompts = app_prompts(held.tokenizer, settings, questions)
+        im_end = held.tokenizer.get_vocab().get("<|im_end|>")
         with held.batch(held.names[0]) as model:  # the lock for this one batch, answering as the adapter
             results = generate_batch(model, held.tokenizer, prompts, max_new_tokens=max_new_tokens, batch_size=1)
             dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-    return [r.text for r in results], dtype
+    return [r.text for r in results], dtype, prompts, im_end
 
 
 def exported_answers(out: Path, kind: str, base: str, questions: list[str], max_new_tokens: int,
@@ -269,18 +272,14 @@ def check_export(run_dir: str | Path, out: str | Path, *, n: int = DEFAULT_CHECK
     kind = json.loads(meta_path.read_text(encoding="utf-8"))["kind"]
     settings = run_settings(run_dir)
     questions, split = check_questions(settings, n)
-    app, app_dtype = in_app_answers(run_dir, settings, questions, max_new_tokens, cache)
+    app, app_dtype, app_prompt_ids, im_end = in_app_answers(run_dir, settings, questions, max_new_tokens, cache)
     device = pick_device(ModelSettings().device)
     exported, exported_dtype, prompts, eos = exported_answers(out, kind, settings.model.model, questions,
                                                               max_new_tokens, device)
-    from hust_sft.modeling import load_tokenizer
-
-    app_tok = load_tokenizer(settings.model.model)
     problems = []
-    if prompts != app_prompts(app_tok, settings, questions):
+    if prompts != app_prompt_ids:
         problems.append("template")
-    vocab = app_tok.get_vocab()
-    if "<|im_end|>" in vocab and vocab["<|im_end|>"] not in eos:
+    if im_end is not None and im_end not in eos:
         problems.append("eos")
     differing = [{"question": q, "in_app": a, "exported": e} for q, a, e in zip(questions, app, exported) if a != e]
     result = ExportCheck(kind=kind, total=len(questions), identical=len(questions) - len(differing),

@@ -736,6 +736,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "limits.error.rate_address": {
         "zh": "盲评对比：同一地址每 {window} 秒最多 {n} 组；请 {wait} 秒后再试。",
         "en": "Blind pairs: at most {n} every {window} s from one address; try again in {wait} s."},
+    "limits.error.eval_busy": {
+        "zh": "评测排满了：同时最多运行 {running} 个、另有 {waiting} 个排队；请几分钟后再试。",
+        "en": "Evaluations are full: {running} running and {waiting} waiting at most; try again in a few minutes."},
     "serving.error.busy": {
         "zh": "共享的模型正忙：正在用 {loaded} 评测，而这个请求需要 {asked}；请等评测结束后再试。",
         "en": "The shared model is busy: an evaluation is running on {loaded}, and this needs {asked}; try again when it has finished."},
@@ -1308,6 +1311,15 @@ MESSAGES: dict[str, dict[str, str]] = {
     "access.error.knowledge_not_uploaded": {
         "zh": "{file}：访客只能使用上传到本应用的知识文件（训练页的“上传知识文件”），不能使用服务器上的文件。",
         "en": "{file}: a visitor may use only knowledge files uploaded to this app (Upload knowledge files on the Train tab), not files of the server."},
+    "access.error.local_data": {
+        "zh": "{file}：访客的训练数据只能是内置数据、上传到本应用的文件（训练页的“上传”）或 Hub 数据集，不能是服务器上的文件。",
+        "en": "{file}: a visitor's training data may be the built-in data, a file uploaded to this app (Upload on the Train tab) or a Hub dataset, not a file of the server."},
+    "access.error.local_model": {
+        "zh": "{field}：访客只能填写 Hub 上的模型 id（owner/name），不能填写服务器上的路径（{value}）。",
+        "en": "{field}: a visitor may name only a model id on the Hub (owner/name), not a path of the server ({value})."},
+    "access.error.not_uploaded": {
+        "zh": "{file}：只接受上传到本应用的文件，不接受服务器上的路径。",
+        "en": "{file}: only files uploaded to this app are taken, not a path of the server."},
     "access.error.unknown_run": {
         "zh": "运行“{run}”不在运行列表中；请从列表中按名称选择一个已保存适配器的运行。",
         "en": "Run '{run}': not in the runs table; pick a run with a saved adapter from the list (by its name)."},

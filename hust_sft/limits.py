@@ -11,6 +11,7 @@ JSON.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -32,6 +33,7 @@ QUEUE_MAX_SIZE = 32          # HUST_SFT_QUEUE_MAX: requests waiting in Gradio's 
 ARENA_PAIRS_PER_VOTER = 5    # HUST_SFT_ARENA_PAIRS_PER_VOTER: blind pairs per voter per window
 ARENA_PAIRS_PER_ADDRESS = 30  # HUST_SFT_ARENA_PAIRS_PER_ADDRESS: blind pairs per client address per window
 ARENA_WINDOW_S = 60          # HUST_SFT_ARENA_WINDOW_S: the window, in seconds
+EVAL_WAITING = 2             # HUST_SFT_EVAL_WAITING: evaluations that may wait while one runs; more are refused
 
 
 class LimitError(LocalizedError, ValueError):
@@ -65,6 +67,10 @@ def _env_int(name: str, default: int) -> int:
 
 def queue_max_size() -> int:
     return _env_int("HUST_SFT_QUEUE_MAX", QUEUE_MAX_SIZE)
+
+
+def eval_waiting() -> int:
+    return _env_int("HUST_SFT_EVAL_WAITING", EVAL_WAITING)
 
 
 def arena_rate_limits() -> tuple[int, int, int]:
@@ -164,6 +170,36 @@ class RateLimiter:
     def record(self, key: str, now: float | None = None) -> None:
         with self._lock:
             self._events.setdefault(key, deque()).append(self.clock() if now is None else now)
+
+
+class Busy(LimitError):
+    pass
+
+
+class Admission:
+    """At most `running` jobs at once and `waiting` more waiting their turn; any further is refused at once.
+
+    For evaluations (minutes each). Gradio's queue holds at most HUST_SFT_QUEUE_MAX requests for all
+    endpoints together, so evaluations left waiting there would turn every chat away ("Queue is full")
+    until they had all run: one script submitting that many held the Space. The evaluation endpoint has
+    no Gradio concurrency limit and waits here instead, a bounded number at a time. Hand-written: two
+    semaphores, the outer one taken without blocking."""
+
+    def __init__(self, running: int = 1, waiting: int | None = None):
+        self.running, self.waiting = running, eval_waiting() if waiting is None else waiting
+        self._admitted = threading.BoundedSemaphore(self.running + self.waiting)
+        self._turn = threading.Semaphore(self.running)
+
+    @contextlib.contextmanager
+    def admit(self):
+        """Wait for a turn (among at most `waiting` others), or raise Busy at once when that many wait."""
+        if not self._admitted.acquire(blocking=False):
+            raise Busy("limits.error.eval_busy", running=self.running, waiting=self.waiting)
+        try:
+            with self._turn:
+                yield
+        finally:
+            self._admitted.release()
 
 
 class ArenaRate:

@@ -9,6 +9,7 @@ events.jsonl; under `accelerate launch` only the main process writes them.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -296,7 +297,7 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
         record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
                       started_at=first_started_at or _timestamp(started), segments=segments)
         events.status("running", t("training.status.running", "en"))
-        return _train(settings, run_dir, events, record, stop, started, on_data)
+        return _train(settings, _Run(run_dir, events, record, stop, started), on_data)
     except StopRequested:  # stopped before the Trainer began: nothing trained in this segment
         _finish(record, started, record.get("device"), status="stopped")
         events.status("stopped", t("training.status.stopped_loading", "en"))
@@ -356,8 +357,6 @@ def size_passages(settings: RunSettings, bundle, tokenizer, record: RunRecord, e
     """`settings` with the passage count and lengths derived from the training pairs where they are 0
     (hust_sft.passage_size), recorded in run.json: `passage_sizes` says how each was derived, and the
     settings block holds the derived values, which every answering path reads (runs.load_settings)."""
-    import dataclasses
-
     from hust_sft import passage_size
 
     sizes = passage_size.resolve(settings.retrieval, bundle.splits["train"], settings.data, tokenizer)
@@ -426,28 +425,71 @@ def _finish(record: RunRecord, started: float, device: str | None, **fields) -> 
     record.update(fields)
 
 
-def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRecord,
-           stop: StopCallback, started: float, on_data: Callable[[Any], None] | None = None) -> RunResult:
-    import torch
-    from transformers import PrinterCallback, Trainer, set_seed
+# ---------------------------------------------------------------------------------------------------
+# The run, step by step: device and precision → what to resume from → data and passages → features →
+# model → Trainer → train → record. Each step writes its part of run.json / events.jsonl as it goes, so a
+# run that fails at any step leaves the record of every step before it.
 
-    from hust_sft.cpu_memory import cap_heap_fragmentation
-    from hust_sft.data import DataError, load_data
-    from hust_sft.data.collator import PadCollator
-    from hust_sft.data.encoding import encode_records
-    from hust_sft.modeling import (
-        attach_lora,
-        load_base_model,
-        load_tokenizer,
-        pick_device,
-        pick_dtype,
-        pick_mixed_precision,
-    )
-    from hust_sft.trainer import AnswerOnlyHeadTrainer
+@dataclass
+class _Run:
+    """What every step writes to or asks: the folder, its events and record, the stop, this segment's start."""
+    dir: Path
+    events: EventLog
+    record: RunRecord
+    stop: StopCallback
+    started: float
 
-    # transformers 5.23 warns about its own deprecated name (called by PEFT) on every run: noise in the
-    # log tail a newcomer reads on the Train tab.
+
+@dataclass
+class _Precision:
+    device: str            # "cuda" | "mps" | "cpu"
+    mixed: str             # "bf16" | "fp16" | "no"
+    dtype: Any             # the torch.dtype the base model is loaded in
+
+
+@dataclass
+class _Data:
+    bundle: Any                    # data.DataBundle: the splits and their report
+    tokenizer: Any
+    train_passages: list | None    # per training sample, retrieval "train" only
+    val_passages: list | None
+
+
+@dataclass
+class _Features:
+    train: list[dict]
+    validation: list[dict]
+
+    @property
+    def has_eval(self) -> bool:
+        return bool(self.validation)
+
+
+def _train(settings: RunSettings, run: _Run, on_data: Callable[[Any], None] | None = None) -> RunResult:
+    """The steps of a run in order; `train` around it records a stop while loading or a failure."""
+    _quiet_known_warnings()
+    precision = _pick_precision(settings, run.record)
+    checkpoint = _check_before_loading(settings, run)
+    settings, data = _load_data_and_passages(settings, run, on_data)
+    features = _encode(settings, data, run.record)
+    model = _build_model(settings, precision, run.record)
+    trainer = _build_trainer(settings, run, model, data.tokenizer, features, precision)
+    train_output = _fit(trainer, checkpoint)
+    return _record_result(settings, run, trainer, train_output, features, precision, model)
+
+
+def _quiet_known_warnings() -> None:
+    """transformers 5.23 warns about its own deprecated name (called by PEFT) on every run: noise in the
+    log tail a newcomer reads on the Train tab."""
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+def _pick_precision(settings: RunSettings, record: RunRecord) -> _Precision:
+    """Device, mixed precision and the base's dtype (hust_sft.modeling's policy), recorded first: every
+    later step, and a failure's record, depends on where the run is."""
+    from hust_sft.cpu_memory import cap_heap_fragmentation
+    from hust_sft.modeling import pick_device, pick_dtype, pick_mixed_precision
+
     device = pick_device(settings.model.device)
     if device == "cpu":
         cap_heap_fragmentation()
@@ -455,82 +497,140 @@ def _train(settings: RunSettings, run_dir: Path, events: EventLog, record: RunRe
     dtype = pick_dtype(device, settings.model.dtype, mixed)
     record.update(device=device, dtype=str(dtype).removeprefix("torch."), mixed_precision=mixed,
                   world_size=int(os.environ.get("WORLD_SIZE", "1")))
+    return _Precision(device, mixed, dtype)
 
+
+def _check_before_loading(settings: RunSettings, run: _Run) -> str | None:
+    """The tracker's package and, when resuming, the checkpoint to continue from: mistakes that cost nothing
+    to find, so they fail before minutes of loading data and weights. Returns that checkpoint (or None)."""
     check_tracker(settings.train.report_to)
-    checkpoint = None
-    if settings.train.resume:
-        latest = runs.latest_checkpoint(run_dir)  # the newest complete one: a kill may interrupt a save
-        checkpoint = str(latest) if latest is not None else None
-        if checkpoint is None:
-            raise SettingsError("training.error.no_checkpoint", path=run_dir / "checkpoints")
-        record.update(resumed_from=checkpoint)
+    if not settings.train.resume:
+        return None
+    latest = runs.latest_checkpoint(run.dir)  # the newest complete one: a kill may interrupt a save
+    if latest is None:
+        raise SettingsError("training.error.no_checkpoint", path=run.dir / "checkpoints")
+    run.record.update(resumed_from=str(latest))
+    return str(latest)
 
-    bundle = load_data(settings.data)  # first: a bad data file is the likeliest mistake and the cheapest check
+
+def _load_data_and_passages(settings: RunSettings, run: _Run,
+                            on_data: Callable[[Any], None] | None) -> tuple[RunSettings, _Data]:
+    """The data first (a bad data file is the likeliest mistake and the cheapest check; `on_data` shows its
+    report before anything slow), then the tokenizer, the passage sizes derived from the pairs and the
+    retrieval index with each sample's passages. Returns the settings with the derived sizes filled in."""
+    from hust_sft.data import load_data
+    from hust_sft.modeling import load_tokenizer
+
+    bundle = load_data(settings.data)
     if on_data is not None:
         on_data(bundle)
     tokenizer = load_tokenizer(settings.model.model)
-    settings = size_passages(settings, bundle, tokenizer, record, events)
-    train_passages, val_passages = prepare_retrieval(settings, bundle, run_dir, record, events, is_main_process())
+    settings = size_passages(settings, bundle, tokenizer, run.record, run.events)
+    train_passages, val_passages = prepare_retrieval(settings, bundle, run.dir, run.record, run.events,
+                                                     is_main_process())
+    return settings, _Data(bundle, tokenizer, train_passages, val_passages)
+
+
+def _encode(settings: RunSettings, data: _Data, record: RunRecord) -> _Features:
+    """Token ids with labels on the answers only (hust_sft.data.encoding), each split with its passages;
+    the encoding report goes into run.json's `data` before a run with nothing left to learn is refused."""
+    from hust_sft.data import DataError
+    from hust_sft.data.encoding import encode_records
+
     max_chars = settings.retrieval.passage_max_chars
-    train_features, train_report = encode_records(bundle.splits["train"], tokenizer, settings.data,
-                                                  passages=train_passages, passage_max_chars=max_chars)
-    val_features, val_report = encode_records(bundle.splits["validation"], tokenizer, settings.data,
-                                              passages=val_passages, passage_max_chars=max_chars)
-    record.update(data={**bundle.to_dict(), "encoding": {"train": train_report.to_dict(),
-                                                         "validation": val_report.to_dict()}})
-    if not train_features:
-        raise DataError("training.error.no_examples", source=bundle.source, max_length=settings.data.max_length,
-                        dropped=train_report.dropped_too_long)
+    train, train_report = encode_records(data.bundle.splits["train"], data.tokenizer, settings.data,
+                                         passages=data.train_passages, passage_max_chars=max_chars)
+    validation, val_report = encode_records(data.bundle.splits["validation"], data.tokenizer, settings.data,
+                                            passages=data.val_passages, passage_max_chars=max_chars)
+    record.update(data={**data.bundle.to_dict(), "encoding": {"train": train_report.to_dict(),
+                                                              "validation": val_report.to_dict()}})
+    if not train:
+        raise DataError("training.error.no_examples", source=data.bundle.source,
+                        max_length=settings.data.max_length, dropped=train_report.dropped_too_long)
+    return _Features(train, validation)
+
+
+def _build_model(settings: RunSettings, precision: _Precision, record: RunRecord):
+    """The base (quantised if asked) with LoRA attached, after the data: loading weights is the slow step,
+    worth starting only once the data is known to be usable. The seed is set just before LoRA's random A
+    matrices are drawn, so the same settings start from the same adapter."""
+    from transformers import set_seed
+
+    from hust_sft.modeling import attach_lora, load_base_model
 
     quantization = settings.memory.quantization
-    model = load_base_model(settings.model, quantization=quantization, dtype=dtype)
+    model = load_base_model(settings.model, quantization=quantization, dtype=precision.dtype)
     set_seed(settings.train.seed)  # LoRA's random A matrices are drawn here, before the Trainer seeds
     model = attach_lora(model, settings.lora, quantized=quantization != "none",
                         gradient_checkpointing=settings.memory.gradient_checkpointing)
     trainable, total = model.get_nb_trainable_parameters()
     record.update(trainable_params=int(trainable), total_params=int(total))
+    return model
 
-    has_eval = bool(val_features)
-    args = training_arguments(settings, run_dir, device, mixed, has_eval)
+
+def _build_trainer(settings: RunSettings, run: _Run, model, tokenizer, features: _Features,
+                   precision: _Precision):
+    """The Trainer with our arguments, collator and callbacks (the answer-only head unless turned off), built
+    while the chosen tracker's environment points into the run folder; run.json's `tracking` says where."""
+    from transformers import PrinterCallback, Trainer
+
+    from hust_sft.data.collator import PadCollator
+    from hust_sft.trainer import AnswerOnlyHeadTrainer
+
+    has_eval = features.has_eval
+    args = training_arguments(settings, run.dir, precision.device, precision.mixed, has_eval)
     trainer_cls = AnswerOnlyHeadTrainer if settings.memory.answer_only_head else Trainer
     report_to = settings.train.report_to if is_main_process() else "none"
-    with tracker_environment(report_to, run_dir):
+    with tracker_environment(report_to, run.dir):
         trainer = trainer_cls(
-            model=model, args=args, train_dataset=to_dataset(train_features),
-            eval_dataset=to_dataset(val_features) if has_eval else None,
+            model=model, args=args, train_dataset=to_dataset(features.train),
+            eval_dataset=to_dataset(features.validation) if has_eval else None,
             data_collator=PadCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-            callbacks=trainer_callbacks(settings, has_eval, events, device, stop))
-        record.update(tracking=tracker_record(report_to, run_dir))
+            callbacks=trainer_callbacks(settings, has_eval, run.events, precision.device, run.stop))
+        run.record.update(tracking=tracker_record(report_to, run.dir))
     # The Trainer's printer writes each log as a dict of strings ({'loss': '3.174'}); events.jsonl, and
     # train.py's console (hust_sft.console, fed from the same events), carry the numbers instead.
     trainer.remove_callback(PrinterCallback)
-    train_output = trainer.train(resume_from_checkpoint=checkpoint)  # ends with the best epoch loaded
+    return trainer
 
-    state = trainer.state
-    status = "stopped" if stop.requested else "completed"
+
+def _fit(trainer, checkpoint: str | None):
+    """`trainer.train`, from `checkpoint` when resuming; it ends with the best epoch loaded."""
+    return trainer.train(resume_from_checkpoint=checkpoint)
+
+
+def _record_result(settings: RunSettings, run: _Run, trainer, train_output, features: _Features,
+                   precision: _Precision, model) -> RunResult:
+    """The final validation loss (measured once more when the last step has none), the adapter saved, and
+    run.json, the `best` event and the final status written from the Trainer's state."""
+    import torch
+
+    state, has_eval, device = trainer.state, features.has_eval, precision.device
+    status = "stopped" if run.stop.requested else "completed"
     eval_loss, eval_step = _last(state.log_history, "eval_loss")
     best = best_epoch(settings, has_eval, state)
     best["best_reason"] = t(best["best_reason_key"], "en", **best["best_reason_params"])
     if (status == "completed" and has_eval and settings.train.eval_each_epoch and eval_step != state.global_step
             and not best["best_kept"]):  # with the best epoch loaded this would measure that one again
         eval_loss = trainer.evaluate()["eval_loss"]  # logged as an eval event by EventsCallback
-    adapter = run_dir / runs.ADAPTER_DIR
+    adapter = run.dir / runs.ADAPTER_DIR
     trainer.save_model(str(adapter))  # adapter weights + config + tokenizer, main process only
     train_loss, _ = _last(state.log_history, "loss")
     mean_loss, _ = _last(state.log_history, "train_loss")
     start_eval_loss, start_step = _last(state.log_history, "eval_loss", first=True)
     if device == "cuda":
         torch.cuda.synchronize()
-    _finish(record, started, device, status=status, global_step=state.global_step,
+    _finish(run.record, run.started, device, status=status, global_step=state.global_step,
             total_steps=state.max_steps, epoch=state.epoch, train_loss=train_loss, train_loss_mean=mean_loss,
             eval_loss=eval_loss, eval_loss_start=start_eval_loss if start_step == 0 else None,
             adapter=runs.ADAPTER_DIR, tokens_seen=state.num_input_tokens_seen,
             train_runtime_s=round(train_output.metrics.get("train_runtime", 0.0), 3), **best)
     # The Train tab shows this line in the page's language from key + params.
-    events.write({"type": "best", "step": best["best_step"], "epoch": best["best_epoch"],
-                  "eval_loss": best["best_eval_loss"], "kept": best["best_kept"], "message": best["best_reason"],
-                  "key": best["best_reason_key"], "params": best["best_reason_params"]})
+    run.events.write({"type": "best", "step": best["best_step"], "epoch": best["best_epoch"],
+                      "eval_loss": best["best_eval_loss"], "kept": best["best_kept"],
+                      "message": best["best_reason"], "key": best["best_reason_key"],
+                      "params": best["best_reason_params"]})
     key = "training.status.stopped" if status == "stopped" else "training.status.completed"
-    events.status(status, t(key, "en", step=state.global_step, adapter=adapter), step=state.global_step)
-    return RunResult(run_dir=run_dir, adapter_dir=adapter, status=status, global_step=state.global_step,
-                     train_loss=train_loss, eval_loss=eval_loss, record=dict(record), model=model)
+    run.events.status(status, t(key, "en", step=state.global_step, adapter=adapter), step=state.global_step)
+    return RunResult(run_dir=run.dir, adapter_dir=adapter, status=status, global_step=state.global_step,
+                     train_loss=train_loss, eval_loss=eval_loss, record=dict(run.record), model=model)

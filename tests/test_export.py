@@ -69,6 +69,23 @@ def test_merged_export_answers_exactly_like_the_app(merged, run_dir):
     assert json.loads((merged / "export_check.json").read_text())["passed"] is True
 
 
+def test_the_check_renders_each_app_prompt_once(merged, run_dir, monkeypatch):
+    """The app's prompts are rendered for answering and compared with the export's from there, not again."""
+    from hust_sft.data import encoding
+
+    renders = []
+    render = encoding.prompt_ids
+
+    def counting(*args, **kwargs):
+        renders.append(args[1])
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(encoding, "prompt_ids", counting)
+    result = export.check_export(run_dir, merged, n=3, max_new_tokens=4)
+    assert result.total == 3 and result.problems == []
+    assert len(renders) == 3
+
+
 def test_adapter_export_answers_exactly_like_the_app(run_dir, tmp_path):
     out = export.export(run_dir, tmp_path / "adapter", kind="adapter")
     assert sorted(p.name for p in out.iterdir()) == [

@@ -5,6 +5,7 @@ so what the page shows and what a user downloads cannot disagree.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from hust_sft.ui.common import (
     error_text,
     gpu,
     lang_of,
+    not_uploaded,
     run_dir_of,
     run_picker,
     tr,
@@ -223,6 +225,9 @@ def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str |
     from hust_sft.evaluation import evaluate
 
     lang = lang_of(lang)
+    refused = not_uploaded([ood], lang)
+    if refused:
+        raise gr.Error(refused)
     try:
         es, ref = eval_settings(config, run, hub_id, ood, values, profile)
         with cache.hold(es.model.model, [ref]) as held:
@@ -277,5 +282,16 @@ def build(ctx: Ctx) -> None:
         vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample, arms)
         return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
                         profile=profile)
-    go.click(gpu(config, do_eval, duration=600), [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate",
-             concurrency_id=EVAL_QUEUE, concurrency_limit=EVAL_CONCURRENCY)
+    # Evaluations wait for their turn in `admission` (a bounded number; more are refused at once), not in
+    # Gradio's queue, whose size is shared with every chat (hust_sft.limits.Admission).
+    admission, evaluate_on_gpu = limits.Admission(EVAL_CONCURRENCY), gpu(config, do_eval, duration=600)
+
+    @functools.wraps(do_eval)
+    def admitted(profile, lang_value, *args, **kwargs):
+        try:
+            with admission.admit():
+                return evaluate_on_gpu(profile, lang_value, *args, **kwargs)
+        except limits.Busy as e:
+            raise gr.Error(e.text(lang_of(lang_value))) from None
+    go.click(admitted, [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate",
+             concurrency_id=EVAL_QUEUE, concurrency_limit=None)

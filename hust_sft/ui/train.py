@@ -17,7 +17,17 @@ from hust_sft import settings as S
 from hust_sft.console import fmt_duration, progress_figures
 from hust_sft.i18n import DEFAULT_LANG, t
 from hust_sft.ui import knowledge as knowledge_upload
-from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, tr, training_lock, widget_for
+from hust_sft.ui.common import (
+    AppConfig,
+    Ctx,
+    df_or_empty,
+    error_text,
+    lang_of,
+    not_uploaded,
+    tr,
+    training_lock,
+    widget_for,
+)
 
 GROUPS: list[tuple[str, type]] = [("data", S.DataSettings), ("model", S.ModelSettings), ("lora", S.LoraSettings),
                                   ("memory", S.MemorySettings), ("train", S.TrainSettings),
@@ -94,7 +104,8 @@ def preview(config: AppConfig, lang: str, values: dict[str, Any], profile: Any =
         return df_or_empty([], cols), refused
     try:
         rs = collect(config, values)
-        refused = access.data_source_refusal(config, profile, rs.data.data, lang)
+        refused = (access.data_source_refusal(config, profile, rs.data.data, lang)
+                   or access.local_paths_refusal(config, profile, rs, lang))
         if refused:
             return df_or_empty([], cols), refused
         bundle = load_data(rs.data)
@@ -151,6 +162,7 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
     except S.SettingsError as e:
         return t("ui.train.bad_settings", lang, error=access.public_text(config, error_text(e, lang)))
     refused = (access.data_source_refusal(config, profile, rs.data.data, lang)
+               or access.local_paths_refusal(config, profile, rs, lang)
                or access.knowledge_files_refusal(config, profile, rs.retrieval.knowledge_files, lang))
     if refused:
         return refused
@@ -445,7 +457,8 @@ def wire_form(ctx: Ctx, form: Form) -> None:
     form.source.change(on_source, [form.source, form.upload, data], [form.upload, data], api_name=False)
 
     def on_upload(profile: gr.OAuthProfile | None, lang_value, up):
-        refused = access.visitor_may(config, profile, "upload", lang_of(lang_value))
+        refused = (access.visitor_may(config, profile, "upload", lang_of(lang_value))
+                   or not_uploaded([up], lang_of(lang_value)))
         if refused:
             gr.Warning(refused)
             return ""

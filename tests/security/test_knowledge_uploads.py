@@ -86,3 +86,46 @@ def test_an_uploaded_knowledge_file_is_kept_checked_and_accepted_with_training_o
     answer = sp.client.predict(*args, api_name="/train_start")
     assert answer.startswith(t("ui.train.start_failed", "en", error="")) and "run.json" in answer
     assert not (sp.runs_dir / ".active.json").exists()
+
+
+def test_a_visitor_may_not_make_the_server_read_a_local_path_even_with_training_open(open_space):
+    """Issue 19: only URLs were refused; a visitor could train on (and preview the rows of) any file of the
+    server by naming it as `data`, or load any folder as the base or embedding model."""
+    sp = open_space
+    secret_rows = sp.tmp / "owner-private.jsonl"
+    secret_rows.write_text(json.dumps({"conversations": [{"role": "user", "content": "内部问题"},
+                                                         {"role": "assistant", "content": "内部答案"}]},
+                                      ensure_ascii=False) + "\n", encoding="utf-8")
+    data_refusal = t("access.error.local_data", "en", file=secret_rows.name)
+    for path in (str(secret_rows), str(sp.runs_dir / "uploads" / ".." / ".." / secret_rows.name)):
+        args = train_start_args(sp.client, "path-leak", data=path)
+        assert sp.client.predict(*args, api_name="/train_start") == data_refusal
+        table, report = sp.client.predict(*args[:1], *args[2:], api_name="/data_preview")
+        assert report == data_refusal and table["data"] == []
+    for name, value in (("model", str(sp.tmp)), ("embedding_model", str(sp.tmp)), ("model", "../../etc")):
+        args = train_start_args(sp.client, "path-leak", **{name: value})
+        assert sp.client.predict(*args, api_name="/train_start") == t(
+            "access.error.local_model", "en", field=name, value=value.rsplit("/", 1)[-1])
+    assert not (sp.runs_dir / "path-leak").exists()
+    assert not (sp.runs_dir / ".active.json").exists()
+
+
+def test_file_inputs_take_only_uploads_even_with_training_open(open_space):
+    """Issue 19: a FileData naming a file of the server went through Gradio 6.31 to the upload handlers,
+    which copied it into runs/uploads/ (where a visitor may then train on it or index it)."""
+    sp = open_space
+    secret = sp.extra["secret"]
+    rows = sp.tmp / "owner-rows.jsonl"
+    rows.write_text('{"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n',
+                    encoding="utf-8")
+    before = sorted((sp.runs_dir / "uploads").rglob("*")) if (sp.runs_dir / "uploads").exists() else []
+    value, report, _ = sp.client.predict("en", [server_file(str(secret))], [], 150, api_name="/knowledge_upload")
+    assert (value, report) == ([], t("access.error.not_uploaded", "en", file=secret.name))
+    assert sp.client.predict("en", server_file(str(rows)), api_name="/data_upload") == ""
+    after = sorted((sp.runs_dir / "uploads").rglob("*")) if (sp.runs_dir / "uploads").exists() else []
+    assert after == before
+
+
+def server_file(path: str) -> dict:
+    """What gradio_client sends for a file input, naming a file of the server instead of an upload."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": path.rsplit("/", 1)[-1]}

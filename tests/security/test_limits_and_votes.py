@@ -23,6 +23,8 @@ from hust_sft.ui.common import DEMO_ARENA_MAX_NEW_TOKENS
 from public_space import demo_model_dir, running_space
 
 PER_VOTER, PER_ADDRESS, WINDOW_S = 2, 12, 3600
+EVAL_WAITING = 1
+ARMS = ["base", "base+retrieval", "tuned", "tuned+retrieval"]
 RUN = "sec-run"
 QUESTION = "图书馆几点开门？"
 
@@ -35,7 +37,8 @@ def app(tmp_path_factory, fake_hub):
     tmp = tmp_path_factory.mktemp("limits-space")
     write_tuned_run(tmp / "runs" / RUN, demo_model_dir(), SAMPLE_DATA)
     with running_space(tmp, fake_hub, HUST_SFT_ARENA_PAIRS_PER_VOTER=str(PER_VOTER),
-                       HUST_SFT_ARENA_PAIRS_PER_ADDRESS=str(PER_ADDRESS), HUST_SFT_ARENA_WINDOW_S=str(WINDOW_S)) as sp:
+                       HUST_SFT_ARENA_PAIRS_PER_ADDRESS=str(PER_ADDRESS), HUST_SFT_ARENA_WINDOW_S=str(WINDOW_S),
+                       HUST_SFT_EVAL_WAITING=str(EVAL_WAITING)) as sp:
         yield sp
 
 
@@ -124,6 +127,38 @@ def test_a_chat_asked_during_an_evaluation_is_answered_before_the_evaluation_end
     assert not job.done()                                # the chat came back first
     summary_md = job.result(timeout=600)[0]
     assert summary_md.startswith("# ")                   # and the evaluation still finished normally
+
+
+def test_evaluations_past_the_waiting_limit_are_refused_at_once_and_leave_the_queue_to_chats(app):
+    """Issue 19: evaluations waited in Gradio's queue, whose HUST_SFT_QUEUE_MAX is shared by every endpoint,
+    so a script submitting that many four-arm evaluations turned every chat away ("Queue is full") for as
+    long as they took. Now one runs, EVAL_WAITING wait, and one more is refused at once, by name; a chat
+    is still answered, and once they are done a new evaluation is admitted again (nothing is held)."""
+    from gradio_client.utils import Status
+
+    run = run_value(app, "eval-run")
+    long_one = visitor(app).submit("en", run, "", None, 5, 1, 100, 24, 0, ARMS, api_name="/evaluate")
+    deadline = time.time() + 600
+    while not any((u.progress or 0) > 0 for u in (long_one.status().progress_data or [])):
+        assert not long_one.done(), long_one.result()
+        assert time.time() < deadline, "the evaluation never started"
+        time.sleep(0.05)
+    waiting = [visitor(app).submit("en", run, "", None, 1, 1, 100, 2, 0, ["base"], api_name="/evaluate")
+               for _ in range(EVAL_WAITING)]
+    while not all(j.status().code == Status.PROCESSING for j in waiting):  # admitted: waiting for their turn
+        assert time.time() < deadline, [j.status().code for j in waiting]
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the handler by now
+    with pytest.raises(AppError) as e:
+        visitor(app).predict("en", run, "", None, 1, 1, 100, 2, 0, ["base"], api_name="/evaluate")
+    assert i18n.t("limits.error.eval_busy", "en", running=1, waiting=EVAL_WAITING) in str(e.value)
+    assert not long_one.done()                           # refused at once, not after waiting
+    base, tuned, *_ = chat(visitor(app), app, "你好", max_new_tokens=2)
+    assert base[-1]["role"] == tuned[-1]["role"] == "assistant"
+    for job in (long_one, *waiting):
+        assert job.result(timeout=600)[0].startswith("# ")
+    assert visitor(app).predict("en", run, "", None, 1, 1, 100, 2, 0, ["base"],
+                                api_name="/evaluate")[0].startswith("# ")
 
 
 # ---------------------------------------------------------------------------------------------------

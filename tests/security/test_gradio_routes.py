@@ -1,0 +1,138 @@
+"""Issue 19: Gradio's own routes and the sign-in, attacked on the running public Space as an anonymous visitor.
+
+- /gradio_api/upload: over HUST_SFT_MAX_UPLOAD is refused (413) and nothing is kept; a file name can not
+  place the file outside Gradio's upload folder.
+- /gradio_api/file=: encoded, doubled and `..` paths, /proc, and a symlink planted inside Gradio's own
+  upload folder never reach a file outside it.
+- A file input (the Evaluate tab's OOD file) takes only files uploaded to Gradio, never a server path a
+  visitor writes into the request.
+- The owner is known only from the session cookie the Hub's OAuth sets, signed with the Space's
+  OAUTH_CLIENT_SECRET: a cookie signed with another key, an `oauth_token` in the request body, and
+  identity headers do not make a visitor the owner (a cookie signed with the real key does: the control).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from hust_sft.i18n import t
+
+from public_space import FAKE_TOKEN, OWNER
+
+
+def upload(space, name: str, body: bytes) -> httpx.Response:
+    return space.http.post("/gradio_api/upload", files={"files": (name, body)})
+
+
+def test_uploads_over_the_limit_are_refused_and_names_cannot_leave_the_upload_folder(space, tmp_path):
+    big = b"{}\n" * (50 * 1024 * 1024 // 3 + 1)  # just over the default 50mb
+    response = upload(space, "big.jsonl", big)
+    assert response.status_code == 413
+    target = tmp_path / "planted.txt"
+    for name in (f"../../../../../..{target}", str(target), f"..\\..\\..\\{target.name}", "%2e%2e%2fx.txt"):
+        response = upload(space, name, b"hello")
+        assert response.status_code == 200, response.text
+        [stored] = response.json()
+        assert "/gradio/" in stored and ".." not in stored and "\\" not in stored
+    assert not target.exists()
+
+
+def test_the_file_route_serves_nothing_outside_gradio_s_folder_however_the_path_is_spelled(space, tmp_path):
+    secret = space.runs_dir / "owner-secret.txt"
+    secret.write_text("owner's secret", encoding="utf-8")
+    [stored] = upload(space, "probe.txt", b"probe").json()  # where Gradio keeps uploads on this machine
+    upload_dir = stored.rsplit("/", 2)[0]
+    link = f"{upload_dir}/{'0' * 64}"
+    import os
+
+    os.makedirs(link, exist_ok=True)
+    os.symlink(secret, f"{link}/link.txt")  # as if something had left a symlink in Gradio's folder
+    up = "/..%2f" * 12
+    for path in (str(secret), str(secret).replace("/", "%2F"), str(secret).replace("/", "%252F"),
+                 f"{upload_dir}/../../..{secret}", f"{upload_dir}{up}{secret}", f"{upload_dir}/%2e%2e/%2e%2e{secret}",
+                 f"{link}/link.txt", "/proc/self/environ", "/proc/self/cmdline", f"file://{secret}"):
+        response = space.http.get("/gradio_api/file=" + path)
+        assert response.status_code in (403, 404), (path, response.status_code)
+        assert b"owner's secret" not in response.content and FAKE_TOKEN.encode() not in response.content
+    assert space.http.get("/gradio_api/file=" + stored).content == b"probe"  # the route itself works
+
+
+def server_file(path: str) -> dict:
+    """What gradio_client sends for a file input, naming a file of the server instead of an upload."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}
+
+
+def test_a_file_input_takes_no_server_path(space):
+    """Gradio 6.31 let an API call's FileData name any server file (with an accepted suffix): the
+    Evaluate tab then evaluated on it and showed its questions and answers to the visitor."""
+    secret = space.runs_dir / "owner-ood.jsonl"
+    secret.write_text(json.dumps({"conversations": [{"role": "user", "content": "秘密问题"},
+                                                    {"role": "assistant", "content": "秘密答案"}]}) + "\n")
+    [stored] = upload(space, "probe.jsonl", b"{}").json()
+    link = Path(stored).parent / "link.jsonl"
+    link.symlink_to(secret)  # a symlink inside Gradio's upload folder leads out of it: refused too
+    for path in (str(secret), str(link)):
+        with pytest.raises(AppError) as e:
+            space.client.predict("en", "", "", server_file(path), 2, 1, 100, 4, api_name="/evaluate")
+        assert t("access.error.not_uploaded", "en", file=Path(path).name) in str(e.value)
+        assert "秘密" not in str(e.value)
+
+
+def session_cookie(key_source: str, username: str) -> str:
+    """A Starlette session cookie holding Gradio's `oauth_info` for `username`, signed with the key Gradio
+    derives from `key_source` (its OAUTH_CLIENT_SECRET)."""
+    from itsdangerous import TimestampSigner
+
+    info = {"oauth_info": {"access_token": FAKE_TOKEN, "scope": "openid profile", "expires_at": time.time() + 3600,
+                           "userinfo": {"preferred_username": username, "name": username, "sub": "1"}}}
+    key = hashlib.sha256((key_source + "-v4").encode()).hexdigest()
+    return TimestampSigner(key).sign(base64.b64encode(json.dumps(info).encode())).decode()
+
+
+def preview_as(space, *, cookie: str | None = None, headers: dict | None = None, body: dict | None = None) -> str:
+    """/data_preview's report for a caller with this cookie, these headers and these extra body fields."""
+    headers = {**(headers or {}), **({"Cookie": f"session={cookie}"} if cookie else {})}
+    if body is None:
+        client = Client(space.url, verbose=False, download_files=False, headers=headers)
+        try:
+            return client.predict("en", api_name="/data_preview")[1]
+        finally:
+            client.close()
+    # By hand: the queue's join request with extra fields, then its event stream.
+    config = space.http.get("/config").json()
+    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "data_preview")
+    session = "forged" + hashlib.md5(json.dumps(body).encode()).hexdigest()[:8]
+    join = {"data": ["en"] + [None] * (len(config["dependencies"][fn_index]["inputs"]) - 1), "fn_index": fn_index,
+            "session_hash": session, "trigger_id": None, **body}
+    with httpx.Client(base_url=space.url, timeout=60, trust_env=False, headers=headers) as http:
+        assert http.post("/gradio_api/queue/join", json=join).status_code == 200
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"process_completed"' in line:
+                    message = json.loads(line[5:])
+                    output = message.get("output") or {}
+                    return json.dumps(output.get("data") or output.get("error"), ensure_ascii=False)
+    raise AssertionError("no answer")
+
+
+def test_forged_sign_ins_do_not_make_a_visitor_the_owner(space):
+    locked = t("ui.lock.login", "en", owner=OWNER)
+    for key in ("", "fake-client-secret-guess", "hf_oauth"):
+        assert preview_as(space, cookie=session_cookie(key, OWNER)) == locked
+    assert preview_as(space, cookie="e30=.forged.signature") == locked
+    assert preview_as(space, headers={"Authorization": f"Bearer {FAKE_TOKEN}", "X-Forwarded-User": OWNER,
+                                      "X-Hf-User": OWNER, "X-Remote-User": OWNER, "Remote-User": OWNER}) == locked
+    forged = {"oauth_token": FAKE_TOKEN, "username": OWNER, "oauth_profile": {"preferred_username": OWNER},
+              "request": {"username": OWNER}}
+    assert locked in preview_as(space, body=forged)
+    # The control: the same cookie signed with the Space's real OAUTH_CLIENT_SECRET is the owner's sign-in.
+    assert preview_as(space, cookie=session_cookie(space.env["OAUTH_CLIENT_SECRET"], OWNER)) != locked
+    assert FAKE_TOKEN not in space.log()
