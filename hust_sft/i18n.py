@@ -554,6 +554,100 @@ MESSAGES: dict[str, dict[str, str]] = {
     "model.error.load_adapter": {
         "zh": "无法加载适配器 {spec!r}：{reason}",
         "en": "could not load adapter {spec!r}: {reason}"},
+    # ---- the precision policy (hust_sft.precision) and out-of-memory advice (hust_sft.oom) ----------
+    "precision.error.bf16_card": {
+        "zh": "{setting} 'bf16' 需要计算能力 8.0 及以上的 GPU（Ampere 或更新）；{card}（{sm}）只能模拟 bf16，速度很慢。请用 'fp16' 或 'auto'。",
+        "en": "{setting} 'bf16' needs a GPU of compute capability 8.0 or newer (Ampere+); {card} ({sm}) only emulates bf16, slowly. Use 'fp16' or 'auto'."},
+    "precision.error.fp16_cpu_weights": {
+        "zh": "dtype 'fp16' 需要 CUDA GPU；在 CPU 上请用 'auto'、'bf16' 或 'fp32'",
+        "en": "dtype 'fp16' needs a CUDA GPU; on a CPU use 'auto', 'bf16' or 'fp32'"},
+    "precision.error.mismatch": {
+        "zh": "dtype '{dtype}' 与 mixed_precision '{mixed}' 矛盾：权重和 autocast 必须是同一种半精度；请把其中一个设为 'auto'",
+        "en": "dtype '{dtype}' with mixed_precision '{mixed}': the weights and the autocast must be the same half precision; set one of them to 'auto'"},
+    "precision.error.fp16_no_scaler": {
+        "zh": "dtype 'fp16' 只能在 fp16 autocast 加损失缩放下训练（否则小梯度下溢为 0）：请把 mixed_precision 设为 'auto' 或 'fp16'",
+        "en": "dtype 'fp16' trains only under fp16 autocast with a loss scaler (small gradients underflow to zero without one): set mixed_precision to 'auto' or 'fp16'"},
+    "precision.why.bf16_card": {
+        "zh": "{card}（{sm}）原生支持 bf16：范围与 fp32 相同，无需损失缩放",
+        "en": "{card} ({sm}) computes bf16 natively: fp32's range, no loss scaler needed"},
+    "precision.why.fp16_card": {
+        "zh": "{card}（{sm}）早于 Ampere，没有快速的 bf16：用 fp16，损失缩放防止小梯度下溢",
+        "en": "{card} ({sm}) is older than Ampere and has no fast bf16: fp16, with a loss scaler so small gradients do not underflow"},
+    "precision.why.cpu_bf16": {
+        "zh": "CPU 支持 avx512_bf16/AMX：bf16 autocast，冻结的基座也以 bf16 存储",
+        "en": "the CPU has avx512_bf16/AMX: bf16 autocast, the frozen base stored in bf16 too"},
+    "precision.why.cpu_fp32": {
+        "zh": "这台 CPU 没有原生 bf16：全程 fp32",
+        "en": "this CPU has no native bf16: fp32 throughout"},
+    "precision.why.asked": {
+        "zh": "按设置：dtype {dtype}，mixed_precision {mixed}",
+        "en": "as set: dtype {dtype}, mixed_precision {mixed}"},
+    "precision.why.nf4": {
+        "zh": "QLoRA：4 位 NF4 权重（双重量化），以 {compute} 计算",
+        "en": "QLoRA: 4-bit NF4 weights (double quantization), computed in {compute}"},
+    "precision.why.int8": {
+        "zh": "8 位（LLM.int8）权重，其余以 {compute} 计算",
+        "en": "8-bit (LLM.int8) weights, the rest computed in {compute}"},
+    "precision.why.inference": {
+        "zh": "回答（不训练）：无 autocast，权重用该设备的默认精度",
+        "en": "answering (no training): no autocast, the device's default weights"},
+    "precision.why.other": {
+        "zh": "该设备默认：fp32，无 autocast",
+        "en": "this device's default: fp32, no autocast"},
+    "precision.describe.cuda": {
+        "zh": "**{card}**（{sm}，{memory} GiB 显存）",
+        "en": "**{card}** ({sm}, {memory} GiB)"},
+    "precision.describe.cpu": {
+        "zh": "**CPU**（{memory} GiB 内存；训练会很慢）",
+        "en": "**CPU** ({memory} GiB RAM; training is slow)"},
+    "precision.describe.mps": {
+        "zh": "**{card}**",
+        "en": "**{card}**"},
+    "precision.describe.plan": {
+        "zh": "硬件：{where} · 精度：{cell}，LoRA 权重 fp32 — {why}",
+        "en": "Hardware: {where} · precision: {cell}, LoRA weights fp32 — {why}"},
+    "precision.describe.refused": {
+        "zh": "硬件：{where} · ⚠ {error}",
+        "en": "Hardware: {where} · ⚠ {error}"},
+    "precision.cell.weights": {
+        "zh": "{weights} 权重",
+        "en": "{weights} weights"},
+    "precision.cell.quantized": {
+        "zh": "{weights} 权重（{compute} 计算）",
+        "en": "{weights} weights ({compute} compute)"},
+    "precision.cell.no_autocast": {
+        "zh": "{weights} · 无 autocast",
+        "en": "{weights} · no autocast"},
+    "precision.cell.autocast": {
+        "zh": "{weights} · {autocast} autocast",
+        "en": "{weights} · {autocast} autocast"},
+    "precision.cell.autocast_scaler": {
+        "zh": "{weights} · {autocast} autocast + 损失缩放",
+        "en": "{weights} · {autocast} autocast + loss scaler"},
+    "oom.error": {
+        "zh": "{where}显存不足（out of memory）。按顺序降低这些设置后再试：",
+        "en": "Out of memory{where}. Lower these settings, in this order, and try again:"},
+    "oom.where": {
+        "zh": "{card}（{memory} GiB）",
+        "en": " on {card} ({memory} GiB)"},
+    "oom.step.batch_size": {
+        "zh": "batch_size 从 {value} 降到 {lower}（把 grad_accum 从 {accum} 提到 {accum_higher}，有效批大小仍为 {effective}）",
+        "en": "batch_size from {value} to {lower} (raise grad_accum from {accum} to {accum_higher} to keep the effective batch at {effective})"},
+    "oom.step.max_length": {
+        "zh": "max_length 从 {value} 降到 {lower}（更长的样本按 truncation 设置被丢弃或截断）",
+        "en": "max_length from {value} to {lower} (longer samples are then dropped or truncated, as truncation says)"},
+    "oom.step.gradient_checkpointing": {
+        "zh": "打开 gradient_checkpointing（反向传播时重算激活，约慢三分之一）",
+        "en": "turn on gradient_checkpointing (activations recomputed in the backward pass, about a third slower)"},
+    "oom.step.quantization": {
+        "zh": "把 quantization 设为 '4bit'（QLoRA：基座权重约为 bf16 的四分之一）",
+        "en": "set quantization to '4bit' (QLoRA: the base weights take about a quarter of bf16's memory)"},
+    "oom.step.none": {
+        "zh": "这些设置都已是最低：请换一块显存更大的 GPU",
+        "en": "every one of these is at its lowest already: pick a GPU with more memory"},
+    "oom.resume": {
+        "zh": "运行文件夹保留了最近的检查点，可以续训（Resume）；也可以用降低后的设置开始新的运行。",
+        "en": "The run's folder keeps its last checkpoint, so it can be resumed; or start a new run with the lower settings."},
     "eval.error.no_adapter": {
         "zh": "adapter：请选择一次运行，或输入 Hub id",
         "en": "adapter: pick a run or type a Hub id"},

@@ -1,22 +1,21 @@
-"""Base model and tokenizer loading, the dtype/device policy, and attaching or loading LoRA adapters.
+"""Base model and tokenizer loading, the device and dtype the precision policy picks, and LoRA adapters.
 
-Policy (the usual tutorial hard-codes `fp16=True`, which fails on a CPU and overflows on Ampere+ less
-gracefully than bf16):
-  weights   bf16 where the device supports it, fp16 on pre-Ampere CUDA (T4), fp32 on CPU — except that
-            a CPU training under bf16 autocast stores the frozen base in bf16 too (see `pick_dtype`);
-  autocast  bf16 on CUDA with bf16, fp16 on older CUDA, bf16 on CPUs with avx512_bf16/AMX, else none.
-Trainable LoRA weights stay fp32 whatever the base dtype (PEFT's `autocast_adapter_dtype`).
+The policy (which weights dtype, autocast, LoRA dtype and loss scaler for which card and setting) is
+`hust_sft.precision.plan_precision`; `pick_device` / `pick_dtype` / `pick_mixed_precision` are thin calls
+to it, kept for their callers. Trainable LoRA weights stay fp32 whatever the base dtype (PEFT's
+`autocast_adapter_dtype`).
 """
 from __future__ import annotations
 
-import functools
 import json
 import os
 from pathlib import Path
 
 import torch
 
+from hust_sft import precision
 from hust_sft.errors import LocalizedError
+from hust_sft.precision import PrecisionError, cpu_has_bf16  # noqa: F401 - cpu_has_bf16: its old home
 from hust_sft.settings import LoraSettings, ModelSettings, target_modules_of
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -27,63 +26,27 @@ class ModelError(LocalizedError, RuntimeError):
 
 
 def pick_device(requested: str = "auto") -> str:
-    if requested != "auto":
-        if requested == "cuda" and not torch.cuda.is_available():
-            raise ModelError("model.error.no_cuda")
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return precision.device_kind(requested)
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """avx512_bf16 or AMX: the CPU runs bf16 matmuls natively, so bf16 autocast is a real speed-up."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+def pick_dtype(device: str, requested: str = "auto", mixed_precision: str | None = None) -> torch.dtype:
+    """Storage dtype of the frozen base weights (the plan's `load_dtype`).
 
-
-def pick_dtype(device: str, requested: str = "auto", mixed_precision: str = "no") -> torch.dtype:
-    """Storage dtype of the frozen base weights.
-
-    `mixed_precision` is the autocast a training run will use. On a CPU under bf16 autocast, fp32 base
-    weights would be cast to bf16 in every forward pass (autocast caches casts only for trainable leaves)
-    and each bf16 copy kept for the backward pass: fp32 weights (4 bytes a parameter) plus per-step bf16
-    copies (2 more) become one bf16 copy (2), and the casts go. Inference on a CPU keeps fp32, where
-    batched greedy decoding equals one-at-a-time decoding exactly.
+    `mixed_precision` is the autocast a training run will use ("bf16", "fp16", "no"); None means answering
+    (Chat, evaluation), where "auto" is the card's half precision on CUDA and fp32 elsewhere (batched greedy
+    decoding equals one-at-a-time decoding exactly). On a CPU under bf16 autocast the frozen base is stored
+    in bf16 (see hust_sft.precision). PrecisionError for a setting the device cannot run.
     """
-    if requested != "auto":
-        return DTYPES[requested]
-    if device == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device == "cpu" and mixed_precision == "bf16":
-        return torch.bfloat16
-    return torch.float32
+    training = mixed_precision is not None
+    plan = precision.plan_precision(precision.detect(device), requested, mixed_precision or "auto",
+                                    training=training)
+    return DTYPES[plan.load_dtype]
 
 
-def pick_mixed_precision(device: str, requested: str = "auto") -> str:
-    """'bf16', 'fp16' or 'no': what autocast the trainer should use."""
-    if requested == "no":
-        return "no"
-    if device == "cuda":
-        bf16_ok = torch.cuda.is_bf16_supported()
-        if requested == "auto":
-            return "bf16" if bf16_ok else "fp16"
-        if requested == "bf16" and not bf16_ok:
-            raise ModelError("model.error.bf16_gpu")
-        return requested
-    if device == "cpu":
-        if requested == "fp16":
-            raise ModelError("model.error.fp16_cpu")
-        if requested == "bf16" or cpu_has_bf16():
-            return "bf16"
-        return "no"
-    return "no" if requested == "auto" else requested
+def pick_mixed_precision(device: str, requested: str = "auto", dtype: str = "auto") -> str:
+    """'bf16', 'fp16' or 'no': what autocast the trainer should use (the plan's `autocast`; `dtype` is the
+    weights setting, which "auto" autocast follows)."""
+    return precision.plan_precision(precision.detect(device), dtype, requested).autocast
 
 
 def load_tokenizer(model: str):
@@ -106,24 +69,17 @@ def load_base_model(settings: ModelSettings, quantization: str = "none", dtype: 
     from transformers import AutoModelForCausalLM
 
     device = pick_device(settings.device)
-    dtype = dtype if dtype is not None else pick_dtype(device, settings.dtype)
-    kwargs: dict = {"dtype": dtype}
+    kwargs: dict = {}
     if quantization != "none":
-        if device != "cuda":
-            raise ModelError("model.error.quantization_device", quantization=quantization, device=device)
-        try:
-            import bitsandbytes  # noqa: F401
-        except ImportError:
-            raise ModelError("model.error.no_bitsandbytes") from None
-        from transformers import BitsAndBytesConfig
-
-        if quantization == "4bit":
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype if dtype != torch.float32 else torch.bfloat16)
-        else:
-            kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+        # Refused on a CPU or without bitsandbytes before anything loads; the compute dtype is the card's, or
+        # the half precision of the autocast a training run passes as `dtype`.
+        half = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "auto")
+        mixed = half if settings.dtype == "auto" else "auto"
+        plan = precision.plan_precision(precision.detect(device), settings.dtype, mixed, quantization)
+        kwargs["quantization_config"] = precision.quantization_config(plan)
         kwargs["device_map"] = {"": torch.cuda.current_device()}
+        dtype = DTYPES[plan.load_dtype]
+    kwargs["dtype"] = dtype if dtype is not None else pick_dtype(device, settings.dtype)
     try:
         model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
     except OSError as e:
@@ -148,7 +104,8 @@ def attach_lora(model, lora: LoraSettings, *, quantized: bool = False, gradient_
     from peft import get_peft_model, prepare_model_for_kbit_training
 
     if quantized:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
     elif gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()

@@ -27,6 +27,7 @@ from hust_sft import settings as S
 from hust_sft.callbacks import EventsCallback, StopCallback, StopRequested
 from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
+from hust_sft.precision import plan_for
 from hust_sft.runs import EventLog
 from hust_sft.settings import RunSettings, SettingsError
 
@@ -297,6 +298,7 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
         record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
                       started_at=first_started_at or _timestamp(started), segments=segments)
         events.status("running", t("training.status.running", "en"))
+        record.update(precision=plan_for(settings).to_dict())  # a setting the card cannot run: refused here
         return _train(settings, _Run(run_dir, events, record, stop, started), on_data)
     except StopRequested:  # stopped before the Trainer began: nothing trained in this segment
         _finish(record, started, record.get("device"), status="stopped")
@@ -493,7 +495,7 @@ def _pick_precision(settings: RunSettings, record: RunRecord) -> _Precision:
     device = pick_device(settings.model.device)
     if device == "cpu":
         cap_heap_fragmentation()
-    mixed = pick_mixed_precision(device, settings.memory.mixed_precision)
+    mixed = pick_mixed_precision(device, settings.memory.mixed_precision, settings.model.dtype)
     dtype = pick_dtype(device, settings.model.dtype, mixed)
     record.update(device=device, dtype=str(dtype).removeprefix("torch."), mixed_precision=mixed,
                   world_size=int(os.environ.get("WORLD_SIZE", "1")))

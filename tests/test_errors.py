@@ -10,12 +10,13 @@ from hust_sft.data import DataError, DataSourceError, Issue
 from hust_sft.data.encoding import EncodingError
 from hust_sft.errors import LocalizedError
 from hust_sft.modeling import ModelError, pick_mixed_precision
+from hust_sft.precision import PrecisionError
 
 
 @pytest.mark.parametrize("cls, builtin", [
     (DataError, ValueError), (DataSourceError, RuntimeError), (ModelError, RuntimeError),
     (S.SettingsError, ValueError), (EncodingError, ValueError), (runs.RunFileError, ValueError),
-    (runs.RunNameError, ValueError), (runs.RunDirError, RuntimeError),
+    (runs.RunNameError, ValueError), (runs.RunDirError, RuntimeError), (PrecisionError, RuntimeError),
 ])
 def test_every_user_facing_error_is_a_localized_error(cls, builtin):
     assert issubclass(cls, LocalizedError) and issubclass(cls, builtin)
@@ -29,7 +30,7 @@ def test_settings_error_reads_in_english_and_in_chinese():
 
 
 def test_model_error_reads_in_english_and_in_chinese():
-    with pytest.raises(ModelError) as err:
+    with pytest.raises(PrecisionError) as err:  # the precision policy's refusals (hust_sft.precision)
         pick_mixed_precision("cpu", "fp16")
     assert str(err.value) == "mixed_precision 'fp16' needs a CUDA GPU; on a CPU use 'bf16' or 'no'"
     assert err.value.text("zh") == "mixed_precision 'fp16' 需要 CUDA GPU；在 CPU 上请用 'bf16' 或 'no'"

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from hust_sft import access, runs
+from hust_sft import access, precision, runs
 from hust_sft import settings as S
 from hust_sft.console import fmt_duration, progress_figures
 from hust_sft.i18n import DEFAULT_LANG, t
@@ -159,7 +159,8 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
         return refused
     try:
         rs = collect(config, values, run_name)
-    except S.SettingsError as e:
+        precision.plan_for(rs)  # a precision the card cannot run is refused before a job starts
+    except (S.SettingsError, precision.PrecisionError) as e:
         return t("ui.train.bad_settings", lang, error=access.public_text(config, error_text(e, lang)))
     refused = (access.data_source_refusal(config, profile, rs.data.data, lang)
                or access.local_paths_refusal(config, profile, rs, lang)
@@ -168,6 +169,24 @@ def start(config: AppConfig, profile: Any, lang: str, run_name: str, values: dic
         return refused
     job = launch(config, rs, lang, env=access.training_env(config, profile))
     return job if isinstance(job, str) else t("ui.train.started", lang, run=Path(job.run_dir).name)
+
+
+# The settings the hardware line (elem_id train-hardware) is computed from, in its handler's order.
+HARDWARE_SETTINGS = ("device", "dtype", "mixed_precision", "quantization")
+
+
+def hardware_text(lang: str, device: str = "auto", dtype: str = "auto", mixed_precision: str = "auto",
+                  quantization: str = "none") -> str:
+    """The card, its memory and the precision a run with these settings gets (or why it cannot run)."""
+    lang = lang_of(lang)
+    try:
+        info = precision.detect(device)
+    except precision.PrecisionError as e:  # device 'cuda' asked for on a machine without one
+        return precision.describe_error(e, precision.detect("auto"), lang)
+    try:
+        return precision.describe(precision.plan_precision(info, dtype, mixed_precision, quantization), lang)
+    except precision.PrecisionError as e:
+        return precision.describe_error(e, info, lang)
 
 
 def runs_location(config: AppConfig, lang: str) -> str:
@@ -370,7 +389,9 @@ class Controls:
 def build(ctx: Ctx) -> None:
     lock_md = gr.Markdown(visible=False, elem_id="train-lock")
     form = build_form(ctx)
+    hardware_md = gr.Markdown(elem_id="train-hardware")  # before Start: the card and the precision chosen
     controls = build_controls(ctx, lock_md)
+    wire_hardware(ctx, form, hardware_md)
     wire_form(ctx, form)
     knowledge_upload.wire(ctx, form.knowledge, form.widgets)
     wire_controls(ctx, form, controls)
@@ -477,6 +498,14 @@ def wire_form(ctx: Ctx, form: Form) -> None:
         return preview(config, lang_value, dict(zip(names, vals)), profile)
     form.preview_btn.click(do_preview, [lang, *widget_list], [form.preview_df, form.report_md],
                            api_name="data_preview")
+
+
+def wire_hardware(ctx: Ctx, form: Form, hardware_md) -> None:
+    """The hardware line follows the language and the device / dtype / mixed precision / quantization widgets."""
+    inputs = [ctx.lang, *(form.widgets[name] for name in HARDWARE_SETTINGS)]
+    for trigger in inputs:
+        trigger.change(hardware_text, inputs, hardware_md, api_name=False, queue=False)
+    ctx.on_load(hardware_text, inputs, [hardware_md])
 
 
 def wire_controls(ctx: Ctx, form: Form, c: Controls) -> None:
