@@ -1,0 +1,86 @@
+"""CUDA out of memory while training: a named error saying what to lower, and a run folder that resumes.
+
+On a CPU the Trainer's step is made to raise torch.OutOfMemoryError, as CUDA's allocator does."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from qa_data import write_qa_jsonl
+
+from hust_sft import runs
+from hust_sft.settings import RunSettings, set_values
+from hust_sft.training import GPUOutOfMemoryError, _out_of_memory, train
+
+
+def make_settings(data, model, **overrides) -> RunSettings:
+    values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0, "test_ratio": 0.0,
+              "max_length": 64, "batch_size": 2, "grad_accum": 1, "logging_steps": 1, "save_steps": 2,
+              "retrieval": "off"}
+    values.update(overrides)
+    return set_values(RunSettings(), values)
+
+
+def test_the_advice_names_what_to_lower_in_order_with_current_values_skipping_what_is_lowest_or_on():
+    everything = _out_of_memory(set_values(RunSettings(), {"batch_size": 8, "grad_accum": 2, "max_length": 1024}))
+    assert isinstance(everything, GPUOutOfMemoryError) and isinstance(everything, RuntimeError)
+    assert everything.key == "train.error.oom"
+    assert everything.params["settings"] == ("batch_size=8 → 4 (grad_accum=2 → 4); max_length=1024 → 512; "
+                                             "gradient_checkpointing=false → true; quantization=none → 4bit")
+    for lang in ("en", "zh"):
+        assert everything.params["settings"] in everything.text(lang)
+
+    some = _out_of_memory(set_values(RunSettings(), {"batch_size": 1, "max_length": 64, "quantization": "8bit"}))
+    assert some.params["settings"] == "gradient_checkpointing=false → true; quantization=8bit → 4bit"
+
+    nothing_left = _out_of_memory(set_values(RunSettings(), {
+        "batch_size": 1, "max_length": 64, "gradient_checkpointing": True, "quantization": "4bit",
+        "model": "Qwen/Qwen2.5-0.5B-Instruct"}))
+    assert nothing_left.key == "train.error.oom_lowest"
+    assert "Qwen/Qwen2.5-0.5B-Instruct" in str(nothing_left) and "Qwen/Qwen2.5-0.5B-Instruct" in nothing_left.text("zh")
+
+
+def test_cuda_out_of_memory_fails_the_run_with_what_to_lower_and_the_run_resumes(tmp_path, tiny_model_dir,
+                                                                                  monkeypatch):
+    from transformers import Trainer
+
+    data = write_qa_jsonl(tmp_path / "qa.jsonl", 8)
+    run_dir = tmp_path / "run"
+    step, emptied = Trainer.training_step, []
+
+    def out_of_memory_after_step_2(self, *args, **kwargs):
+        if self.state.global_step >= 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", out_of_memory_after_step_2)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
+    with pytest.raises(GPUOutOfMemoryError) as err:
+        train(make_settings(data, tiny_model_dir, max_steps=6), run_dir=run_dir)
+    assert err.value.key == "train.error.oom"
+    assert isinstance(err.value.__cause__, torch.OutOfMemoryError)
+    message = str(err.value)
+    assert "batch_size=2 → 1 (grad_accum=1 → 2)" in message and "max_length" not in message  # 64 is the least
+    assert "gradient_checkpointing=false → true" in message and "quantization=none → 4bit" in message
+    assert emptied
+
+    # The run folder: events up to the failure, the checkpoint of step 2, failed with that message.
+    events = runs.read_events(run_dir)
+    assert [e["step"] for e in events if e["type"] == "log"] == [1, 2]
+    assert events[-1]["type"] == "status" and events[-1]["status"] == "failed"
+    assert events[-1]["message"] == message and events[-1]["error_type"] == "GPUOutOfMemoryError"
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "failed" and record["error"] == message
+    assert runs.run_status(run_dir) == "failed"
+    assert runs.latest_checkpoint(run_dir) == run_dir / "checkpoints" / "checkpoint-2"
+    assert runs.resumable(run_dir)
+
+    # Lowered as advised, the run resumes from that checkpoint and finishes.
+    monkeypatch.setattr(Trainer, "training_step", step)
+    resumed = train(make_settings(data, tiny_model_dir, max_steps=4, resume=True, batch_size=1,
+                                   grad_accum=2), run_dir=run_dir)
+    assert resumed.status == "completed" and resumed.global_step == 4
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    assert record["status"] == "completed" and record["resumed_from"].endswith("checkpoint-2")
+    assert [seg["status"] for seg in record["segments"]] == ["failed", "completed"]
