@@ -759,12 +759,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "train.cli.wall": {
         "zh": "用时 {wall}，共 {steps} 步，最后训练损失 {loss}",
         "en": "wall time {wall}, {steps} steps, last training loss {loss}"},
-    "train.error.oom": {
-        "zh": "训练时 GPU 显存不足（CUDA out of memory）。请按这个顺序调低设置，从第一项试起：{settings}。运行文件夹保留了 events.jsonl 和最后一个检查点：调低后用 --resume（同一个 --output）从那里继续。",
-        "en": "The GPU ran out of memory (CUDA out of memory) while training. Lower these settings in this order, trying the first first: {settings}. The run folder keeps events.jsonl and its last checkpoint: with the setting lowered, --resume (same --output) continues from there."},
-    "train.error.oom_lowest": {
-        "zh": "训练时 GPU 显存不足（CUDA out of memory），而 batch_size、max_length、gradient_checkpointing 和 4-bit 量化都已是最省显存的设置：{model} 在这块 GPU 上放不下，请换更小的基座模型或显存更大的 GPU。",
-        "en": "The GPU ran out of memory (CUDA out of memory) while training, with batch_size, max_length, gradient_checkpointing and 4-bit quantization already at their most frugal: {model} does not fit this GPU; use a smaller base model or a GPU with more memory."},
     "training.status.running": {
         "zh": "训练已开始",
         "en": "training started"},

@@ -8,10 +8,10 @@ gradient checkpointing (slower, same result), 4-bit (QLoRA: a quarter of the bas
 """
 from __future__ import annotations
 
+import dataclasses
+
 from hust_sft.errors import LocalizedError
 from hust_sft.i18n import t
-
-MIN_MAX_LENGTH = 64  # settings.DataSettings.max_length's minimum
 
 
 class TrainingOutOfMemory(LocalizedError, MemoryError):
@@ -47,9 +47,12 @@ def oom_advice(settings, *, card: str | None = None, memory_gib: float | None = 
         steps.append(("oom.step.batch_size", {"value": tr.batch_size, "lower": lower, "accum": mem.grad_accum,
                                               "accum_higher": accum_higher,
                                               "effective": tr.batch_size * mem.grad_accum}))
-    if data.max_length > MIN_MAX_LENGTH:
+    # The field's own bounds (settings.DataSettings), so the advice never names a value the setting refuses.
+    meta = next(f.metadata for f in dataclasses.fields(data) if f.name == "max_length")
+    shortest, step = int(meta.get("min", 1)), int(meta.get("step", 1))
+    if data.max_length > shortest:
         steps.append(("oom.step.max_length", {"value": data.max_length,
-                                              "lower": max(MIN_MAX_LENGTH, data.max_length // 2)}))
+                                              "lower": max(shortest, data.max_length // 2 // step * step)}))
     if not mem.gradient_checkpointing:
         steps.append(("oom.step.gradient_checkpointing", {}))
     if mem.quantization != "4bit" and settings.model.device != "cpu":

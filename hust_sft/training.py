@@ -25,9 +25,10 @@ from typing import Any
 from hust_sft import runs
 from hust_sft import settings as S
 from hust_sft.callbacks import EventsCallback, StopCallback, StopRequested
-from hust_sft.errors import LocalizedError
 from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
+from hust_sft.oom import oom_advice
+from hust_sft.precision import detect as detect_device
 from hust_sft.precision import plan_for
 from hust_sft.runs import EventLog
 from hust_sft.settings import RunSettings, SettingsError
@@ -600,7 +601,7 @@ def _build_trainer(settings: RunSettings, run: _Run, model, tokenizer, features:
 def _fit(trainer, checkpoint: str | None, settings: RunSettings):
     """`trainer.train`, from `checkpoint` when resuming; it ends with the best epoch loaded.
 
-    CUDA running out of memory ends the run with what to lower (`_out_of_memory`) instead of a 40-line
+    CUDA running out of memory ends the run with what to lower (`oom.oom_advice`) instead of a 40-line
     traceback; the checkpoints and events.jsonl written so far stay, so `train` records it as failed and
     the run resumes from its last checkpoint once a setting is lowered. The failed step's tensors are let go
     and CUDA's cache emptied first, so an in-process caller (a notebook, the benchmark) gets the memory back.
@@ -612,35 +613,9 @@ def _fit(trainer, checkpoint: str | None, settings: RunSettings):
     except torch.OutOfMemoryError as e:
         e.__traceback__ = None  # its frames hold the failed step's activations; the message is kept as the cause
         torch.cuda.empty_cache()
-        raise _out_of_memory(settings) from e
-
-
-class GPUOutOfMemoryError(LocalizedError, RuntimeError):
-    """CUDA ran out of memory while training; the message names the settings to lower, in order.
-    A RuntimeError, as torch.OutOfMemoryError is."""
-
-
-def _out_of_memory(settings: RunSettings) -> LocalizedError:
-    """What to lower after CUDA ran out of memory, the change that costs the least first: batch size (with
-    grad_accum doubled the effective batch stays), then max length (longer samples are cut or dropped), then
-    gradient checkpointing (each step recomputes activations: slower), then 4-bit quantization (the base's
-    weights rounded). A setting already at its lowest, or on, is left out."""
-    data, mem, tr = settings.data, settings.memory, settings.train
-    lower = []
-    if tr.batch_size > 1:
-        lower.append(f"batch_size={tr.batch_size} → {tr.batch_size // 2} "
-                     f"(grad_accum={mem.grad_accum} → {mem.grad_accum * 2})")
-    meta = next(f.metadata for f in dataclasses.fields(data) if f.name == "max_length")
-    shortest, step = int(meta["min"]), int(meta["step"])
-    if data.max_length > shortest:
-        lower.append(f"max_length={data.max_length} → {max(shortest, data.max_length // 2 // step * step)}")
-    if not mem.gradient_checkpointing:
-        lower.append("gradient_checkpointing=false → true")
-    if mem.quantization != "4bit":
-        lower.append(f"quantization={mem.quantization} → 4bit")
-    if not lower:
-        return GPUOutOfMemoryError("train.error.oom_lowest", model=settings.model.model)
-    return GPUOutOfMemoryError("train.error.oom", settings="; ".join(lower))
+        card = detect_device("cuda") if torch.cuda.is_available() else None  # names the card in the advice
+        raise oom_advice(settings, card=card.name if card else None,
+                         memory_gib=card.memory_gib if card else None) from e
 
 
 def _record_result(settings: RunSettings, run: _Run, trainer, train_output, features: _Features,

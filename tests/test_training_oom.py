@@ -10,8 +10,9 @@ import torch
 from qa_data import write_qa_jsonl
 
 from hust_sft import runs
+from hust_sft.oom import TrainingOutOfMemory
 from hust_sft.settings import RunSettings, set_values
-from hust_sft.training import GPUOutOfMemoryError, _out_of_memory, train
+from hust_sft.training import train
 
 
 def make_settings(data, model, **overrides) -> RunSettings:
@@ -20,25 +21,6 @@ def make_settings(data, model, **overrides) -> RunSettings:
               "retrieval": "off"}
     values.update(overrides)
     return set_values(RunSettings(), values)
-
-
-def test_the_advice_names_what_to_lower_in_order_with_current_values_skipping_what_is_lowest_or_on():
-    everything = _out_of_memory(set_values(RunSettings(), {"batch_size": 8, "grad_accum": 2, "max_length": 1024}))
-    assert isinstance(everything, GPUOutOfMemoryError) and isinstance(everything, RuntimeError)
-    assert everything.key == "train.error.oom"
-    assert everything.params["settings"] == ("batch_size=8 → 4 (grad_accum=2 → 4); max_length=1024 → 512; "
-                                             "gradient_checkpointing=false → true; quantization=none → 4bit")
-    for lang in ("en", "zh"):
-        assert everything.params["settings"] in everything.text(lang)
-
-    some = _out_of_memory(set_values(RunSettings(), {"batch_size": 1, "max_length": 64, "quantization": "8bit"}))
-    assert some.params["settings"] == "gradient_checkpointing=false → true; quantization=8bit → 4bit"
-
-    nothing_left = _out_of_memory(set_values(RunSettings(), {
-        "batch_size": 1, "max_length": 64, "gradient_checkpointing": True, "quantization": "4bit",
-        "model": "Qwen/Qwen2.5-0.5B-Instruct"}))
-    assert nothing_left.key == "train.error.oom_lowest"
-    assert "Qwen/Qwen2.5-0.5B-Instruct" in str(nothing_left) and "Qwen/Qwen2.5-0.5B-Instruct" in nothing_left.text("zh")
 
 
 def test_cuda_out_of_memory_fails_the_run_with_what_to_lower_and_the_run_resumes(tmp_path, tiny_model_dir,
@@ -56,20 +38,22 @@ def test_cuda_out_of_memory_fails_the_run_with_what_to_lower_and_the_run_resumes
 
     monkeypatch.setattr(Trainer, "training_step", out_of_memory_after_step_2)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: emptied.append(True))
-    with pytest.raises(GPUOutOfMemoryError) as err:
+    with pytest.raises(TrainingOutOfMemory) as err:
         train(make_settings(data, tiny_model_dir, max_steps=6), run_dir=run_dir)
-    assert err.value.key == "train.error.oom"
     assert isinstance(err.value.__cause__, torch.OutOfMemoryError)
+    # batch 2 -> 1 with accumulation 1 -> 2; max_length 64 is already the least it takes; checkpointing next;
+    # 4-bit last (the run's device is "auto", so a GPU is where it would be)
+    assert err.value.settings_to_lower == ["batch_size", "gradient_checkpointing", "quantization"]
+    assert err.value.steps[0] == ("oom.step.batch_size", {"value": 2, "lower": 1, "accum": 1, "accum_higher": 2,
+                                                          "effective": 2})
     message = str(err.value)
-    assert "batch_size=2 → 1 (grad_accum=1 → 2)" in message and "max_length" not in message  # 64 is the least
-    assert "gradient_checkpointing=false → true" in message and "quantization=none → 4bit" in message
     assert emptied
 
     # The run folder: events up to the failure, the checkpoint of step 2, failed with that message.
     events = runs.read_events(run_dir)
     assert [e["step"] for e in events if e["type"] == "log"] == [1, 2]
     assert events[-1]["type"] == "status" and events[-1]["status"] == "failed"
-    assert events[-1]["message"] == message and events[-1]["error_type"] == "GPUOutOfMemoryError"
+    assert events[-1]["message"] == message and events[-1]["error_type"] == "TrainingOutOfMemory"
     record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     assert record["status"] == "failed" and record["error"] == message
     assert runs.run_status(run_dir) == "failed"
