@@ -41,7 +41,8 @@ def test_uploads_over_the_limit_are_refused_and_names_cannot_leave_the_upload_fo
         response = upload(space, name, b"hello")
         assert response.status_code == 200, response.text
         [stored] = response.json()
-        assert "/gradio/" in stored and ".." not in stored and "\\" not in stored
+        folder = Path(stored).parent  # <Gradio's upload folder>/<sha256 of the content>/<a name>
+        assert Path(stored).resolve().parent == folder and len(folder.name) == 64, stored
     assert not target.exists()
 
 
