@@ -19,9 +19,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
-from gradio_client import Client
-from gradio_client.exceptions import AppError
 
 from hust_sft.i18n import t
 
@@ -66,25 +63,40 @@ def test_the_file_route_serves_nothing_outside_gradio_s_folder_however_the_path_
     assert space.http.get("/gradio_api/file=" + stored).content == b"probe"  # the route itself works
 
 
-def server_file(path: str) -> dict:
-    """What gradio_client sends for a file input, naming a file of the server instead of an upload."""
-    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}
+def call(space, api_name: str, data: list, *, headers: dict | None = None, **body) -> dict:
+    """One call by hand, as a script on another machine sends it (gradio_client would upload a local file
+    itself): the queue's join request (with `body`'s extra fields) and its event stream; the final message."""
+    config = space.http.get("/config").json()
+    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == api_name)
+    n = len(config["dependencies"][fn_index]["inputs"])
+    session = hashlib.sha256(json.dumps([api_name, data, headers, body], default=str).encode()).hexdigest()[:12]
+    join = {"data": data + [None] * (n - len(data)), "fn_index": fn_index, "session_hash": session,
+            "trigger_id": None, **body}
+    with httpx.Client(base_url=space.url, timeout=120, trust_env=False, headers=headers or {}) as http:
+        response = http.post("/gradio_api/queue/join", json=join)
+        if response.status_code != 200:
+            return {"join_status": response.status_code, "detail": response.text}
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"process_completed"' in line:
+                    return json.loads(line[5:])
+    raise AssertionError("no answer")
 
 
 def test_a_file_input_takes_no_server_path(space):
-    """Gradio 6.31 let an API call's FileData name any server file (with an accepted suffix): the
-    Evaluate tab then evaluated on it and showed its questions and answers to the visitor."""
+    """A FileData naming a file of the server (not one uploaded to Gradio) is refused before any handler."""
     secret = space.runs_dir / "owner-ood.jsonl"
     secret.write_text(json.dumps({"conversations": [{"role": "user", "content": "秘密问题"},
                                                     {"role": "assistant", "content": "秘密答案"}]}) + "\n")
     [stored] = upload(space, "probe.jsonl", b"{}").json()
     link = Path(stored).parent / "link.jsonl"
     link.symlink_to(secret)  # a symlink inside Gradio's upload folder leads out of it: refused too
-    for path in (str(secret), str(link)):
-        with pytest.raises(AppError) as e:
-            space.client.predict("en", "", "", server_file(path), 2, 1, 100, 4, api_name="/evaluate")
-        assert t("access.error.not_uploaded", "en", file=Path(path).name) in str(e.value)
-        assert "秘密" not in str(e.value)
+    for path in (str(secret), str(link), f"{Path(stored).parent}/../../..{secret}"):
+        ood = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "ood.jsonl"}
+        answer = call(space, "evaluate", ["en", "", "", ood, 2, 1, 100, 4])
+        assert answer.get("success") is False, answer
+        assert "秘密" not in json.dumps(answer, ensure_ascii=False)
+    assert not list(space.runs_dir.glob("*/eval*/*ood*"))
 
 
 def session_cookie(key_source: str, username: str) -> str:
@@ -98,30 +110,14 @@ def session_cookie(key_source: str, username: str) -> str:
     return TimestampSigner(key).sign(base64.b64encode(json.dumps(info).encode())).decode()
 
 
-def preview_as(space, *, cookie: str | None = None, headers: dict | None = None, body: dict | None = None) -> str:
-    """/data_preview's report for a caller with this cookie, these headers and these extra body fields."""
+def preview_as(space, *, cookie: str | None = None, headers: dict | None = None, **body) -> str:
+    """/data_preview's answer (its report, or the error) for a caller with this session cookie, these
+    headers and these extra body fields."""
     headers = {**(headers or {}), **({"Cookie": f"session={cookie}"} if cookie else {})}
-    if body is None:
-        client = Client(space.url, verbose=False, download_files=False, headers=headers)
-        try:
-            return client.predict("en", api_name="/data_preview")[1]
-        finally:
-            client.close()
-    # By hand: the queue's join request with extra fields, then its event stream.
-    config = space.http.get("/config").json()
-    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "data_preview")
-    session = "forged" + hashlib.md5(json.dumps(body).encode()).hexdigest()[:8]
-    join = {"data": ["en"] + [None] * (len(config["dependencies"][fn_index]["inputs"]) - 1), "fn_index": fn_index,
-            "session_hash": session, "trigger_id": None, **body}
-    with httpx.Client(base_url=space.url, timeout=60, trust_env=False, headers=headers) as http:
-        assert http.post("/gradio_api/queue/join", json=join).status_code == 200
-        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data:") and '"process_completed"' in line:
-                    message = json.loads(line[5:])
-                    output = message.get("output") or {}
-                    return json.dumps(output.get("data") or output.get("error"), ensure_ascii=False)
-    raise AssertionError("no answer")
+    answer = call(space, "data_preview", ["en"], headers=headers, **body)
+    output = answer.get("output") or {}
+    data = output.get("data")
+    return data[1] if data else json.dumps(answer, ensure_ascii=False)
 
 
 def test_forged_sign_ins_do_not_make_a_visitor_the_owner(space):
@@ -132,8 +128,8 @@ def test_forged_sign_ins_do_not_make_a_visitor_the_owner(space):
     assert preview_as(space, headers={"Authorization": f"Bearer {FAKE_TOKEN}", "X-Forwarded-User": OWNER,
                                       "X-Hf-User": OWNER, "X-Remote-User": OWNER, "Remote-User": OWNER}) == locked
     forged = {"oauth_token": FAKE_TOKEN, "username": OWNER, "oauth_profile": {"preferred_username": OWNER},
-              "request": {"username": OWNER}}
-    assert locked in preview_as(space, body=forged)
+              "event_data": {"username": OWNER}}
+    assert preview_as(space, **forged) == locked
     # The control: the same cookie signed with the Space's real OAUTH_CLIENT_SECRET is the owner's sign-in.
     assert preview_as(space, cookie=session_cookie(space.env["OAUTH_CLIENT_SECRET"], OWNER)) != locked
     assert FAKE_TOKEN not in space.log()
