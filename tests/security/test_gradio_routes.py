@@ -16,9 +16,11 @@ import base64
 import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+from helpers import wait_for
 
 from hust_sft.i18n import t
 
@@ -48,18 +50,17 @@ def test_the_file_route_serves_nothing_outside_gradio_s_folder_however_the_path_
     secret.write_text("owner's secret", encoding="utf-8")
     [stored] = upload(space, "probe.txt", b"probe").json()  # where Gradio keeps uploads on this machine
     upload_dir = stored.rsplit("/", 2)[0]
-    link = f"{upload_dir}/{'0' * 64}"
-    import os
-
-    os.makedirs(link, exist_ok=True)
-    os.symlink(secret, f"{link}/link.txt")  # as if something had left a symlink in Gradio's folder
+    link = Path(upload_dir) / ("0" * 64) / f"link-{uuid.uuid4().hex}.txt"  # Gradio's folder is machine-wide
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(secret)  # as if something had left a symlink in Gradio's folder
     up = "/..%2f" * 12
     for path in (str(secret), str(secret).replace("/", "%2F"), str(secret).replace("/", "%252F"),
                  f"{upload_dir}/../../..{secret}", f"{upload_dir}{up}{secret}", f"{upload_dir}/%2e%2e/%2e%2e{secret}",
-                 f"{link}/link.txt", "/proc/self/environ", "/proc/self/cmdline", f"file://{secret}"):
+                 str(link), "/proc/self/environ", "/proc/self/cmdline", f"file://{secret}"):
         response = space.http.get("/gradio_api/file=" + path)
         assert response.status_code in (403, 404), (path, response.status_code)
         assert b"owner's secret" not in response.content and FAKE_TOKEN.encode() not in response.content
+    link.unlink()
     assert space.http.get("/gradio_api/file=" + stored).content == b"probe"  # the route itself works
 
 
@@ -68,9 +69,10 @@ def call(space, api_name: str, data: list, *, headers: dict | None = None, **bod
     itself): the queue's join request (with `body`'s extra fields) and its event stream; the final message."""
     config = space.http.get("/config").json()
     fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == api_name)
-    n = len(config["dependencies"][fn_index]["inputs"])
-    session = hashlib.sha256(json.dumps([api_name, data, headers, body], default=str).encode()).hexdigest()[:12]
-    join = {"data": data + [None] * (n - len(data)), "fn_index": fn_index, "session_hash": session,
+    params = space.client.view_api(print_info=False, return_format="dict")["named_endpoints"][f"/{api_name}"]
+    defaults = [p.get("parameter_default") for p in params["parameters"]]
+    session = uuid.uuid4().hex[:12]
+    join = {"data": data + defaults[len(data):], "fn_index": fn_index, "session_hash": session,
             "trigger_id": None, **body}
     with httpx.Client(base_url=space.url, timeout=120, trust_env=False, headers=headers or {}) as http:
         response = http.post("/gradio_api/queue/join", json=join)
@@ -89,13 +91,17 @@ def test_a_file_input_takes_no_server_path(space):
     secret.write_text(json.dumps({"conversations": [{"role": "user", "content": "秘密问题"},
                                                     {"role": "assistant", "content": "秘密答案"}]}) + "\n")
     [stored] = upload(space, "probe.jsonl", b"{}").json()
-    link = Path(stored).parent / "link.jsonl"
+    link = Path(stored).parent / f"link-{uuid.uuid4().hex}.jsonl"
     link.symlink_to(secret)  # a symlink inside Gradio's upload folder leads out of it: refused too
     for path in (str(secret), str(link), f"{Path(stored).parent}/../../..{secret}"):
         ood = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "ood.jsonl"}
-        answer = call(space, "evaluate", ["en", "", "", ood, 2, 1, 100, 4])
+        refusals = space.log().count("it was not uploaded by a user")
+        answer = call(space, "evaluate", ["en", None, "", ood, 2, 1, 100, 4])
         assert answer.get("success") is False, answer
+        wait_for(lambda n=refusals: space.log().count("it was not uploaded by a user") > n, timeout=10,
+                 what="Gradio's refusal in the app log")  # refused by Gradio, before the handler
         assert "秘密" not in json.dumps(answer, ensure_ascii=False)
+    link.unlink()
     assert not list(space.runs_dir.glob("*/eval*/*ood*"))
 
 
@@ -105,7 +111,8 @@ def session_cookie(key_source: str, username: str) -> str:
     from itsdangerous import TimestampSigner
 
     info = {"oauth_info": {"access_token": FAKE_TOKEN, "scope": "openid profile", "expires_at": time.time() + 3600,
-                           "userinfo": {"preferred_username": username, "name": username, "sub": "1"}}}
+                           "userinfo": {"preferred_username": username, "name": username, "sub": "1",
+                                        "profile": f"https://huggingface.co/{username}", "picture": ""}}}
     key = hashlib.sha256((key_source + "-v4").encode()).hexdigest()
     return TimestampSigner(key).sign(base64.b64encode(json.dumps(info).encode())).decode()
 
@@ -131,5 +138,6 @@ def test_forged_sign_ins_do_not_make_a_visitor_the_owner(space):
               "event_data": {"username": OWNER}}
     assert preview_as(space, **forged) == locked
     # The control: the same cookie signed with the Space's real OAUTH_CLIENT_SECRET is the owner's sign-in.
-    assert preview_as(space, cookie=session_cookie(space.env["OAUTH_CLIENT_SECRET"], OWNER)) != locked
+    owner = preview_as(space, cookie=session_cookie(space.env["OAUTH_CLIENT_SECRET"], OWNER))
+    assert owner != locked and "sample_handbook.jsonl" in owner, owner
     assert FAKE_TOKEN not in space.log()
