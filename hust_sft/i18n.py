@@ -1411,9 +1411,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "access.error.local_model": {
         "zh": "{field}：访客只能填写 Hub 上的模型 id（owner/name），不能填写服务器上的路径（{value}）。",
         "en": "{field}: a visitor may name only a model id on the Hub (owner/name), not a path of the server ({value})."},
-    "access.error.not_uploaded": {
-        "zh": "{file}：只接受上传到本应用的文件，不接受服务器上的路径。",
-        "en": "{file}: only files uploaded to this app are taken, not a path of the server."},
     "access.error.unknown_run": {
         "zh": "运行“{run}”不在运行列表中；请从列表中按名称选择一个已保存适配器的运行。",
         "en": "Run '{run}': not in the runs table; pick a run with a saved adapter from the list (by its name)."},

@@ -26,9 +26,8 @@ def space(tmp_path, **kw):
 
 
 @pytest.fixture
-def uploads(tmp_path, monkeypatch):
-    """What Gradio hands the handler: files in its temp cache (its upload folder), under their own names."""
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+def uploads(tmp_path):
+    """What Gradio hands the handler: files in its temp cache, under their own names."""
     cache = tmp_path / "gradio" / "0a1b2c"
     cache.mkdir(parents=True)
     pdf = make_pdf(cache / "学生手册.pdf", [["第一章 注册", "学生应当按时注册。"], [], ["图书馆八点开门。"]],

@@ -98,28 +98,6 @@ ANSWER_QUEUE, ANSWER_CONCURRENCY = "answer", 2
 EVAL_QUEUE, EVAL_CONCURRENCY = "evaluate", 1
 
 
-def not_uploaded(paths, lang: str) -> str | None:
-    """Why a file input's `paths` are refused (the first one not stored by Gradio's upload route), or None.
-
-    A file input must hold files uploaded to this app. Gradio 6.31 does not check that for an API call: a
-    FileData naming any file of the server (with an accepted suffix) reached the handlers on the running
-    Space (issue 19), so each handler reading a file input asks here first. Symlinks are resolved."""
-    from gradio.utils import get_upload_folder
-
-    root = Path(get_upload_folder()).resolve()
-    for path in paths or []:
-        if not path:
-            continue
-        try:
-            resolved = Path(str(path)).resolve()
-            inside = root in resolved.parents and resolved.is_file()
-        except (OSError, RuntimeError):
-            inside = False
-        if not inside:
-            return t("access.error.not_uploaded", lang, file=Path(str(path)).name or str(path))
-    return None
-
-
 def gpu(config: AppConfig, fn: Callable, duration: int = 120) -> Callable:
     """`spaces.GPU(fn)` on a ZeroGPU Space (the GPU is attached only while `fn` runs), else `fn` itself."""
     if not config.zero_gpu:

@@ -26,7 +26,6 @@ from hust_sft.ui.common import (
     error_text,
     gpu,
     lang_of,
-    not_uploaded,
     run_dir_of,
     run_picker,
     tr,
@@ -225,9 +224,6 @@ def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str |
     from hust_sft.evaluation import evaluate
 
     lang = lang_of(lang)
-    refused = not_uploaded([ood], lang)
-    if refused:
-        raise gr.Error(refused)
     try:
         es, ref = eval_settings(config, run, hub_id, ood, values, profile)
         with cache.hold(es.model.model, [ref]) as held:

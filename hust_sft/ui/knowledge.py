@@ -18,7 +18,7 @@ import gradio as gr
 from hust_sft import access, knowledge
 from hust_sft import settings as S
 from hust_sft.i18n import t
-from hust_sft.ui.common import AppConfig, Ctx, lang_of, not_uploaded, tr
+from hust_sft.ui.common import AppConfig, Ctx, lang_of, tr
 
 MAX_PAGES_LISTED = 20
 
@@ -75,7 +75,7 @@ def upload(config: AppConfig, profile: Any, lang: str, files: list[str] | None, 
     """(the knowledge_files value with the good uploads added, the report). Refused visitors change nothing."""
     lang = lang_of(lang)
     current = [str(f) for f in current or []]
-    refused = access.visitor_may(config, profile, "upload", lang) or not_uploaded(files, lang)
+    refused = access.visitor_may(config, profile, "upload", lang)
     if refused:
         return current, refused
     size = chunk_chars_of(chunk_chars)

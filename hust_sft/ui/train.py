@@ -17,17 +17,7 @@ from hust_sft import settings as S
 from hust_sft.console import fmt_duration, progress_figures
 from hust_sft.i18n import DEFAULT_LANG, t
 from hust_sft.ui import knowledge as knowledge_upload
-from hust_sft.ui.common import (
-    AppConfig,
-    Ctx,
-    df_or_empty,
-    error_text,
-    lang_of,
-    not_uploaded,
-    tr,
-    training_lock,
-    widget_for,
-)
+from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, tr, training_lock, widget_for
 
 GROUPS: list[tuple[str, type]] = [("data", S.DataSettings), ("model", S.ModelSettings), ("lora", S.LoraSettings),
                                   ("memory", S.MemorySettings), ("train", S.TrainSettings),
@@ -478,8 +468,7 @@ def wire_form(ctx: Ctx, form: Form) -> None:
     form.source.change(on_source, [form.source, form.upload, data], [form.upload, data], api_name=False)
 
     def on_upload(profile: gr.OAuthProfile | None, lang_value, up):
-        refused = (access.visitor_may(config, profile, "upload", lang_of(lang_value))
-                   or not_uploaded([up], lang_of(lang_value)))
+        refused = access.visitor_may(config, profile, "upload", lang_of(lang_value))
         if refused:
             gr.Warning(refused)
             return ""

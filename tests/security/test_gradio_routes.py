@@ -16,12 +16,11 @@ import base64
 import hashlib
 import json
 import time
+import uuid
 from pathlib import Path
 
 import httpx
-import pytest
-from gradio_client import Client
-from gradio_client.exceptions import AppError
+from helpers import wait_for
 
 from hust_sft.i18n import t
 
@@ -41,7 +40,8 @@ def test_uploads_over_the_limit_are_refused_and_names_cannot_leave_the_upload_fo
         response = upload(space, name, b"hello")
         assert response.status_code == 200, response.text
         [stored] = response.json()
-        assert "/gradio/" in stored and ".." not in stored and "\\" not in stored
+        folder = Path(stored).parent  # <Gradio's upload folder>/<sha256 of the content>/<a name>
+        assert Path(stored).resolve().parent == folder and len(folder.name) == 64, stored
     assert not target.exists()
 
 
@@ -50,40 +50,59 @@ def test_the_file_route_serves_nothing_outside_gradio_s_folder_however_the_path_
     secret.write_text("owner's secret", encoding="utf-8")
     [stored] = upload(space, "probe.txt", b"probe").json()  # where Gradio keeps uploads on this machine
     upload_dir = stored.rsplit("/", 2)[0]
-    link = f"{upload_dir}/{'0' * 64}"
-    import os
-
-    os.makedirs(link, exist_ok=True)
-    os.symlink(secret, f"{link}/link.txt")  # as if something had left a symlink in Gradio's folder
+    link = Path(upload_dir) / ("0" * 64) / f"link-{uuid.uuid4().hex}.txt"  # Gradio's folder is machine-wide
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(secret)  # as if something had left a symlink in Gradio's folder
     up = "/..%2f" * 12
     for path in (str(secret), str(secret).replace("/", "%2F"), str(secret).replace("/", "%252F"),
                  f"{upload_dir}/../../..{secret}", f"{upload_dir}{up}{secret}", f"{upload_dir}/%2e%2e/%2e%2e{secret}",
-                 f"{link}/link.txt", "/proc/self/environ", "/proc/self/cmdline", f"file://{secret}"):
+                 str(link), "/proc/self/environ", "/proc/self/cmdline", f"file://{secret}"):
         response = space.http.get("/gradio_api/file=" + path)
         assert response.status_code in (403, 404), (path, response.status_code)
         assert b"owner's secret" not in response.content and FAKE_TOKEN.encode() not in response.content
+    link.unlink()
     assert space.http.get("/gradio_api/file=" + stored).content == b"probe"  # the route itself works
 
 
-def server_file(path: str) -> dict:
-    """What gradio_client sends for a file input, naming a file of the server instead of an upload."""
-    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": Path(path).name}
+def call(space, api_name: str, data: list, *, headers: dict | None = None, **body) -> dict:
+    """One call by hand, as a script on another machine sends it (gradio_client would upload a local file
+    itself): the queue's join request (with `body`'s extra fields) and its event stream; the final message."""
+    config = space.http.get("/config").json()
+    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == api_name)
+    params = space.client.view_api(print_info=False, return_format="dict")["named_endpoints"][f"/{api_name}"]
+    defaults = [p.get("parameter_default") for p in params["parameters"]]
+    session = uuid.uuid4().hex[:12]
+    join = {"data": data + defaults[len(data):], "fn_index": fn_index, "session_hash": session,
+            "trigger_id": None, **body}
+    with httpx.Client(base_url=space.url, timeout=120, trust_env=False, headers=headers or {}) as http:
+        response = http.post("/gradio_api/queue/join", json=join)
+        if response.status_code != 200:
+            return {"join_status": response.status_code, "detail": response.text}
+        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:") and '"process_completed"' in line:
+                    return json.loads(line[5:])
+    raise AssertionError("no answer")
 
 
 def test_a_file_input_takes_no_server_path(space):
-    """Gradio 6.31 let an API call's FileData name any server file (with an accepted suffix): the
-    Evaluate tab then evaluated on it and showed its questions and answers to the visitor."""
+    """A FileData naming a file of the server (not one uploaded to Gradio) is refused before any handler."""
     secret = space.runs_dir / "owner-ood.jsonl"
     secret.write_text(json.dumps({"conversations": [{"role": "user", "content": "秘密问题"},
                                                     {"role": "assistant", "content": "秘密答案"}]}) + "\n")
     [stored] = upload(space, "probe.jsonl", b"{}").json()
-    link = Path(stored).parent / "link.jsonl"
+    link = Path(stored).parent / f"link-{uuid.uuid4().hex}.jsonl"
     link.symlink_to(secret)  # a symlink inside Gradio's upload folder leads out of it: refused too
-    for path in (str(secret), str(link)):
-        with pytest.raises(AppError) as e:
-            space.client.predict("en", "", "", server_file(path), 2, 1, 100, 4, api_name="/evaluate")
-        assert t("access.error.not_uploaded", "en", file=Path(path).name) in str(e.value)
-        assert "秘密" not in str(e.value)
+    for path in (str(secret), str(link), f"{Path(stored).parent}/../../..{secret}"):
+        ood = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "ood.jsonl"}
+        refusals = space.log().count("it was not uploaded by a user")
+        answer = call(space, "evaluate", ["en", None, "", ood, 2, 1, 100, 4])
+        assert answer.get("success") is False, answer
+        wait_for(lambda n=refusals: space.log().count("it was not uploaded by a user") > n, timeout=10,
+                 what="Gradio's refusal in the app log")  # refused by Gradio, before the handler
+        assert "秘密" not in json.dumps(answer, ensure_ascii=False)
+    link.unlink()
+    assert not list(space.runs_dir.glob("*/eval*/*ood*"))
 
 
 def session_cookie(key_source: str, username: str) -> str:
@@ -92,35 +111,20 @@ def session_cookie(key_source: str, username: str) -> str:
     from itsdangerous import TimestampSigner
 
     info = {"oauth_info": {"access_token": FAKE_TOKEN, "scope": "openid profile", "expires_at": time.time() + 3600,
-                           "userinfo": {"preferred_username": username, "name": username, "sub": "1"}}}
+                           "userinfo": {"preferred_username": username, "name": username, "sub": "1",
+                                        "profile": f"https://huggingface.co/{username}", "picture": ""}}}
     key = hashlib.sha256((key_source + "-v4").encode()).hexdigest()
     return TimestampSigner(key).sign(base64.b64encode(json.dumps(info).encode())).decode()
 
 
-def preview_as(space, *, cookie: str | None = None, headers: dict | None = None, body: dict | None = None) -> str:
-    """/data_preview's report for a caller with this cookie, these headers and these extra body fields."""
+def preview_as(space, *, cookie: str | None = None, headers: dict | None = None, **body) -> str:
+    """/data_preview's answer (its report, or the error) for a caller with this session cookie, these
+    headers and these extra body fields."""
     headers = {**(headers or {}), **({"Cookie": f"session={cookie}"} if cookie else {})}
-    if body is None:
-        client = Client(space.url, verbose=False, download_files=False, headers=headers)
-        try:
-            return client.predict("en", api_name="/data_preview")[1]
-        finally:
-            client.close()
-    # By hand: the queue's join request with extra fields, then its event stream.
-    config = space.http.get("/config").json()
-    fn_index = next(i for i, d in enumerate(config["dependencies"]) if d.get("api_name") == "data_preview")
-    session = "forged" + hashlib.md5(json.dumps(body).encode()).hexdigest()[:8]
-    join = {"data": ["en"] + [None] * (len(config["dependencies"][fn_index]["inputs"]) - 1), "fn_index": fn_index,
-            "session_hash": session, "trigger_id": None, **body}
-    with httpx.Client(base_url=space.url, timeout=60, trust_env=False, headers=headers) as http:
-        assert http.post("/gradio_api/queue/join", json=join).status_code == 200
-        with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as stream:
-            for line in stream.iter_lines():
-                if line.startswith("data:") and '"process_completed"' in line:
-                    message = json.loads(line[5:])
-                    output = message.get("output") or {}
-                    return json.dumps(output.get("data") or output.get("error"), ensure_ascii=False)
-    raise AssertionError("no answer")
+    answer = call(space, "data_preview", ["en"], headers=headers, **body)
+    output = answer.get("output") or {}
+    data = output.get("data")
+    return data[1] if data else json.dumps(answer, ensure_ascii=False)
 
 
 def test_forged_sign_ins_do_not_make_a_visitor_the_owner(space):
@@ -131,8 +135,9 @@ def test_forged_sign_ins_do_not_make_a_visitor_the_owner(space):
     assert preview_as(space, headers={"Authorization": f"Bearer {FAKE_TOKEN}", "X-Forwarded-User": OWNER,
                                       "X-Hf-User": OWNER, "X-Remote-User": OWNER, "Remote-User": OWNER}) == locked
     forged = {"oauth_token": FAKE_TOKEN, "username": OWNER, "oauth_profile": {"preferred_username": OWNER},
-              "request": {"username": OWNER}}
-    assert locked in preview_as(space, body=forged)
+              "event_data": {"username": OWNER}}
+    assert preview_as(space, **forged) == locked
     # The control: the same cookie signed with the Space's real OAUTH_CLIENT_SECRET is the owner's sign-in.
-    assert preview_as(space, cookie=session_cookie(space.env["OAUTH_CLIENT_SECRET"], OWNER)) != locked
+    owner = preview_as(space, cookie=session_cookie(space.env["OAUTH_CLIENT_SECRET"], OWNER))
+    assert owner != locked and "sample_handbook.jsonl" in owner, owner
     assert FAKE_TOKEN not in space.log()

@@ -108,24 +108,3 @@ def test_a_visitor_may_not_make_the_server_read_a_local_path_even_with_training_
             "access.error.local_model", "en", field=name, value=value.rsplit("/", 1)[-1])
     assert not (sp.runs_dir / "path-leak").exists()
     assert not (sp.runs_dir / ".active.json").exists()
-
-
-def test_file_inputs_take_only_uploads_even_with_training_open(open_space):
-    """Issue 19: a FileData naming a file of the server went through Gradio 6.31 to the upload handlers,
-    which copied it into runs/uploads/ (where a visitor may then train on it or index it)."""
-    sp = open_space
-    secret = sp.extra["secret"]
-    rows = sp.tmp / "owner-rows.jsonl"
-    rows.write_text('{"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n',
-                    encoding="utf-8")
-    before = sorted((sp.runs_dir / "uploads").rglob("*")) if (sp.runs_dir / "uploads").exists() else []
-    value, report, _ = sp.client.predict("en", [server_file(str(secret))], [], 150, api_name="/knowledge_upload")
-    assert (value, report) == ([], t("access.error.not_uploaded", "en", file=secret.name))
-    assert sp.client.predict("en", server_file(str(rows)), api_name="/data_upload") == ""
-    after = sorted((sp.runs_dir / "uploads").rglob("*")) if (sp.runs_dir / "uploads").exists() else []
-    assert after == before
-
-
-def server_file(path: str) -> dict:
-    """What gradio_client sends for a file input, naming a file of the server instead of an upload."""
-    return {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": path.rsplit("/", 1)[-1]}

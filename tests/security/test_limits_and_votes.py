@@ -137,7 +137,7 @@ def test_evaluations_past_the_waiting_limit_are_refused_at_once_and_leave_the_qu
     from gradio_client.utils import Status
 
     run = run_value(app, "eval-run")
-    long_one = visitor(app).submit("en", run, "", None, 5, 1, 100, 24, 0, ARMS, api_name="/evaluate")
+    long_one = visitor(app).submit("en", run, "", None, 5, 1, 100, 24, 0, ARMS[::2], api_name="/evaluate")
     deadline = time.time() + 600
     while not any((u.progress or 0) > 0 for u in (long_one.status().progress_data or [])):
         assert not long_one.done(), long_one.result()
@@ -145,8 +145,9 @@ def test_evaluations_past_the_waiting_limit_are_refused_at_once_and_leave_the_qu
         time.sleep(0.05)
     waiting = [visitor(app).submit("en", run, "", None, 1, 1, 100, 2, 0, ["base"], api_name="/evaluate")
                for _ in range(EVAL_WAITING)]
+    admitted_by = time.time() + 120  # in Gradio's queue instead (IN_QUEUE), they would hold its places
     while not all(j.status().code == Status.PROCESSING for j in waiting):  # admitted: waiting for their turn
-        assert time.time() < deadline, [j.status().code for j in waiting]
+        assert time.time() < admitted_by, [j.status().code for j in waiting]
         time.sleep(0.05)
     time.sleep(0.5)  # inside the handler by now
     with pytest.raises(AppError) as e:
@@ -159,6 +160,23 @@ def test_evaluations_past_the_waiting_limit_are_refused_at_once_and_leave_the_qu
         assert job.result(timeout=600)[0].startswith("# ")
     assert visitor(app).predict("en", run, "", None, 1, 1, 100, 2, 0, ["base"],
                                 api_name="/evaluate")[0].startswith("# ")
+
+
+def test_a_chat_cancelled_mid_answer_leaves_the_model_to_the_next_visitor(app):
+    """Issue 19: an answer streams under the model lock; a visitor who cancels (or leaves) mid-answer must
+    not keep it. Gradio closes the generator, which releases the lock; the next visitor is answered."""
+    quitter = visitor(app)
+    job = quitter.submit("en", QUESTION, run_value(app, "chat-run"), "", "", [], [], 512, 0.0, 0.9, 1.0,
+                         api_name="/chat")
+    deadline = time.time() + 300
+    while not job.outputs():                             # the first tokens are out: the lock is held
+        assert not job.done() and time.time() < deadline, job.status()
+        time.sleep(0.05)
+    job.cancel()
+    quitter.close()
+    started = time.time()
+    base, tuned, *_ = chat(visitor(app), app, "你好", max_new_tokens=2)
+    assert tuned[-1]["role"] == "assistant" and time.time() - started < 120
 
 
 # ---------------------------------------------------------------------------------------------------
