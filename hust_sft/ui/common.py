@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import html
 import json
 import os
 from collections.abc import Callable
@@ -280,6 +281,16 @@ def answer_retrieval(config: AppConfig, ref):
     return _answer_retrieval(str(folder) if folder else None, json.dumps(S.to_dict(data), sort_keys=True))
 
 
+_MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+-.!|~>"})
+
+
+def markdown_text(text: str) -> str:
+    """Stored text (a passage, a question someone uploaded) as Markdown that shows it verbatim: HTML is
+    escaped (Gradio's sanitizer drops scripts but keeps harmless-looking tags, so `<img src=x>` would still
+    become an element) and Markdown's punctuation backslash-escaped (no link, image or list is made)."""
+    return html.escape(text, quote=False).translate(_MARKDOWN_PUNCTUATION)
+
+
 def sources_markdown(asked, lang: str) -> str:
     """The passages an answer was given (`asked`: retrieval.Asked, None without retrieval), numbered as
     in its prompt, with their relevance: what a student can check. An off-topic question says so, and
@@ -297,7 +308,7 @@ def sources_markdown(asked, lang: str) -> str:
         return t("ui.chat.sources_none", lang)
     lines = [t("ui.chat.sources", lang)]
     for n, p in enumerate(asked.passages, 1):
-        text = " ".join(p.text.split())
+        text = markdown_text(" ".join(p.text.split()))
         where = t("ui.chat.source_where", lang, source=cite(p), pct=f"{100 * p.relevance:.0f}")
         lines.append(f"{n}. `{p.id}` ({where}) {text}")
     return "\n".join(lines)
