@@ -10,6 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,3 +71,44 @@ def test_readme_test_command_is_one_line_running_pytest():
     command = readme_test_command()
     assert re.search(r"python -m pytest$", command) and "\n" not in command
     assert os.path.isfile(ROOT / ".ci" / "run")
+
+
+# ---- the demo answers something ---------------------------------------------------------------------------
+
+def _greedy_answers(model_dir: Path) -> list[str]:
+    from transformers import AutoModelForCausalLM
+
+    from hust_sft.data.encoding import prompt_ids
+    from hust_sft.generation import generate_batch
+    from hust_sft.modeling import load_tokenizer
+    from hust_sft.retrieval import Passage
+
+    tok = load_tokenizer(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+    passage = Passage(id="train:0", text="问：校园卡丢了怎么办？\n答：到一卡通中心补办。", source="x.jsonl:1")
+    prompts = [prompt_ids(tok, [{"role": "user", "content": "校园卡丢了怎么办？"}], "你是助手。"),
+               prompt_ids(tok, [{"role": "user", "content": "校园卡丢了怎么办？"}], "你是助手。", passages=[passage])]
+    return [r.text for r in generate_batch(model, tok, prompts, max_new_tokens=12, batch_size=2)]
+
+
+@pytest.fixture(scope="module")
+def readable_demo(tmp_path_factory) -> Path:
+    from hust_sft import demo_model
+
+    return demo_model.build(tmp_path_factory.mktemp("models") / "demo", readable=True)
+
+
+def test_the_demo_model_answers_with_visible_text(readable_demo):
+    """The tied random model echoed the prompt's last "\\n": two empty bubbles for a first visitor."""
+    answers = _greedy_answers(readable_demo)
+    assert all(len(a.strip()) >= 5 for a in answers), answers
+
+
+def test_the_app_s_demo_model_is_the_readable_one(monkeypatch, tmp_path):
+    from hust_sft import demo_model
+    from hust_sft.ui.common import AppConfig
+
+    built = []
+    monkeypatch.setattr(demo_model, "build", lambda out, **kw: built.append((out, kw)) or Path(out))
+    config = AppConfig.from_env(runs_dir=tmp_path / "runs", demo=True)
+    assert built == [(demo_model.demo_dir(), {"readable": True})] and config.model == str(demo_model.demo_dir())

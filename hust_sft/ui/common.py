@@ -68,7 +68,7 @@ class AppConfig:
         if demo:
             from hust_sft import demo_model
 
-            cfg.model = str(demo_model.build(demo_model.default_dir()))
+            cfg.model = str(demo_model.build_demo())
             cfg.data = str(SAMPLE_DATA)
             cfg.arena_max_new_tokens = DEMO_ARENA_MAX_NEW_TOKENS
         return cfg
