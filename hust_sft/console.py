@@ -33,12 +33,56 @@ def fmt_duration(seconds: float | None) -> str:
 
 def progress_figures(p: RunProgress, lang: str) -> str:
     """A run's progress as one line of figures: step / total (%), ETA (only while it runs), elapsed time,
-    tokens per second, peak memory. The Train tab wraps this line in its HTML."""
+    tokens per second, peak memory. The Train tab wraps this line in its HTML. A finished run's line says
+    what it took, with no ETA and no figure nobody measured."""
+    if not p.live and p.status in ("completed", "stopped", "failed"):
+        parts = [t("ui.train.figures_done.steps", lang, step=p.step or 0, total=p.total_steps or p.step or 0,
+                   pct=f"{100.0 * (p.progress or 0.0):.0f}")]
+        if p.elapsed_s is not None:
+            parts.append(t("ui.train.figures_done.took", lang, elapsed=fmt_duration(p.elapsed_s)))
+        if p.tokens_per_s is not None:
+            parts.append(t("ui.train.figures_done.tps", lang, tps=f"{p.tokens_per_s:.0f}"))
+        if p.peak_memory_mb is not None:
+            parts.append(t("ui.train.figures_done.mem", lang, mem=f"{p.peak_memory_mb:.0f}"))
+        return " · ".join(parts)
     return t("ui.train.figures", lang, step=p.step or 0, total=p.total_steps or "?",
              pct=f"{100.0 * (p.progress or 0.0):.0f}", eta=fmt_duration(p.eta_s) if p.live else "–",
              elapsed=fmt_duration(p.elapsed_s),
              tps=f"{p.tokens_per_s:.0f}" if p.tokens_per_s is not None else "–",
              mem=f"{p.peak_memory_mb:.0f}" if p.peak_memory_mb is not None else "–")
+
+
+def event_text(event: dict, lang: str) -> str | None:
+    """One logged event (a `log` or `eval` line of events.jsonl / train.log) as a person reads it; None for
+    any other event."""
+    kind = event.get("type")
+    if kind == "eval" and event.get("eval_loss") is not None:
+        return t("train.cli.eval", lang, step=event.get("step"), epoch=event.get("epoch"), loss=event["eval_loss"])
+    if kind != "log":
+        return None
+
+    def num(key: str, fmt: str) -> str:
+        v = event.get(key)
+        return "–" if v is None else format(v, fmt)
+    return t("train.cli.log_line", lang, step=event.get("step", "?"), total=event.get("total_steps") or "?",
+             loss=num("loss", ".4f"), lr=num("learning_rate", ".2e"), tps=num("tokens_per_s", ".0f"),
+             eta=fmt_duration(event.get("eta_s")), mem=num("peak_memory_mb", ".0f"))
+
+
+def readable_log(text: str, lang: str) -> str:
+    """A log's text with its JSON event lines (what train.py prints off a terminal, i.e. into train.log)
+    rendered as `event_text`, as the terminal shows them; every other line as it is."""
+    out = []
+    for line in text.splitlines():
+        shown = None
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = None
+            shown = event_text(event, lang) if isinstance(event, dict) else None
+        out.append(line if shown is None else shown)
+    return "\n".join(out)
 
 
 class ConsoleReport:

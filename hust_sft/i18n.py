@@ -533,6 +533,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "model.error.tokenizer": {
         "zh": "无法从 {model!r} 加载分词器：{reason}",
         "en": "could not load a tokenizer from {model!r}: {reason}"},
+    "model.error.no_hub": {
+        "zh": "无法从 Hugging Face Hub（{endpoint}）下载模型 {model!r}：这台机器连不上 Hub，本地缓存里也没有它。可以：用 `python app.py --demo`（或 `train.py --demo`）运行离线演示模型；用 `--model DIR` 指定本机上的模型文件夹；或把 HF_ENDPOINT 设为一个能访问的 Hub 镜像（例如 `HF_ENDPOINT=https://hf-mirror.com`）。",
+        "en": "Could not download model {model!r} from the Hugging Face Hub ({endpoint}): this machine cannot reach it and the model is not in the local cache. Use `python app.py --demo` (or `train.py --demo`) for the offline demo model, `--model DIR` for a model folder on this machine, or set HF_ENDPOINT to a Hub mirror you can reach (e.g. `HF_ENDPOINT=https://hf-mirror.com`)."},
     "model.error.no_chat_template": {
         "zh": "{model!r} 的分词器没有对话模板；请选择 instruct/chat 模型",
         "en": "the tokenizer of {model!r} has no chat template; pick an instruct/chat model"},
@@ -656,6 +659,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "train.cli.eval": {
         "zh": "验证损失 {loss:.4f}（第 {step} 步，第 {epoch} 轮）",
         "en": "validation loss {loss:.4f} (step {step}, epoch {epoch})"},
+    "train.cli.log_line": {
+        "zh": "第 {step} / {total} 步 · 损失 {loss} · 学习率 {lr} · {tps} token/秒 · 预计剩余 {eta} · 峰值内存 {mem} MB",
+        "en": "step {step} / {total} · loss {loss} · learning rate {lr} · {tps} tokens/s · ETA {eta} · peak memory {mem} MB"},
     "train.cli.best": {
         "zh": "最低验证损失：{loss}（第 {step} 步，第 {epoch} 轮）",
         "en": "best validation loss: {loss} (step {step}, epoch {epoch})"},
@@ -766,6 +772,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "hub.error.no_token": {
         "zh": "发布需要有写权限的 Hugging Face token：请用按钮登录，或设置 HF_TOKEN 密钥。",
         "en": "Publishing needs a Hugging Face token with write access: log in with the button, or set the HF_TOKEN secret."},
+    "hub.error.no_token_local": {
+        "zh": "发布需要有写权限的 Hugging Face token。这里不是 Space，没有登录按钮：请设置环境变量 HF_TOKEN 后重新启动应用（例如 `HF_TOKEN=hf_… python app.py`）。",
+        "en": "Publishing needs a Hugging Face token with write access. This is not a Space, so there is no sign-in button: set the HF_TOKEN environment variable and start the app again (e.g. `HF_TOKEN=hf_… python app.py`)."},
     "hub.error.no_adapter": {
         "zh": "{path} 中没有适配器（缺少 adapter_config.json）：请先完成或停止训练。",
         "en": "{path} holds no adapter (adapter_config.json is missing): finish or stop the training run first."},
@@ -1141,6 +1150,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "eval.md.learn_note": {
         "zh": "训练集问题：从适配器训练用过的 {of} 道题中固定抽取的 {n} 道。得分远高于留出集说明是死记硬背，而不是学会。相同：与基座回答逐字相同。循环：把同一行或同一短语重复 3 次及以上的回答（metrics.loop_unit）。长度按字符计。",
         "en": "Training questions: a fixed sample of {n} of the {of} questions the adapter was trained on. A score far above the held-out one is memorisation, not learning. Identical: answers equal to base's word for word. Looping: answers that repeat a line or phrase 3+ times (metrics.loop_unit). Length in characters."},
+    "eval.md.learn_note_none": {
+        "zh": "没有回答训练集问题（训练集抽题数为 0），所以无法与留出集得分对比是否死记硬背。相同：与基座回答逐字相同。循环：把同一行或同一短语重复 3 次及以上的回答（metrics.loop_unit）。长度按字符计。",
+        "en": "No training questions were answered (training-question sample 0), so memorisation cannot be compared with the held-out score. Identical: answers equal to base's word for word. Looping: answers that repeat a line or phrase 3+ times (metrics.loop_unit). Length in characters."},
     "eval.learn.held_out.token_f1": {
         "zh": "词元 F1（留出）",
         "en": "Token F1 held-out"},
@@ -1455,6 +1467,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.train.figures": {
         "zh": "第 {step} / {total} 步（{pct}%）· 预计剩余 {eta} · 已用 {elapsed} · {tps} token/秒 · 峰值内存 {mem} MB",
         "en": "Step {step} / {total} ({pct}%) · ETA {eta} · elapsed {elapsed} · {tps} tokens/s · peak memory {mem} MB"},
+    "ui.train.figures_done.steps": {
+        "zh": "{step} / {total} 步（{pct}%）",
+        "en": "{step} / {total} steps ({pct}%)"},
+    "ui.train.figures_done.took": {
+        "zh": "用时 {elapsed}",
+        "en": "took {elapsed}"},
+    "ui.train.figures_done.tps": {
+        "zh": "{tps} token/秒",
+        "en": "{tps} tokens/s"},
+    "ui.train.figures_done.mem": {
+        "zh": "峰值内存 {mem} MB",
+        "en": "peak memory {mem} MB"},
     "ui.train.series.title": {
         "zh": "曲线",
         "en": "Curve"},
@@ -1740,6 +1764,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.publish.intro": {
         "zh": "把运行的适配器和模型卡上传到 Hugging Face Hub。请在下方登录（令牌只保存在你的会话中），或在 Space 中设置 HF_TOKEN 密钥。",
         "en": "Upload a run's adapter and a model card to the Hugging Face Hub. Sign in below (the token stays in your session), or set an HF_TOKEN secret on the Space."},
+    "ui.publish.intro_local": {
+        "zh": "把运行的适配器和模型卡上传到 Hugging Face Hub。这里不是 Space，没有登录按钮：请在启动应用前设置环境变量 HF_TOKEN（一个有写权限的令牌，例如 `HF_TOKEN=hf_… python app.py`）。",
+        "en": "Upload a run's adapter and a model card to the Hugging Face Hub. This is not a Space, so there is no sign-in button: set the HF_TOKEN environment variable (a token with write access) before starting the app, e.g. `HF_TOKEN=hf_… python app.py`."},
     "ui.publish.login": {
         "zh": "用 Hugging Face 登录",
         "en": "Sign in with Hugging Face"},

@@ -47,7 +47,8 @@ def _fake_bin(tmp_path: Path, *, chromium: bool, cjk_fonts: bool) -> Path:
 
 def _run_setup(tmp_path: Path, **have) -> str:
     bin_dir = _fake_bin(tmp_path, **have)
-    subprocess.run([str(bin_dir / "sh"), "-c", _setup_part(readme_test_command())], env={"PATH": str(bin_dir)}, check=True, cwd=tmp_path)
+    subprocess.run([str(bin_dir / "sh"), "-c", _setup_part(readme_test_command())], env={"PATH": str(bin_dir)},
+                   check=True, cwd=tmp_path)
     log = tmp_path / "apt.log"
     return log.read_text() if log.exists() else ""
 
