@@ -85,13 +85,26 @@ def readable_log(text: str, lang: str) -> str:
     return "\n".join(out)
 
 
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or not a file
+        return False
+
+
 class ConsoleReport:
     """Call with each event dict; `tty=None` asks the stream whether it is a terminal."""
 
-    def __init__(self, lang: str = "en", stream: TextIO | None = None, tty: bool | None = None):
+    def __init__(self, lang: str = "en", stream: TextIO | None = None, tty: bool | None = None,
+                 bar_stream: TextIO | None = None):
         self.lang = lang
         self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
+        # The bar goes to stderr, like every progress bar (stdout stays for results and JSON lines), and only
+        # when stderr is a terminal; `stream` given alone (tests) carries the bar too.
+        self.bar_stream = bar_stream or (self.stream if stream is not None else sys.stderr)
+        self.tty = _isatty(self.bar_stream) if tty is None else tty
+        # JSON lines whenever stdout is not a terminal (`train.py > log`, the Space's train.log, CI)
+        self.json_lines = not (self.tty if stream is not None or tty is not None else _isatty(self.stream))
         self.bar = None
         self.evals: list[dict] = []
 
@@ -101,19 +114,19 @@ class ConsoleReport:
             self.evals.append(event)
         if self.tty:
             self._bar_event(kind, event)
-        elif kind in ("log", "eval"):
+        if self.json_lines and kind in ("log", "eval"):
             line = {k: v for k, v in event.items() if k not in _HIDDEN}
             self.stream.write(json.dumps({"type": kind, **line}, ensure_ascii=False) + "\n")
             self.stream.flush()
 
     def _bar_event(self, kind: str | None, event: dict) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        if kind == "log":
+        if kind in ("log", "step"):
             total = event.get("total_steps") or None
             if self.bar is None:
-                self.bar = tqdm(total=total, desc=t("train.cli.bar", self.lang), unit="step", file=self.stream,
-                                ncols=self._size()[0], nrows=self._size()[1])
+                self.bar = tqdm(total=total, desc=t("train.cli.bar", self.lang), unit="step", file=self.bar_stream,
+                                ncols=self._size()[0], nrows=self._size()[1], mininterval=0)
             self.bar.update(max(0, event["step"] - self.bar.n))
             if event.get("loss") is not None:
                 self.bar.set_postfix_str(t("train.cli.bar_loss", self.lang, loss=event["loss"]), refresh=True)
@@ -121,7 +134,7 @@ class ConsoleReport:
             text = t("train.cli.eval", self.lang, step=event.get("step"), epoch=event.get("epoch"),
                      loss=event["eval_loss"])
             if self.bar is not None:
-                self.bar.write(text, file=self.stream)
+                self.bar.write(text, file=self.bar_stream)
             else:
                 self.stream.write(text + "\n")
         elif kind == "status" and event.get("status") in ("completed", "stopped", "failed"):
@@ -133,7 +146,7 @@ class ConsoleReport:
         import os
 
         try:
-            size = os.get_terminal_size(self.stream.fileno())
+            size = os.get_terminal_size(self.bar_stream.fileno())
             return size.columns or 100, size.lines or 24
         except (OSError, ValueError, AttributeError):
             return 100, 24

@@ -15,6 +15,7 @@ from pathlib import Path
 from hust_sft.settings import QWEN25_SYSTEM_PROMPT
 
 QWEN3_ONLY_IDS = range(151665, 151669)
+SAMPLE_DATA = Path(__file__).resolve().parent / "assets" / "sample_handbook.jsonl"  # the demo's handbook
 READABLE_MARK = "hust_sft_demo.json"  # in a `readable` model folder
 VOCAB_SIZE = 151936  # Qwen2.5's embedding rows (the tokenizer uses the first 151,665)
 

@@ -650,6 +650,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "train.cli.lang": {
         "zh": "提示信息和本帮助的语言（默认：按 LANG，否则英文）",
         "en": "language of the messages and of this help (default: from LANG, else English)"},
+    "train.cli.demo": {
+        "zh": "离线演示：使用 app.py --demo 的微型随机模型和内置示例手册（除非另给 --model / --data），不下载任何东西；输出是噪声，只用来试用流程。",
+        "en": "Offline demo: the tiny random model of app.py --demo and the bundled sample handbook (unless --model / --data say otherwise); nothing is downloaded. Its output is noise: for trying the workflow."},
     "train.cli.bar": {
         "zh": "训练",
         "en": "training"},
@@ -907,6 +910,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "eval.cli.description": {
         "zh": "在留出的测试集（以及可选的域外文件）上评测基座模型和 LoRA 适配器；输出 per_example.jsonl/.csv 和 summary.json/.md。",
         "en": "Evaluate the base model and LoRA adapters on the held-out test split (and an optional out-of-domain file); writes per_example.jsonl/.csv and summary.json/.md."},
+    "eval.cli.wrote": {
+        "zh": "评测结果已写入 {path}（summary.md、summary.json、per_example.csv、per_example.jsonl）",
+        "en": "evaluation written to {path} (summary.md, summary.json, per_example.csv, per_example.jsonl)"},
     "field.eval.output.help": {
         "zh": "评测文件的保存目录；未设置时为第一个适配器运行目录下的 eval，否则为 runs/eval-<时间>。",
         "en": "Folder for the evaluation files; when unset, <first adapter's run dir>/eval, else runs/eval-<time>."},

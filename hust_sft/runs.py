@@ -186,6 +186,11 @@ class EventLog:
     def status(self, status: str, message: str = "", **extra) -> dict:
         return self.write({"type": "status", "status": status, "message": message, **extra})
 
+    def notify(self, event: dict) -> None:
+        """Hand `event` to the listener only, not to events.jsonl (a `step` tick for train.py's progress bar)."""
+        if self.enabled and self.on_event is not None:
+            self.on_event(_finite(event))
+
 
 def _finite(event: dict) -> dict:
     """JSON has no NaN/inf; a diverged loss is written as null rather than breaking every reader."""
