@@ -4,10 +4,13 @@ The browser half (what a person sees on the page) is in tests/browser/test_space
 """
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,158 @@ def test_the_app_s_demo_model_is_the_readable_one(monkeypatch, tmp_path):
     monkeypatch.setattr(demo_model, "build", lambda out, **kw: built.append((out, kw)) or Path(out))
     config = AppConfig.from_env(runs_dir=tmp_path / "runs", demo=True)
     assert built == [(demo_model.demo_dir(), {"readable": True})] and config.model == str(demo_model.demo_dir())
+
+
+# ---- train.py: a bar in a terminal, --demo, no empty run folder ------------------------------------------
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_terminal_bar_moves_every_step_before_the_first_logging_step():
+    """The bar used to appear only with the first `log` event (every --logging-steps): silence until then."""
+    from hust_sft.console import ConsoleReport
+
+    out, err = io.StringIO(), _Terminal()
+    report = ConsoleReport("en", stream=out, tty=True, bar_stream=err)
+    report({"type": "step", "step": 1, "total_steps": 3, "elapsed_s": 1.0})
+    assert "1/3" in err.getvalue() and out.getvalue() == ""
+    report({"type": "step", "step": 2, "total_steps": 3, "elapsed_s": 2.0})
+    assert "2/3" in err.getvalue()
+    report.close()
+
+
+def test_the_bar_goes_to_stderr_and_json_lines_to_a_piped_stdout(monkeypatch):
+    from hust_sft.console import ConsoleReport
+
+    out, err = io.StringIO(), _Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    report = ConsoleReport("en")  # train.py's: stderr a terminal, stdout piped (`train.py | tee`)
+    report({"type": "log", "step": 1, "total_steps": 2, "loss": 3.0})
+    report.close()
+    assert "1/2" in err.getvalue() and json.loads(out.getvalue())["loss"] == 3.0
+
+
+def test_train_demo_uses_the_offline_demo_model_and_sample_data(monkeypatch, tmp_path):
+    import train
+    from hust_sft import demo_model
+    from hust_sft.settings import RunSettings, from_args
+
+    monkeypatch.setattr(demo_model, "build_demo", lambda: tmp_path / "demo")
+    args = train.build_parser().parse_args(["--demo", "--max-steps", "2"])
+    assert args.demo
+    settings = from_args(RunSettings, args)
+    train.apply_demo(settings)
+    assert settings.model.model == str(tmp_path / "demo") and settings.data.data == str(demo_model.SAMPLE_DATA)
+    mine = from_args(RunSettings, train.build_parser().parse_args(["--demo", "--model", "m", "--data", "d.jsonl"]))
+    train.apply_demo(mine)
+    assert (mine.model.model, mine.data.data) == ("m", "d.jsonl")  # explicit flags win
+
+
+def test_a_missing_data_file_leaves_no_run_folder(tmp_path, capsys):
+    import train
+
+    runs = tmp_path / "runs"
+    code = train.main(["--lang", "en", "--data", str(tmp_path / "nope.jsonl"), "--runs-dir", str(runs),
+                       "--model", str(tmp_path / "no-model")])
+    assert code == 2 and "nope.jsonl" in capsys.readouterr().err
+    assert not runs.exists() or not any(runs.iterdir())
+    code = train.main(["--lang", "en", "--data", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "out")])
+    assert code == 2 and not (tmp_path / "out").exists()
+
+
+# ---- evaluate.py: progress, and where it wrote -----------------------------------------------------------
+
+def test_evaluate_cli_reports_progress_and_where_it_wrote(monkeypatch, tmp_path, capsys):
+    import evaluate as cli
+    from hust_sft import evaluation
+
+    def fake_evaluate(settings, lang, progress):
+        progress(0.0, "loading the model")
+        progress(0.5, "answering 4 of 8")
+        progress(0.5, "answering 4 of 8")  # said once
+        progress(1.0, "done")
+        return evaluation.EvalReport(output_dir=tmp_path / "eval", summary={}, markdown="# report", rows=[])
+    monkeypatch.setattr(evaluation, "evaluate", fake_evaluate)
+    assert cli.main(["--adapter", "runs/x"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "# report"
+    assert err.splitlines() == ["[  0%] loading the model", "[ 50%] answering 4 of 8", "[100%] done",
+                                f"evaluation written to {tmp_path / 'eval'} (summary.md, summary.json, "
+                                "per_example.csv, per_example.jsonl)"]
+
+
+def test_the_did_it_learn_note_never_says_0_of_the_0_questions():
+    from hust_sft.evaluation.reports import _did_it_learn_markdown
+
+    summary = {"arms": ["base"], "did_it_learn": {"base": {"held_out": None, "train": None}}, "data": {}}
+    for lang in ("en", "zh"):
+        text = "\n".join(_did_it_learn_markdown(summary, lang))
+        assert "0 of the 0" not in text and "0 道题中固定抽取的 0" not in text
+    assert "No training questions were answered" in "\n".join(_did_it_learn_markdown(summary, "en"))
+
+
+# ---- without Hub access ----------------------------------------------------------------------------------
+
+def test_a_model_the_hub_cannot_deliver_is_said_in_the_app_s_words(monkeypatch):
+    """transformers' "couldn't connect to 'https://huggingface.co'" → what to do: --demo, --model DIR, HF_ENDPOINT."""
+    from hust_sft.modeling import ModelError, load_tokenizer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError) as caught:
+        load_tokenizer("nobody-here/not-a-cached-model")
+    assert caught.value.key == "model.error.no_hub"
+    for lang in ("en", "zh"):
+        text = caught.value.text(lang)
+        assert "--demo" in text and "--model DIR" in text and "HF_ENDPOINT" in text
+        assert "couldn't connect" not in text and "nobody-here/not-a-cached-model" in text
+
+
+def test_chat_without_the_hub_shows_that_message_and_keeps_the_question(tmp_path):
+    import gradio as gr
+
+    from hust_sft.modeling import ModelError
+    from hust_sft.ui import chat
+    from hust_sft.ui.common import AppConfig
+
+    class NoHub:
+        def stream(self, *a, **kw):
+            raise ModelError("model.error.no_hub", model="Qwen/Qwen2.5-0.5B-Instruct", endpoint="https://huggingface.co")
+            yield  # a generator, like ModelCache.stream
+
+    config = AppConfig(runs_dir=tmp_path / "runs")
+    before = [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "answer"}]
+    steps = chat.chat(config, NoHub(), "en", "What now?", None, None, "S", list(before), list(before),
+                      {"max_new_tokens": 8})
+    seen = []
+    with pytest.raises(gr.Error) as caught:
+        for out in steps:
+            seen.append(out)
+    assert "--demo" in caught.value.message and "HF_ENDPOINT" in caught.value.message
+    # the page as it was: the question back in its box, no unanswered "…" turn in either chat
+    assert seen[-1] == (before, before, "What now?", "", "")
+
+
+# ---- Publish off a Space ---------------------------------------------------------------------------------
+
+def test_publish_off_a_space_never_points_at_a_sign_in_button(tmp_path, monkeypatch):
+    from hust_sft import hub
+    from hust_sft.ui import publish
+    from hust_sft.ui.common import AppConfig
+
+    run = tmp_path / "runs" / "r"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    config = AppConfig(runs_dir=tmp_path / "runs")
+    monkeypatch.setattr(publish, "run_dir_of", lambda config, r: run)
+
+    def no_token(*a, **kw):
+        raise hub.PublishError("hub.error.no_token")
+    monkeypatch.setattr(hub, "publish", no_token)
+    said: dict = {}
+    text = publish.publish_run(config, None, None, "en", "r", "me/repo", True, said=said)
+    assert "HF_TOKEN" in text and "button" not in text.replace("no sign-in button", "")
+    assert "HF_TOKEN" in said["zh"] and said["en"] == text  # both languages, for the switch
