@@ -250,7 +250,7 @@ def test_a_run_finished_before_its_first_logging_step_shows_run_json_s_figures(c
     assert "2 / 2 steps (100%) · took 1:15 · 30 tokens/s · peak memory 812 MB" in html
     assert "?" not in html and "–" not in html and "ETA" not in html
     zh, *_ = train.status(config, "zh")
-    assert "2 / 2 步（100%）· 用时 1:15" in zh
+    assert "2 / 2 步（100%） · 用时 1:15" in zh
 
 
 def test_the_log_tail_reads_as_the_terminal_shows_it(config):

@@ -122,6 +122,11 @@ def _chat(config: AppConfig, cache, lang: str, question: str, run: str | None, h
         raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
 
 
+def clear_chat() -> tuple:
+    """Clear's outputs: both chats, both source lists and the kept sources emptied."""
+    return [], [], "", "", {}
+
+
 def run_changed(config: AppConfig, run: str | None) -> tuple[str, bool, bool]:
     """(system prompt, base retrieval switch, tuned retrieval switch) for a run just picked: its training
     prompt, and retrieval on for both sides when it trained with retrieval (it learnt to read passages; base
@@ -185,12 +190,14 @@ def build(ctx: Ctx) -> None:
     # evaluation never takes the workers a chat needs, and the model lock lets them interleave per batch.
     # show_progress="hidden": a failed answer raises one gr.Error (its toast is the message); the status
     # tracker would also stamp "Error" on the question box and both chats. The "…" bubbles show the wait.
-    send.click(fn, inputs, outputs, api_name="chat", concurrency_id=ANSWER_QUEUE,
-               concurrency_limit=ANSWER_CONCURRENCY, show_progress="hidden")
-    question.submit(fn, inputs, outputs, api_name=False, concurrency_id=ANSWER_QUEUE,
-                    concurrency_limit=ANSWER_CONCURRENCY, show_progress="hidden")
-    clear.click(lambda: ([], [], "", "", {}), None, [base_bot, tuned_bot, base_src, tuned_src, shown_sources],
-                api_name=False)
+    asked = [send.click(fn, inputs, outputs, api_name="chat", concurrency_id=ANSWER_QUEUE,
+                        concurrency_limit=ANSWER_CONCURRENCY, show_progress="hidden"),
+             question.submit(fn, inputs, outputs, api_name=False, concurrency_id=ANSWER_QUEUE,
+                             concurrency_limit=ANSWER_CONCURRENCY, show_progress="hidden")]
+    # Clear cancels an answer still streaming: its next chunk would otherwise be drawn over the cleared
+    # chats (Gradio streams diffs), and a second question then showed the first one again.
+    clear.click(clear_chat, None, [base_bot, tuned_bot, base_src, tuned_src, shown_sources], api_name=False,
+                cancels=asked)
     ctx.on_lang(lambda lang_value, kept: tuple((kept or {}).get(lang_of(lang_value), ("", ""))),
                 [shown_sources], [base_src, tuned_src])
 
