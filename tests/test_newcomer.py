@@ -271,3 +271,21 @@ def test_publish_off_a_space_never_points_at_a_sign_in_button(tmp_path, monkeypa
     text = publish.publish_run(config, None, None, "en", "r", "me/repo", True, said=said)
     assert "HF_TOKEN" in text and "button" not in text.replace("no sign-in button", "")
     assert "HF_TOKEN" in said["zh"] and said["en"] == text  # both languages, for the switch
+
+
+# ---- what each memory switch saves: the bench runs ---------------------------------------------------------
+
+def test_the_memory_bench_runs_quick(capsys):
+    """`python -m bench.memory_techniques --quick`: every arm trains a step; the table has each technique with
+    its time and memory against the baseline of the same invocation (no timing is asserted)."""
+    from bench import memory_techniques
+
+    assert memory_techniques.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    table = out.splitlines()
+    assert "technique" in table[1] and "memory ×" in table[1]
+    rows = {line.split()[0]: line.split() for line in table[2:] if line and not line.startswith("{")}
+    assert set(rows) == set(memory_techniques.ARMS)
+    assert rows["baseline"][2] == "1.00" and rows["baseline"][4] == "1.00"
+    results = json.loads(table[-1])
+    assert all(r["steps"] == 1 for r in results.values())
