@@ -133,32 +133,32 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "梯度累积",
         "en": "Gradient accumulation"},
     "field.grad_accum.help": {
-        "zh": "把多个小批次的梯度累加后再更新一次，用很少的显存实现大的有效批次。",
-        "en": "Adds up gradients over several small batches before each update, so a large effective batch fits in little memory."},
+        "zh": "原理：每次只前向/反向一个小批次，把梯度累加若干次后才更新一次参数，所以同时占内存的激活只有小批次那么多，有效批次不变。实测（bench/memory_techniques.py，2 vCPU，批次 2 × 累积 4 对 8 × 1）：峰值内存 ×0.42，时间 ×1.08。",
+        "en": "How it works: forward and backward one small batch at a time and add up the gradients over several of them before each update, so only a small batch's activations are in memory while the effective batch stays the same. Measured (bench/memory_techniques.py, 2 vCPU, batch 2 × 4 vs 8 × 1): peak memory ×0.42, time ×1.08."},
     "field.mixed_precision.label": {
         "zh": "混合精度",
         "en": "Mixed precision"},
     "field.mixed_precision.help": {
-        "zh": "在硬件支持时用 16 位（bf16 或 fp16）计算，激活显存减半，矩阵运算更快。",
-        "en": "Computes in 16-bit (bf16 or fp16) where the hardware supports it, halving activation memory and speeding up matrix maths."},
+        "zh": "原理：前向和反向在 16 位（bf16 或 fp16）中计算，主权重与优化器仍是 32 位，激活占用约减半；在有 16 位硬件的 GPU 上也更快。auto 只在硬件支持时开启。实测（bench/memory_techniques.py，2 vCPU 无 avx512_bf16，强制 bf16）：峰值内存 ×0.99，时间 ×38（软件模拟 bf16：在这种 CPU 上别开）。",
+        "en": "How it works: the forward and backward passes compute in 16-bit (bf16 or fp16) while the master weights and optimizer stay 32-bit, so activations take about half the memory, and GPUs with 16-bit units run faster. auto turns it on only where the hardware has it. Measured (bench/memory_techniques.py, 2 vCPU without avx512_bf16, bf16 forced): peak memory ×0.99, time ×38 (emulated bf16: keep it off on such a CPU)."},
     "field.gradient_checkpointing.label": {
         "zh": "梯度检查点",
         "en": "Gradient checkpointing"},
     "field.gradient_checkpointing.help": {
-        "zh": "反向传播时重新计算激活值而不保存它们：显存大幅减少，时间约增加 30%。",
-        "en": "Recomputes activations during the backward pass instead of storing them: much less memory for about 30% more time."},
+        "zh": "原理：前向时只保存每层的输入，反向传播时重新计算层内激活，而不是一直保存它们；层越多、序列越长省得越多，代价是多一次前向。实测（bench/memory_techniques.py，2 vCPU，2 层微型模型，峰值被输出层占满）：峰值内存 ×1.00，时间 ×1.07；在 24 层的真实模型上省的是各层激活。",
+        "en": "How it works: the forward pass keeps only each layer's input and the backward pass recomputes the activations inside the layer instead of storing them; it saves more with more layers and longer sequences, for one more forward pass. Measured (bench/memory_techniques.py, 2 vCPU, a 2-layer tiny model whose peak is the output layer's): peak memory ×1.00, time ×1.07; on the real 24-layer model it saves the layers' activations."},
     "field.quantization.label": {
         "zh": "量化基座（QLoRA）",
         "en": "Quantized base (QLoRA)"},
     "field.quantization.help": {
-        "zh": "通过 bitsandbytes 以 4 位或 8 位加载冻结的基座权重（仅限 CUDA），权重显存减为 1/4 或 1/2。",
-        "en": "Loads the frozen base weights in 4-bit or 8-bit through bitsandbytes (CUDA only), cutting weight memory 4x or 2x."},
+        "zh": "原理：冻结的基座权重以 4 位（NF4）或 8 位存放，计算时逐块反量化，只有 LoRA 权重是全精度并参与训练（QLoRA），权重显存减为约 1/4 或 1/2。仅限 CUDA（bitsandbytes）；本项目还没有在 GPU 上测过（bench/memory_techniques.py 在有 GPU 时会加测 4bit/8bit）。",
+        "en": "How it works: the frozen base weights are stored in 4-bit (NF4) or 8-bit and dequantized block by block for each matrix product; only the LoRA weights are full precision and trained (QLoRA), so weight memory drops to about 1/4 or 1/2. CUDA only (bitsandbytes); not measured on a GPU yet (bench/memory_techniques.py adds 4bit/8bit arms where CUDA is available)."},
     "field.answer_only_head.label": {
         "zh": "仅在回答位置计算输出层",
         "en": "LM head on answers only"},
     "field.answer_only_head.help": {
-        "zh": "只在回答位置计算 151,936 维的输出层和损失，省去问题和填充部分的计算。",
-        "en": "Computes the 151,936-wide output layer and the loss only at answer positions, skipping the work for the question and padding."},
+        "zh": "原理：只在回答的位置计算 151,936 维的输出层和损失（每次几百个位置），问题和填充位置的 logits 从不生成——它们本来就不参与学习。实测（bench/memory_techniques.py，2 vCPU）：峰值内存 ×0.36，时间 ×0.88。",
+        "en": "How it works: the 151,936-wide output layer and the loss are computed only at answer positions (a few hundred at a time); the question's and padding's logits, which nothing learns from, are never made. Measured (bench/memory_techniques.py, 2 vCPU): peak memory ×0.36, time ×0.88."},
     "field.output.label": {
         "zh": "运行目录",
         "en": "Run directory"},
