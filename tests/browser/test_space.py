@@ -225,7 +225,7 @@ def test_chat_clear_then_a_second_question_shows_only_the_second(page):
     page.click("#chat-send")
     wait_for(lambda: "食堂几点开门？" in page.inner_text("#chat-base"))
     wait_for(lambda: len(page.locator("#chat-base [data-testid=bot]").last.inner_text().strip().strip("…")) > 0)
-    page.click("#chat-clear")  # mid-stream: the demo answers up to max new tokens
+    page.click("#chat-clear", no_wait_after=True)  # mid-stream: the demo answers up to max new tokens
     time.sleep(3)
     assert "食堂几点开门？" not in page.inner_text("#chat-base") + page.inner_text("#chat-tuned")
     wait_for(lambda: page.locator("#chat-base [data-testid=user]").count() == 0
