@@ -1,6 +1,6 @@
 """The hust-sft Space: Train, Chat, Evaluate, Blind A/B and Publish tabs over the same package as the CLIs.
 
-    python app.py [--demo] [--host 0.0.0.0] [--port 7860] [--share] [--runs runs]
+    python app.py [--demo] [--model DIR] [--host 0.0.0.0] [--port 7860] [--share] [--runs runs]
 
 `--demo` (or HUST_SFT_DEMO=1) swaps in a tiny random-weight model and the bundled sample handbook, so the
 whole page works offline; a banner says so.
@@ -44,6 +44,8 @@ def build_app(config: AppConfig | None = None) -> gr.Blocks:
                 module.build(ctx)
         comps = texts.components
         lang.change(lambda l: texts.updates(lang_of(l)), lang, comps, api_name=False, queue=False)
+        for fn, inputs, outputs in ctx.lang_changes:
+            lang.change(fn, [lang, *inputs], outputs, api_name=False, queue=False)
         for fn, inputs, outputs in ctx.loads:
             demo.load(fn, inputs, outputs, api_name=False)
     demo.hust_config = config  # for tests and launch()
@@ -57,8 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--share", action="store_true")
     p.add_argument("--runs", default=None, help="runs directory (default: runs, or HUST_SFT_RUNS)")
+    p.add_argument("--model", default=None, help="base model: a Hub id or a model folder on this machine "
+                   "(default: Qwen/Qwen2.5-0.5B-Instruct; the demo's tiny model with --demo)")
     args = p.parse_args(argv)
     config = AppConfig.from_env(runs_dir=args.runs, demo=True if args.demo else None)
+    if args.model:  # e.g. a folder copied to a machine that cannot reach the Hub
+        config.model = args.model
     demo = build_app(config)
     # No allowed_paths: nothing under the runs folder is served. Files a page shows (an evaluation's CSV)
     # are copied to the app's public temp folder first (hust_sft.access.publish_file).

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         eval_settings = settings.from_args(settings.EvalSettings, args)
-        report = evaluate(eval_settings, lang=LANG)
+        report = evaluate(eval_settings, lang=LANG, progress=Progress(sys.stderr))
     except LocalizedError as e:  # every user-facing error: settings, data, model, evaluation
         print(t("eval.cli.error", LANG, message=e.text(LANG)), file=sys.stderr)
         return 2
@@ -30,7 +30,28 @@ def main(argv: list[str] | None = None) -> int:
         print(t("eval.cli.error", LANG, message=str(e)), file=sys.stderr)
         return 2
     print(report.markdown)
+    print(t("eval.cli.wrote", LANG, path=report.output_dir), file=sys.stderr)  # last, where people look
     return 0
+
+
+class Progress:
+    """evaluate()'s progress on stderr (stdout keeps the report): a line per new step, percent first; on a
+    terminal the line is redrawn in place. Minutes of answering are never silent."""
+
+    def __init__(self, stream):
+        self.stream, self.last = stream, None
+        try:
+            self.tty = stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+
+    def __call__(self, fraction: float, text: str) -> None:
+        line = f"[{100 * fraction:3.0f}%] {text}"
+        if line == self.last:
+            return
+        self.last = line
+        self.stream.write(("\r\033[K" + line + ("\n" if fraction >= 1 else "")) if self.tty else line + "\n")
+        self.stream.flush()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python train.py --data handbook.jsonl --output runs/hust --epochs 4
     python train.py --preset tutorial --data handbook.jsonl          # the usual blog recipe, for comparison
     python train.py --config runs/hust/settings.json --output runs/hust --resume
+    python train.py --demo --max-steps 20                             # offline: the demo model and sample data
 
 Every flag comes from hust_sft.settings (see --help); --config reads a settings.json/run.json and
 --preset a named preset, explicit flags win. The run directory (adapter/, run.json, events.jsonl,
@@ -28,7 +29,33 @@ def build_parser(lang: str = "en") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="train.py", description=t("train.cli.description", lang),
                                      epilog=t("train.cli.epilog", lang))
     parser.add_argument("--lang", choices=list(LANGS), default=None, help=t("train.cli.lang", lang))
+    parser.add_argument("--demo", action="store_true", help=t("train.cli.demo", lang))
     return add_arguments(parser, RunSettings, lang=lang)
+
+
+def apply_demo(settings) -> None:
+    """--demo: the offline demo model (the one `app.py --demo` uses) and the bundled sample handbook, unless
+    --model / --data name others. Nothing is downloaded."""
+    from hust_sft import demo_model
+    from hust_sft.settings import DEFAULT_DATA, DEFAULT_MODEL
+
+    if settings.model.model == DEFAULT_MODEL:
+        settings.model.model = str(demo_model.build_demo())
+    if settings.data.data == DEFAULT_DATA:
+        settings.data.data = str(demo_model.SAMPLE_DATA)
+
+
+def check_local_data(settings) -> None:
+    """A local --data file that is not there fails here, before a run folder is made for it (the same
+    DataSourceError training would raise a moment later, leaving an empty run folder behind)."""
+    import os
+
+    from hust_sft.data.sources import fetch, source_kind
+    from hust_sft.runs import CLAIMED_ENV
+
+    # A folder the Space's job runner claimed stays and gets the failure in its events (the Train tab shows it).
+    if source_kind(settings.data.data) == "local" and not os.environ.get(CLAIMED_ENV):
+        fetch(settings.data.data)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     report = ConsoleReport(lang)
     try:
         settings = from_args(RunSettings, args)
+        if args.demo:
+            apply_demo(settings)
+        check_local_data(settings)
         from hust_sft.training import is_main_process, train
 
         def show_data(bundle):  # every skipped record where a CLI user looks, before training starts

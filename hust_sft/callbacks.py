@@ -31,6 +31,12 @@ class EventsCallback(TrainerCallback):
         self.start_step = state.global_step  # > 0 after resuming from a checkpoint
         self.start_tokens = state.num_input_tokens_seen
 
+    def on_step_end(self, args, state, control, **kwargs):
+        """Every optimizer step, to the listener only (train.py's bar moves each step, not each log line)."""
+        if state.is_world_process_zero and self.start_time is not None:
+            self.log.notify({"type": "step", "step": state.global_step, "total_steps": state.max_steps,
+                             "elapsed_s": round(time.perf_counter() - self.start_time, 2)})
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or self.start_time is None:
             return

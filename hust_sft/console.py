@@ -33,7 +33,18 @@ def fmt_duration(seconds: float | None) -> str:
 
 def progress_figures(p: RunProgress, lang: str) -> str:
     """A run's progress as one line of figures: step / total (%), ETA (only while it runs), elapsed time,
-    tokens per second, peak memory. The Train tab wraps this line in its HTML."""
+    tokens per second, peak memory. The Train tab wraps this line in its HTML. A finished run's line says
+    what it took, with no ETA and no figure nobody measured."""
+    if not p.live and p.status in ("completed", "stopped", "failed"):
+        parts = [t("ui.train.figures_done.steps", lang, step=p.step or 0, total=p.total_steps or p.step or 0,
+                   pct=f"{100.0 * (p.progress or 0.0):.0f}")]
+        if p.elapsed_s is not None:
+            parts.append(t("ui.train.figures_done.took", lang, elapsed=fmt_duration(p.elapsed_s)))
+        if p.tokens_per_s is not None:
+            parts.append(t("ui.train.figures_done.tps", lang, tps=f"{p.tokens_per_s:.0f}"))
+        if p.peak_memory_mb is not None:
+            parts.append(t("ui.train.figures_done.mem", lang, mem=f"{p.peak_memory_mb:.0f}"))
+        return " · ".join(parts)
     return t("ui.train.figures", lang, step=p.step or 0, total=p.total_steps or "?",
              pct=f"{100.0 * (p.progress or 0.0):.0f}", eta=fmt_duration(p.eta_s) if p.live else "–",
              elapsed=fmt_duration(p.elapsed_s),
@@ -41,13 +52,59 @@ def progress_figures(p: RunProgress, lang: str) -> str:
              mem=f"{p.peak_memory_mb:.0f}" if p.peak_memory_mb is not None else "–")
 
 
+def event_text(event: dict, lang: str) -> str | None:
+    """One logged event (a `log` or `eval` line of events.jsonl / train.log) as a person reads it; None for
+    any other event."""
+    kind = event.get("type")
+    if kind == "eval" and event.get("eval_loss") is not None:
+        return t("train.cli.eval", lang, step=event.get("step"), epoch=event.get("epoch"), loss=event["eval_loss"])
+    if kind != "log":
+        return None
+
+    def num(key: str, fmt: str) -> str:
+        v = event.get(key)
+        return "–" if v is None else format(v, fmt)
+    return t("train.cli.log_line", lang, step=event.get("step", "?"), total=event.get("total_steps") or "?",
+             loss=num("loss", ".4f"), lr=num("learning_rate", ".2e"), tps=num("tokens_per_s", ".0f"),
+             eta=fmt_duration(event.get("eta_s")), mem=num("peak_memory_mb", ".0f"))
+
+
+def readable_log(text: str, lang: str) -> str:
+    """A log's text with its JSON event lines (what train.py prints off a terminal, i.e. into train.log)
+    rendered as `event_text`, as the terminal shows them; every other line as it is."""
+    out = []
+    for line in text.splitlines():
+        shown = None
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                event = None
+            shown = event_text(event, lang) if isinstance(event, dict) else None
+        out.append(line if shown is None else shown)
+    return "\n".join(out)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed, or not a file
+        return False
+
+
 class ConsoleReport:
     """Call with each event dict; `tty=None` asks the stream whether it is a terminal."""
 
-    def __init__(self, lang: str = "en", stream: TextIO | None = None, tty: bool | None = None):
+    def __init__(self, lang: str = "en", stream: TextIO | None = None, tty: bool | None = None,
+                 bar_stream: TextIO | None = None):
         self.lang = lang
         self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty() if tty is None else tty
+        # The bar goes to stderr, like every progress bar (stdout stays for results and JSON lines), and only
+        # when stderr is a terminal; `stream` given alone (tests) carries the bar too.
+        self.bar_stream = bar_stream or (self.stream if stream is not None else sys.stderr)
+        self.tty = _isatty(self.bar_stream) if tty is None else tty
+        # JSON lines whenever stdout is not a terminal (`train.py > log`, the Space's train.log, CI)
+        self.json_lines = not (self.tty if stream is not None or tty is not None else _isatty(self.stream))
         self.bar = None
         self.evals: list[dict] = []
 
@@ -57,19 +114,19 @@ class ConsoleReport:
             self.evals.append(event)
         if self.tty:
             self._bar_event(kind, event)
-        elif kind in ("log", "eval"):
+        if self.json_lines and kind in ("log", "eval"):
             line = {k: v for k, v in event.items() if k not in _HIDDEN}
             self.stream.write(json.dumps({"type": kind, **line}, ensure_ascii=False) + "\n")
             self.stream.flush()
 
     def _bar_event(self, kind: str | None, event: dict) -> None:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        if kind == "log":
+        if kind in ("log", "step"):
             total = event.get("total_steps") or None
             if self.bar is None:
-                self.bar = tqdm(total=total, desc=t("train.cli.bar", self.lang), unit="step", file=self.stream,
-                                ncols=self._size()[0], nrows=self._size()[1])
+                self.bar = tqdm(total=total, desc=t("train.cli.bar", self.lang), unit="step", file=self.bar_stream,
+                                ncols=self._size()[0], nrows=self._size()[1], mininterval=0)
             self.bar.update(max(0, event["step"] - self.bar.n))
             if event.get("loss") is not None:
                 self.bar.set_postfix_str(t("train.cli.bar_loss", self.lang, loss=event["loss"]), refresh=True)
@@ -77,7 +134,7 @@ class ConsoleReport:
             text = t("train.cli.eval", self.lang, step=event.get("step"), epoch=event.get("epoch"),
                      loss=event["eval_loss"])
             if self.bar is not None:
-                self.bar.write(text, file=self.stream)
+                self.bar.write(text, file=self.bar_stream)
             else:
                 self.stream.write(text + "\n")
         elif kind == "status" and event.get("status") in ("completed", "stopped", "failed"):
@@ -89,7 +146,7 @@ class ConsoleReport:
         import os
 
         try:
-            size = os.get_terminal_size(self.stream.fileno())
+            size = os.get_terminal_size(self.bar_stream.fileno())
             return size.columns or 100, size.lines or 24
         except (OSError, ValueError, AttributeError):
             return 100, 24

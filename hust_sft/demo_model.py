@@ -15,6 +15,8 @@ from pathlib import Path
 from hust_sft.settings import QWEN25_SYSTEM_PROMPT
 
 QWEN3_ONLY_IDS = range(151665, 151669)
+SAMPLE_DATA = Path(__file__).resolve().parent / "assets" / "sample_handbook.jsonl"  # the demo's handbook
+READABLE_MARK = "hust_sft_demo.json"  # in a `readable` model folder
 VOCAB_SIZE = 151936  # Qwen2.5's embedding rows (the tokenizer uses the first 151,665)
 
 # Qwen2.5's chat template without the tool-calling branches (this product never passes tools).
@@ -78,29 +80,69 @@ def tiny_config(**overrides):
     return Qwen2Config(**kw)
 
 
-def build(out: str | Path, *, seed: int = 0, dtype: str = "float32", **config_overrides) -> Path:
+def build(out: str | Path, *, seed: int = 0, dtype: str = "float32", readable: bool = False,
+          **config_overrides) -> Path:
     """A loadable model folder (tiny random Qwen2ForCausalLM + the real tokenizer) at `out`; idempotent.
 
     `dtype` is the dtype the weights are saved in ("bfloat16" mirrors the Hub's Qwen2.5 checkpoints).
+    `readable`: what the app's demo shows people (`build_demo`). A tied random model echoes its input's
+    last token, and a prompt ends in "assistant\n", so it answers with blank lines only: an empty bubble.
+    Untied, with the LM head's rows of whitespace-only tokens zeroed (their logit is always 0, below the
+    best of 151,000 random ones), it writes visible noise, as the demo banner says it will.
     """
     import torch
     from transformers import GenerationConfig, Qwen2ForCausalLM
 
     out = Path(out)
-    if (out / "config.json").is_file() and (out / "tokenizer.json").is_file():
+    if (out / "config.json").is_file() and (out / "tokenizer.json").is_file() \
+            and (out / READABLE_MARK).is_file() == readable:
         return out
     torch.manual_seed(seed)
+    if readable:
+        config_overrides = {"tie_word_embeddings": False, **config_overrides}
     model = Qwen2ForCausalLM(tiny_config(**config_overrides)).to(getattr(torch, dtype))
     model.generation_config = GenerationConfig(eos_token_id=[151645, 151643], pad_token_id=151643,
                                                bos_token_id=151643, do_sample=False)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
     write_tokenizer(tmp)
+    if readable:
+        with torch.no_grad():
+            model.lm_head.weight[blank_token_ids(tmp)] = 0
+        (tmp / READABLE_MARK).write_text('{"readable": true}\n', encoding="utf-8")
+    model.save_pretrained(tmp)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
 
 
+def _byte_chars() -> dict[int, str]:
+    """GPT-2's byte-level alphabet (Qwen's too): the character each byte is written as in the vocabulary."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {b: chr(b) for b in printable}, 0
+    for b in range(256):
+        if b not in chars:
+            chars[b], extra = chr(256 + extra), extra + 1
+    return chars
+
+
+def blank_token_ids(tokenizer_dir: Path) -> list[int]:
+    """Ids of the byte-level tokens made of whitespace bytes only: what a blank answer is made of.
+    (Read from the vocabulary, not by decoding 151,665 tokens one by one, which takes seconds.)"""
+    spaces = {c for b, c in _byte_chars().items() if chr(b).isspace()}
+    vocab = json.loads((Path(tokenizer_dir) / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    return sorted(i for token, i in vocab.items() if token and set(token) <= spaces)
+
+
 def default_dir() -> Path:
+    """The tests' tiny model (`build`'s default weights)."""
     return Path.home() / ".cache" / "hust-sft" / "demo-tiny-qwen2"
+
+
+def demo_dir() -> Path:
+    return Path.home() / ".cache" / "hust-sft" / "demo-tiny-qwen2-readable"
+
+
+def build_demo() -> Path:
+    """The model `app.py --demo` and `train.py --demo` use: tiny, random, and answering visible noise."""
+    return build(demo_dir(), readable=True)

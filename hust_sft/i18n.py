@@ -133,32 +133,32 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "梯度累积",
         "en": "Gradient accumulation"},
     "field.grad_accum.help": {
-        "zh": "把多个小批次的梯度累加后再更新一次，用很少的显存实现大的有效批次。",
-        "en": "Adds up gradients over several small batches before each update, so a large effective batch fits in little memory."},
+        "zh": "原理：每次只前向/反向一个小批次，把梯度累加若干次后才更新一次参数，所以同时占内存的激活只有小批次那么多，有效批次不变。实测（bench/memory_techniques.py，2 vCPU，批次 2 × 累积 4 对 8 × 1）：峰值内存 ×0.42，时间 ×1.08。",
+        "en": "How it works: forward and backward one small batch at a time and add up the gradients over several of them before each update, so only a small batch's activations are in memory while the effective batch stays the same. Measured (bench/memory_techniques.py, 2 vCPU, batch 2 × 4 vs 8 × 1): peak memory ×0.42, time ×1.08."},
     "field.mixed_precision.label": {
         "zh": "混合精度",
         "en": "Mixed precision"},
     "field.mixed_precision.help": {
-        "zh": "在硬件支持时用 16 位（bf16 或 fp16）计算，激活显存减半，矩阵运算更快。",
-        "en": "Computes in 16-bit (bf16 or fp16) where the hardware supports it, halving activation memory and speeding up matrix maths."},
+        "zh": "原理：前向和反向在 16 位（bf16 或 fp16）中计算，主权重与优化器仍是 32 位，激活占用约减半；在有 16 位硬件的 GPU 上也更快。auto 只在硬件支持时开启。实测（bench/memory_techniques.py，2 vCPU 无 avx512_bf16，强制 bf16）：峰值内存 ×0.99，时间 ×38（软件模拟 bf16：在这种 CPU 上别开）。",
+        "en": "How it works: the forward and backward passes compute in 16-bit (bf16 or fp16) while the master weights and optimizer stay 32-bit, so activations take about half the memory, and GPUs with 16-bit units run faster. auto turns it on only where the hardware has it. Measured (bench/memory_techniques.py, 2 vCPU without avx512_bf16, bf16 forced): peak memory ×0.99, time ×38 (emulated bf16: keep it off on such a CPU)."},
     "field.gradient_checkpointing.label": {
         "zh": "梯度检查点",
         "en": "Gradient checkpointing"},
     "field.gradient_checkpointing.help": {
-        "zh": "反向传播时重新计算激活值而不保存它们：显存大幅减少，时间约增加 30%。",
-        "en": "Recomputes activations during the backward pass instead of storing them: much less memory for about 30% more time."},
+        "zh": "原理：前向时只保存每层的输入，反向传播时重新计算层内激活，而不是一直保存它们；层越多、序列越长省得越多，代价是多一次前向。实测（bench/memory_techniques.py，2 vCPU，2 层微型模型，峰值被输出层占满）：峰值内存 ×1.00，时间 ×1.07；在 24 层的真实模型上省的是各层激活。",
+        "en": "How it works: the forward pass keeps only each layer's input and the backward pass recomputes the activations inside the layer instead of storing them; it saves more with more layers and longer sequences, for one more forward pass. Measured (bench/memory_techniques.py, 2 vCPU, a 2-layer tiny model whose peak is the output layer's): peak memory ×1.00, time ×1.07; on the real 24-layer model it saves the layers' activations."},
     "field.quantization.label": {
         "zh": "量化基座（QLoRA）",
         "en": "Quantized base (QLoRA)"},
     "field.quantization.help": {
-        "zh": "通过 bitsandbytes 以 4 位或 8 位加载冻结的基座权重（仅限 CUDA），权重显存减为 1/4 或 1/2。",
-        "en": "Loads the frozen base weights in 4-bit or 8-bit through bitsandbytes (CUDA only), cutting weight memory 4x or 2x."},
+        "zh": "原理：冻结的基座权重以 4 位（NF4）或 8 位存放，计算时逐块反量化，只有 LoRA 权重是全精度并参与训练（QLoRA），权重显存减为约 1/4 或 1/2。仅限 CUDA（bitsandbytes）；本项目还没有在 GPU 上测过（bench/memory_techniques.py 在有 GPU 时会加测 4bit/8bit）。",
+        "en": "How it works: the frozen base weights are stored in 4-bit (NF4) or 8-bit and dequantized block by block for each matrix product; only the LoRA weights are full precision and trained (QLoRA), so weight memory drops to about 1/4 or 1/2. CUDA only (bitsandbytes); not measured on a GPU yet (bench/memory_techniques.py adds 4bit/8bit arms where CUDA is available)."},
     "field.answer_only_head.label": {
         "zh": "仅在回答位置计算输出层",
         "en": "LM head on answers only"},
     "field.answer_only_head.help": {
-        "zh": "只在回答位置计算 151,936 维的输出层和损失，省去问题和填充部分的计算。",
-        "en": "Computes the 151,936-wide output layer and the loss only at answer positions, skipping the work for the question and padding."},
+        "zh": "原理：只在回答的位置计算 151,936 维的输出层和损失（每次几百个位置），问题和填充位置的 logits 从不生成——它们本来就不参与学习。实测（bench/memory_techniques.py，2 vCPU）：峰值内存 ×0.36，时间 ×0.88。",
+        "en": "How it works: the 151,936-wide output layer and the loss are computed only at answer positions (a few hundred at a time); the question's and padding's logits, which nothing learns from, are never made. Measured (bench/memory_techniques.py, 2 vCPU): peak memory ×0.36, time ×0.88."},
     "field.output.label": {
         "zh": "运行目录",
         "en": "Run directory"},
@@ -533,6 +533,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "model.error.tokenizer": {
         "zh": "无法从 {model!r} 加载分词器：{reason}",
         "en": "could not load a tokenizer from {model!r}: {reason}"},
+    "model.error.no_hub": {
+        "zh": "无法从 Hugging Face Hub（{endpoint}）下载模型 {model!r}：这台机器连不上 Hub，本地缓存里也没有它。可以：用 `python app.py --demo`（或 `train.py --demo`）运行离线演示模型；用 `--model DIR` 指定本机上的模型文件夹；或把 HF_ENDPOINT 设为一个能访问的 Hub 镜像（例如 `HF_ENDPOINT=https://hf-mirror.com`）。",
+        "en": "Could not download model {model!r} from the Hugging Face Hub ({endpoint}): this machine cannot reach it and the model is not in the local cache. Use `python app.py --demo` (or `train.py --demo`) for the offline demo model, `--model DIR` for a model folder on this machine, or set HF_ENDPOINT to a Hub mirror you can reach (e.g. `HF_ENDPOINT=https://hf-mirror.com`)."},
     "model.error.no_chat_template": {
         "zh": "{model!r} 的分词器没有对话模板；请选择 instruct/chat 模型",
         "en": "the tokenizer of {model!r} has no chat template; pick an instruct/chat model"},
@@ -741,6 +744,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "train.cli.lang": {
         "zh": "提示信息和本帮助的语言（默认：按 LANG，否则英文）",
         "en": "language of the messages and of this help (default: from LANG, else English)"},
+    "train.cli.demo": {
+        "zh": "离线演示：使用 app.py --demo 的微型随机模型和内置示例手册（除非另给 --model / --data），不下载任何东西；输出是噪声，只用来试用流程。",
+        "en": "Offline demo: the tiny random model of app.py --demo and the bundled sample handbook (unless --model / --data say otherwise); nothing is downloaded. Its output is noise: for trying the workflow."},
     "train.cli.bar": {
         "zh": "训练",
         "en": "training"},
@@ -750,6 +756,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "train.cli.eval": {
         "zh": "验证损失 {loss:.4f}（第 {step} 步，第 {epoch} 轮）",
         "en": "validation loss {loss:.4f} (step {step}, epoch {epoch})"},
+    "train.cli.log_line": {
+        "zh": "第 {step} / {total} 步 · 损失 {loss} · 学习率 {lr} · {tps} token/秒 · 预计剩余 {eta} · 峰值内存 {mem} MB",
+        "en": "step {step} / {total} · loss {loss} · learning rate {lr} · {tps} tokens/s · ETA {eta} · peak memory {mem} MB"},
     "train.cli.best": {
         "zh": "最低验证损失：{loss}（第 {step} 步，第 {epoch} 轮）",
         "en": "best validation loss: {loss} (step {step}, epoch {epoch})"},
@@ -863,6 +872,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "hub.error.no_token": {
         "zh": "发布需要有写权限的 Hugging Face token：请用按钮登录，或设置 HF_TOKEN 密钥。",
         "en": "Publishing needs a Hugging Face token with write access: log in with the button, or set the HF_TOKEN secret."},
+    "hub.error.no_token_local": {
+        "zh": "发布需要有写权限的 Hugging Face token。这里不是 Space，没有登录按钮：请设置环境变量 HF_TOKEN 后重新启动应用（例如 `HF_TOKEN=hf_… python app.py`）。",
+        "en": "Publishing needs a Hugging Face token with write access. This is not a Space, so there is no sign-in button: set the HF_TOKEN environment variable and start the app again (e.g. `HF_TOKEN=hf_… python app.py`)."},
     "hub.error.no_adapter": {
         "zh": "{path} 中没有适配器（缺少 adapter_config.json）：请先完成或停止训练。",
         "en": "{path} holds no adapter (adapter_config.json is missing): finish or stop the training run first."},
@@ -995,6 +1007,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "eval.cli.description": {
         "zh": "在留出的测试集（以及可选的域外文件）上评测基座模型和 LoRA 适配器；输出 per_example.jsonl/.csv 和 summary.json/.md。",
         "en": "Evaluate the base model and LoRA adapters on the held-out test split (and an optional out-of-domain file); writes per_example.jsonl/.csv and summary.json/.md."},
+    "eval.cli.wrote": {
+        "zh": "评测结果已写入 {path}（summary.md、summary.json、per_example.csv、per_example.jsonl）",
+        "en": "evaluation written to {path} (summary.md, summary.json, per_example.csv, per_example.jsonl)"},
     "field.eval.output.help": {
         "zh": "评测文件的保存目录；未设置时为第一个适配器运行目录下的 eval，否则为 runs/eval-<时间>。",
         "en": "Folder for the evaluation files; when unset, <first adapter's run dir>/eval, else runs/eval-<time>."},
@@ -1238,6 +1253,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "eval.md.learn_note": {
         "zh": "训练集问题：从适配器训练用过的 {of} 道题中固定抽取的 {n} 道。得分远高于留出集说明是死记硬背，而不是学会。相同：与基座回答逐字相同。循环：把同一行或同一短语重复 3 次及以上的回答（metrics.loop_unit）。长度按字符计。",
         "en": "Training questions: a fixed sample of {n} of the {of} questions the adapter was trained on. A score far above the held-out one is memorisation, not learning. Identical: answers equal to base's word for word. Looping: answers that repeat a line or phrase 3+ times (metrics.loop_unit). Length in characters."},
+    "eval.md.learn_note_none": {
+        "zh": "没有回答训练集问题（训练集抽题数为 0），所以无法与留出集得分对比是否死记硬背。相同：与基座回答逐字相同。循环：把同一行或同一短语重复 3 次及以上的回答（metrics.loop_unit）。长度按字符计。",
+        "en": "No training questions were answered (training-question sample 0), so memorisation cannot be compared with the held-out score. Identical: answers equal to base's word for word. Looping: answers that repeat a line or phrase 3+ times (metrics.loop_unit). Length in characters."},
     "eval.learn.held_out.token_f1": {
         "zh": "词元 F1（留出）",
         "en": "Token F1 held-out"},
@@ -1558,6 +1576,18 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.train.figures": {
         "zh": "第 {step} / {total} 步（{pct}%）· 预计剩余 {eta} · 已用 {elapsed} · {tps} token/秒 · 峰值内存 {mem} MB",
         "en": "Step {step} / {total} ({pct}%) · ETA {eta} · elapsed {elapsed} · {tps} tokens/s · peak memory {mem} MB"},
+    "ui.train.figures_done.steps": {
+        "zh": "{step} / {total} 步（{pct}%）",
+        "en": "{step} / {total} steps ({pct}%)"},
+    "ui.train.figures_done.took": {
+        "zh": "用时 {elapsed}",
+        "en": "took {elapsed}"},
+    "ui.train.figures_done.tps": {
+        "zh": "{tps} token/秒",
+        "en": "{tps} tokens/s"},
+    "ui.train.figures_done.mem": {
+        "zh": "峰值内存 {mem} MB",
+        "en": "peak memory {mem} MB"},
     "ui.train.series.title": {
         "zh": "曲线",
         "en": "Curve"},
@@ -1843,6 +1873,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ui.publish.intro": {
         "zh": "把运行的适配器和模型卡上传到 Hugging Face Hub。请在下方登录（令牌只保存在你的会话中），或在 Space 中设置 HF_TOKEN 密钥。",
         "en": "Upload a run's adapter and a model card to the Hugging Face Hub. Sign in below (the token stays in your session), or set an HF_TOKEN secret on the Space."},
+    "ui.publish.intro_local": {
+        "zh": "把运行的适配器和模型卡上传到 Hugging Face Hub。这里不是 Space，没有登录按钮：请在启动应用前设置环境变量 HF_TOKEN（一个有写权限的令牌，例如 `HF_TOKEN=hf_… python app.py`）。",
+        "en": "Upload a run's adapter and a model card to the Hugging Face Hub. This is not a Space, so there is no sign-in button: set the HF_TOKEN environment variable (a token with write access) before starting the app, e.g. `HF_TOKEN=hf_… python app.py`."},
     "ui.publish.login": {
         "zh": "用 Hugging Face 登录",
         "en": "Sign in with Hugging Face"},

@@ -49,12 +49,40 @@ def pick_mixed_precision(device: str, requested: str = "auto", dtype: str = "aut
     return precision.plan_precision(precision.detect(device), dtype, requested).autocast
 
 
+def hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+
+
+def hub_unreachable(error: BaseException, model: str) -> bool:
+    """Whether loading `model` (a Hub id, not a local folder) failed because the Hub could not be reached:
+    no network, HF_HUB_OFFLINE, or a model not in the cache while offline. transformers says so in its own
+    words ("couldn't connect to 'https://huggingface.co'"); the app says it in its own, with what to do."""
+    if Path(model).exists():
+        return False
+    try:
+        from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+    except ImportError:  # an older huggingface_hub
+        LocalEntryNotFoundError = OfflineModeIsEnabled = ()  # noqa: N806
+    seen, e = set(), error
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (LocalEntryNotFoundError, OfflineModeIsEnabled, ConnectionError)):
+            return True
+        if type(e).__name__ in ("ConnectError", "ConnectTimeout", "ConnectionError"):
+            return True
+        e = e.__cause__ or e.__context__
+    text = str(error)
+    return "couldn't connect to" in text or "offline mode" in text.lower()
+
+
 def load_tokenizer(model: str):
     from transformers import AutoTokenizer
 
     try:
         tok = AutoTokenizer.from_pretrained(model)
     except OSError as e:
+        if hub_unreachable(e, model):
+            raise ModelError("model.error.no_hub", model=model, endpoint=hub_endpoint()) from None
         raise ModelError("model.error.tokenizer", model=model, reason=str(e)) from None
     if tok.pad_token is None:
         # Qwen's <|endoftext|>; never the <|im_end|> the model must learn to emit.
@@ -83,6 +111,8 @@ def load_base_model(settings: ModelSettings, quantization: str = "none", dtype: 
     try:
         model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)
     except OSError as e:
+        if hub_unreachable(e, settings.model):
+            raise ModelError("model.error.no_hub", model=settings.model, endpoint=hub_endpoint()) from None
         raise ModelError("model.error.load_model", model=settings.model, reason=str(e)) from None
     if quantization == "none":
         model.to(device)

@@ -186,6 +186,11 @@ class EventLog:
     def status(self, status: str, message: str = "", **extra) -> dict:
         return self.write({"type": "status", "status": status, "message": message, **extra})
 
+    def notify(self, event: dict) -> None:
+        """Hand `event` to the listener only, not to events.jsonl (a `step` tick for train.py's progress bar)."""
+        if self.enabled and self.on_event is not None:
+            self.on_event(_finite(event))
+
 
 def _finite(event: dict) -> dict:
     """JSON has no NaN/inf; a diverged loss is written as null rather than breaking every reader."""
@@ -427,10 +432,26 @@ def progress(run_dir: str | Path, *, alive: bool = False, log_lines: int = LOG_T
     if error is None and status in ("failed", "stopped"):
         error = final.get("message")
     best = next((e for e in reversed(events) if e.get("type") == "best" and e.get("key")), None)
+    elapsed, peak, tps = last.get("elapsed_s"), last.get("peak_memory_mb"), last.get("tokens_per_s")
+    if not alive and status in FINAL_STATUSES:
+        # A run over before its first logging step has no log line: its figures are run.json's, so a
+        # finished run never reads "Step 2 / ? (0%) · elapsed –" beside "completed".
+        try:
+            record = read_run_json(run_dir) or {}
+        except RunFileError:
+            record = {}
+        step = step if step is not None else record.get("global_step")
+        total = total or record.get("total_steps") or (step if status == "completed" else None)
+        fraction = 1.0 if status == "completed" else (min(step / total, 1.0) if step and total else fraction)
+        elapsed = record.get("wall_time_s") if record.get("wall_time_s") is not None else elapsed
+        peak = record.get("peak_memory_mb") if record.get("peak_memory_mb") is not None else peak
+        seen, runtime = record.get("tokens_seen"), record.get("train_runtime_s")
+        if tps is None and seen and runtime:
+            tps = round(seen / runtime, 1)
     return RunProgress(name=run_dir.name, run_dir=str(run_dir), status=status, alive=alive, step=step,
-                       total_steps=total, progress=fraction, eta_s=eta, elapsed_s=last.get("elapsed_s"),
-                       loss=last.get("loss"), tokens_per_s=last.get("tokens_per_s"),
-                       peak_memory_mb=last.get("peak_memory_mb"), error=error, unreadable=unreadable, best=best,
+                       total_steps=total, progress=fraction, eta_s=eta, elapsed_s=elapsed,
+                       loss=last.get("loss"), tokens_per_s=tps,
+                       peak_memory_mb=peak, error=error, unreadable=unreadable, best=best,
                        events=events, log_tail=tail(run_dir / TRAIN_LOG, log_lines) if log_lines else "")
 
 

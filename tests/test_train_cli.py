@@ -164,8 +164,9 @@ def test_a_terminal_gets_a_progress_bar(tmp_path, qa_file, tiny_model_dir):
 
     out = tmp_path / "run"
     leader, follower = pty.openpty()
+    # A terminal is stdout and stderr both (the bar is drawn on stderr, as progress bars are).
     proc = subprocess.Popen(small_run(qa_file, tiny_model_dir, out, "--max-steps", "3"), cwd=ROOT, env=ENV,
-                            stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.DEVNULL)
+                            stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
     os.close(follower)
     chunks = []
     while True:

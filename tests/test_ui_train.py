@@ -223,8 +223,8 @@ def test_status_of_a_finished_run_shows_its_figures_log_and_row(config):
     _fake_run(config.runs_dir, "r1", EVENTS, log="line 1\nline 2\n")
     html, curve, log, table = train.status(config, "en")
     assert 'data-status="stopped"' in html and 'data-step="10" data-total="20"' in html
-    assert "Step 10 / 20 (50%)" in html and "800 tokens/s" in html and "1540 MB" in html
-    assert "elapsed 1:00" in html and "ETA –" in html          # no ETA once a run is over
+    assert "10 / 20 steps (50%)" in html and "800 tokens/s" in html and "1540 MB" in html
+    assert "took 1:00" in html and "ETA" not in html          # no ETA once a run is over
     assert "stopped by the user at step 10" in html
     assert len(curve) == 3 and log == "line 1\nline 2"
     row = table.iloc[0].to_dict()
@@ -236,7 +236,37 @@ def test_a_completed_run_shows_its_last_step_even_between_logging_steps(config):
     events = EVENTS[:-1] + [{"type": "status", "status": "completed", "step": 12, "message": "done"}]
     _fake_run(config.runs_dir, "r2", events)
     html, *_ = train.status(config, "en")
-    assert 'data-status="completed"' in html and "Step 12 / 20 (100%)" in html
+    assert 'data-status="completed"' in html and "12 / 20 steps (100%)" in html
+
+
+def test_a_run_finished_before_its_first_logging_step_shows_run_json_s_figures(config):
+    """Issue 19: "Step 2 / ? (0%) · ETA – · elapsed – · – tokens/s · peak memory – MB" beside "completed"."""
+    run = _fake_run(config.runs_dir, "short", [{"type": "status", "status": "running"},
+                                               {"type": "status", "status": "completed", "step": 2}])
+    (run / "run.json").write_text(json.dumps({"status": "completed", "global_step": 2, "total_steps": 2,
+                                              "wall_time_s": 75.4, "peak_memory_mb": 812.0, "tokens_seen": 900,
+                                              "train_runtime_s": 30.0}), encoding="utf-8")
+    html, *_ = train.status(config, "en")
+    assert "2 / 2 steps (100%) · took 1:15 · 30 tokens/s · peak memory 812 MB" in html
+    assert "?" not in html and "–" not in html and "ETA" not in html
+    zh, *_ = train.status(config, "zh")
+    assert "2 / 2 步（100%） · 用时 1:15" in zh
+
+
+def test_the_log_tail_reads_as_the_terminal_shows_it(config):
+    """Issue 19: train.log's JSON event lines (train.py off a terminal) are rendered for people."""
+    log = ('kept 40 of 40 records\n{"type": "eval", "step": 0, "epoch": 0, "eval_loss": 11.9612}\n'
+           '{"type": "log", "step": 1, "total_steps": 400, "epoch": 0.01, "loss": 11.95, "learning_rate": 0.0003, '
+           '"tokens_per_s": 812.4, "eta_s": 3600, "peak_memory_mb": 1536.2}\n{not json\n')
+    _fake_run(config.runs_dir, "r1", EVENTS, log=log)
+    _, _, text, _ = train.status(config, "en")
+    assert text.splitlines() == [
+        "kept 40 of 40 records", "validation loss 11.9612 (step 0, epoch 0)",
+        "step 1 / 400 · loss 11.9500 · learning rate 3.00e-04 · 812 tokens/s · ETA 1:00:00 · peak memory 1536 MB",
+        "{not json"]
+    assert '"type"' not in text
+    _, _, zh, _ = train.status(config, "zh")
+    assert "验证损失 11.9612" in zh and "第 1 / 400 步" in zh
 
 
 def test_status_with_no_runs_says_so(config):

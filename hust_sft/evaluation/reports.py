@@ -159,7 +159,10 @@ def _did_it_learn_markdown(summary: dict, lang: str) -> list[str]:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     train = summary["data"].get(TRAIN_SPLIT)
-    lines += ["", t("eval.md.learn_note", lang, n=train["n"] if train else 0, of=train["of"] if train else 0), ""]
+    if train and train.get("n"):
+        lines += ["", t("eval.md.learn_note", lang, n=train["n"], of=train["of"]), ""]
+    else:  # no training question was answered (train_sample 0): never "0 of the 0 questions"
+        lines += ["", t("eval.md.learn_note_none", lang), ""]
     return lines
 
 

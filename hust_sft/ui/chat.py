@@ -13,7 +13,7 @@ import gradio as gr
 
 from hust_sft import access, limits
 from hust_sft import settings as S
-from hust_sft.i18n import t
+from hust_sft.i18n import LANGS, t
 from hust_sft.ui.common import (
     ANSWER_CONCURRENCY,
     ANSWER_QUEUE,
@@ -54,12 +54,28 @@ def history_messages(history: list[dict]) -> list[dict]:
 
 def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hub_id: str | None,
          system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict, base_retrieval: bool = False,
-         tuned_retrieval: bool = False, *, owner: bool = True) -> Iterator[tuple]:
+         tuned_retrieval: bool = False, *, owner: bool = True, sources: dict | None = None) -> Iterator[tuple]:
     """Yield (base chat, tuned chat, question box, base sources, tuned sources) while the base, then the
     tuned model, write their answers; a side with retrieval on is asked with the retrieved passages.
 
     `run`: a listed run's name. `owner` False (a visitor of a public Space): settings, question, system
-    prompt and history are held to the public limits (hust_sft.limits) before anything is generated."""
+    prompt and history are held to the public limits (hust_sft.limits) before anything is generated.
+    `sources`: filled with {lang: (base sources, tuned sources)} in every language, for the language switch.
+
+    A failure after the first yield puts the page back as it was before the question (the question in its
+    box, the chats without the unanswered turn) and then raises the one gr.Error the page shows."""
+    prior = (list(base_hist or []), list(tuned_hist or []))
+    try:
+        yield from _chat(config, cache, lang, question, run, hub_id, system_prompt, base_hist, tuned_hist,
+                         gen_values, base_retrieval, tuned_retrieval, owner=owner, sources=sources)
+    except gr.Error:
+        yield prior[0], prior[1], question, "", ""
+        raise
+
+
+def _chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hub_id: str | None,
+          system_prompt: str, base_hist: list, tuned_hist: list, gen_values: dict, base_retrieval: bool,
+          tuned_retrieval: bool, *, owner: bool, sources: dict | None) -> Iterator[tuple]:
     lang = lang_of(lang)
     question = (question or "").strip()
     if not question:
@@ -85,6 +101,9 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
     tuned_asked = found.ask(question, tuned=True) if tuned_retrieval else None
     extra = {"passage_max_chars": found.passage_max_chars} if found else {}
     base_src, tuned_src = sources_markdown(base_asked, lang), sources_markdown(tuned_asked, lang)
+    if sources is not None:
+        sources.update({code: (sources_markdown(base_asked, code), sources_markdown(tuned_asked, code))
+                        for code in LANGS})
     base_hist = base_msgs + [{"role": "assistant", "content": "…"}]
     tuned_hist = tuned_msgs + [{"role": "assistant", "content": "…" if adapter else t("ui.chat.no_adapter", lang)}]
     yield base_hist, tuned_hist, "", base_src, tuned_src
@@ -101,6 +120,11 @@ def chat(config: AppConfig, cache, lang: str, question: str, run: str | None, hu
                 yield base_hist, tuned_hist, "", base_src, tuned_src
     except Exception as e:  # noqa: BLE001 - model/adapter loading errors of every library end up here
         raise gr.Error(t("ui.chat.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
+
+
+def clear_chat() -> tuple:
+    """Clear's outputs: both chats, both source lists and the kept sources emptied."""
+    return [], [], "", "", {}
 
 
 def run_changed(config: AppConfig, run: str | None) -> tuple[str, bool, bool]:
@@ -149,20 +173,33 @@ def build(ctx: Ctx) -> None:
     run.change(lambda r: run_changed(config, r), run, [system, base_rag, tuned_rag], api_name=False)
 
     # The retrieval switches come last, so /chat keeps its earlier parameters in their places.
+    # The sources of the last answer in every language (a gr.State: not part of /chat's API), so the zh/en
+    # switch re-renders them instead of leaving them in the language they were asked in.
+    shown_sources = gr.State({})
+
     def do_chat(profile: gr.OAuthProfile | None, lang_value, q, r, h, sp, bh, th, *rest) -> Iterator[tuple]:
         gen_vals, (b_rag, t_rag) = rest[:len(GEN_NAMES)], rest[len(GEN_NAMES):]
-        yield from chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)),
-                        bool(b_rag), bool(t_rag), owner=access.is_owner(config, profile))
+        kept: dict = {}
+        for out in chat(config, cache, lang_value, q, r, h, sp, bh, th, dict(zip(GEN_NAMES, gen_vals)),
+                        bool(b_rag), bool(t_rag), owner=access.is_owner(config, profile), sources=kept):
+            yield (*out, dict(kept))
     inputs = [ctx.lang, question, run, hub, system, base_bot, tuned_bot, *gen_widgets, base_rag, tuned_rag]
-    outputs = [base_bot, tuned_bot, question, base_src, tuned_src]
+    outputs = [base_bot, tuned_bot, question, base_src, tuned_src, shown_sources]
     fn = gpu(config, do_chat)
     # Chat and blind pairs share one queue group, evaluations have their own (limits.py, app.py): a long
     # evaluation never takes the workers a chat needs, and the model lock lets them interleave per batch.
-    send.click(fn, inputs, outputs, api_name="chat", concurrency_id=ANSWER_QUEUE,
-               concurrency_limit=ANSWER_CONCURRENCY)
-    question.submit(fn, inputs, outputs, api_name=False, concurrency_id=ANSWER_QUEUE,
-                    concurrency_limit=ANSWER_CONCURRENCY)
-    clear.click(lambda: ([], [], "", ""), None, [base_bot, tuned_bot, base_src, tuned_src], api_name=False)
+    # show_progress="hidden": a failed answer raises one gr.Error (its toast is the message); the status
+    # tracker would also stamp "Error" on the question box and both chats. The "…" bubbles show the wait.
+    asked = [send.click(fn, inputs, outputs, api_name="chat", concurrency_id=ANSWER_QUEUE,
+                        concurrency_limit=ANSWER_CONCURRENCY, show_progress="hidden"),
+             question.submit(fn, inputs, outputs, api_name=False, concurrency_id=ANSWER_QUEUE,
+                             concurrency_limit=ANSWER_CONCURRENCY, show_progress="hidden")]
+    # Clear cancels an answer still streaming: its next chunk would otherwise be drawn over the cleared
+    # chats (Gradio streams diffs), and a second question then showed the first one again.
+    clear.click(clear_chat, None, [base_bot, tuned_bot, base_src, tuned_src, shown_sources], api_name=False,
+                cancels=asked)
+    ctx.on_lang(lambda lang_value, kept: tuple((kept or {}).get(lang_of(lang_value), ("", ""))),
+                [shown_sources], [base_src, tuned_src])
 
 
 def _field(name: str):

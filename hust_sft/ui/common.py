@@ -69,7 +69,7 @@ class AppConfig:
         if demo:
             from hust_sft import demo_model
 
-            cfg.model = str(demo_model.build(demo_model.default_dir()))
+            cfg.model = str(demo_model.build_demo())
             cfg.data = str(SAMPLE_DATA)
             cfg.arena_max_new_tokens = DEMO_ARENA_MAX_NEW_TOKENS
         return cfg
@@ -181,9 +181,16 @@ class Ctx:
     loads: list[tuple[Callable, list, list]] = field(default_factory=list)
     run_dropdowns: list = field(default_factory=list)  # every run_picker's dropdown, re-listed by one load
 
+    lang_changes: list[tuple[Callable, list, list]] = field(default_factory=list)
+
     def on_load(self, fn: Callable, inputs: list, outputs: list) -> None:
         """Run `fn(*inputs) -> outputs` on every page load (app.py wires them after all tabs)."""
         self.loads.append((fn, inputs, outputs))
+
+    def on_lang(self, fn: Callable, inputs: list, outputs: list) -> None:
+        """Run `fn(lang, *inputs) -> outputs` when the zh/en switch changes: for text made on the server from
+        a result (an answer's sources, an evaluation, Publish's message), which `Texts` cannot re-label."""
+        self.lang_changes.append((fn, inputs, outputs))
 
 
 # ---------------------------------------------------------------------------------------------------

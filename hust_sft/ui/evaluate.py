@@ -35,6 +35,7 @@ from hust_sft.ui.common import (
 
 # "arms" last: /evaluate keeps its earlier parameters in their places for API callers.
 SHOWN = ("limit", "batch_size", "bootstrap", "max_new_tokens", "train_sample", "arms")
+EVAL_WIDGET_MIN_WIDTH = 260  # px: a Chinese label and help line and a slider's number box side by side
 
 
 def eval_settings(config: AppConfig, run: str | None, hub_id: str | None, ood: str | None,
@@ -217,7 +218,7 @@ def show(out_dir: str | Path | None, lang: str, config: AppConfig | None = None)
 
 
 def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str | None, ood: str | None,
-             values: dict[str, Any], progress=None, profile: Any = None):
+             values: dict[str, Any], progress=None, profile: Any = None, shown: dict | None = None):
     """Run the evaluation on the cached model Chat and Blind A/B use (one copy of the weights), taking its
     lock per batch (a chat waits for one batch, not the whole evaluation), and show its files; bad
     settings or data become a visible error, never a crash."""
@@ -232,6 +233,8 @@ def run_eval(config: AppConfig, cache, lang: str, run: str | None, hub_id: str |
                               progress=(lambda f, text: progress(f, desc=text)) if progress is not None else None)
     except Exception as e:  # noqa: BLE001 - data, model, settings and Hub errors all end here, shown as is
         raise gr.Error(t("ui.eval.failed", lang, error=access.public_text(config, error_text(e, lang)))) from None
+    if shown is not None:  # which folder the page shows, for the language switch
+        shown["dir"] = str(report.output_dir)
     return show(report.output_dir, lang, config)
 
 
@@ -242,10 +245,17 @@ def build(ctx: Ctx) -> None:
     with gr.Row():
         picker = run_picker(ctx, "eval", info="ui.eval.run_help", refresh_api="eval_runs")
     run, hub = picker.run, picker.hub
-    with gr.Row():
-        widgets = [widget_for(n, fields[n][0], fields[n][1], S.get_value(defaults, n), texts) for n in SHOWN]
-        ood = texts.make(gr.File, label=tr("field.ood.label"), file_types=[".jsonl", ".json"], type="filepath",
-                         elem_id="eval-ood")  # gr.File has no `info`
+    # Two rows, never one: seven widgets in one row squeezed the Chinese labels to a character per line
+    # and clipped the sliders' maxima. min_width lets a narrow screen wrap them instead of squeezing.
+    widgets = []
+    for names in (SHOWN[:4], SHOWN[4:]):
+        with gr.Row(equal_height=False):
+            for n in names:
+                widgets.append(widget_for(n, fields[n][0], fields[n][1], S.get_value(defaults, n), texts))
+                widgets[-1].min_width = EVAL_WIDGET_MIN_WIDTH
+            if n == SHOWN[-1]:
+                ood = texts.make(gr.File, label=tr("field.ood.label"), file_types=[".jsonl", ".json"],
+                                 type="filepath", elem_id="eval-ood", min_width=EVAL_WIDGET_MIN_WIDTH)
     go = texts.make(gr.Button, value=tr("ui.eval.run"), variant="primary", elem_id="eval-go")
     md = gr.Markdown(elem_id="eval-summary-md")
     table = texts.make(gr.Dataframe, interactive=False, label=tr("ui.eval.summary"), elem_id="eval-summary")
@@ -267,17 +277,24 @@ def build(ctx: Ctx) -> None:
     ctx.on_load(on_load, [], list(bounded.values()))
     outs = [md, table, learn, bars, per_q, csv]
 
+    # The folder shown (a gr.State, not part of the API): the zh/en switch renders it again in the new language.
+    shown = gr.State(None)
+
     def on_run(r, lang_value):
         run_dir = run_dir_of(config, r)
-        return show(run_dir / runs.EVAL_DIR if run_dir else None, lang_value, config)
-    run.change(on_run, [run, ctx.lang], outs, api_name=False)
+        folder = str(run_dir / runs.EVAL_DIR) if run_dir else None
+        return (*show(folder, lang_value, config), folder)
+    run.change(on_run, [run, ctx.lang], [*outs, shown], api_name=False)
+    ctx.on_lang(lambda lang_value, folder: show(folder, lang_value, config), [shown], outs)
 
     # Explicit parameters: Gradio injects gr.Progress only into positional parameters, not after *args.
     def do_eval(profile: gr.OAuthProfile | None, lang_value, r, h, o, limit, batch_size, bootstrap, max_new_tokens,
                 train_sample, arms, progress=gr.Progress()):
         vals = (limit, batch_size, bootstrap, max_new_tokens, train_sample, arms)
-        return run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
-                        profile=profile)
+        kept: dict = {}
+        result = run_eval(config, ctx.cache, lang_value, r, h, o, dict(zip(SHOWN, vals)), progress=progress,
+                          profile=profile, shown=kept)
+        return (*result, kept.get("dir"))
     # Evaluations wait for their turn in `admission` (a bounded number; more are refused at once), not in
     # Gradio's queue, whose size is shared with every chat (hust_sft.limits.Admission).
     admission, evaluate_on_gpu = limits.Admission(EVAL_CONCURRENCY), gpu(config, do_eval, duration=600)
@@ -289,5 +306,5 @@ def build(ctx: Ctx) -> None:
                 return evaluate_on_gpu(profile, lang_value, *args, **kwargs)
         except limits.Busy as e:
             raise gr.Error(e.text(lang_of(lang_value))) from None
-    go.click(admitted, [ctx.lang, run, hub, ood, *widgets], outs, api_name="evaluate",
+    go.click(admitted, [ctx.lang, run, hub, ood, *widgets], [*outs, shown], api_name="evaluate",
              concurrency_id=EVAL_QUEUE, concurrency_limit=None)

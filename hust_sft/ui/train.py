@@ -14,7 +14,7 @@ import gradio as gr
 
 from hust_sft import access, precision, runs
 from hust_sft import settings as S
-from hust_sft.console import fmt_duration, progress_figures
+from hust_sft.console import fmt_duration, progress_figures, readable_log
 from hust_sft.i18n import DEFAULT_LANG, t
 from hust_sft.ui import knowledge as knowledge_upload
 from hust_sft.ui.common import AppConfig, Ctx, df_or_empty, error_text, lang_of, tr, training_lock, widget_for
@@ -316,7 +316,7 @@ def status(config: AppConfig, lang: str):
         state = replace(state, error=access.public_text(config, state.error) or None,
                         log_tail=access.public_text(config, state.log_tail))
     return (progress_html(state, lang), curve if curve["loss"].notna().any() else None,
-            state.log_tail if state else "", runs_table(config, lang, listed))
+            readable_log(state.log_tail, lang) if state else "", runs_table(config, lang, listed))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -418,8 +418,10 @@ def build_form(ctx: Ctx) -> Form:
                         widgets[name] = widget_for(name, f, tp, S.get_value(defaults, name), texts)
             if group == "data":
                 preview_btn = texts.make(gr.Button, value=tr("ui.train.preview"), elem_id="preview-btn")
-                preview_df = gr.Dataframe(preview_columns(DEFAULT_LANG), interactive=False, wrap=True,
-                                          elem_id="preview-table")
+                # Registered for the switch: its column heads follow the page's language (a switch
+                # empties it; Preview fills it again in the new language).
+                preview_df = texts.make(gr.Dataframe, value=tr(preview_columns), interactive=False, wrap=True,
+                                        elem_id="preview-table")
                 report_md = gr.Markdown(elem_id="preview-report")
             if group == "retrieval":
                 knowledge = knowledge_upload.build(texts)
