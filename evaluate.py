@@ -39,7 +39,9 @@ class Progress:
     terminal the line is redrawn in place. Minutes of answering are never silent."""
 
     def __init__(self, stream):
-        self.stream, self.last = stream, None
+        # The first step (loading the data, seconds) is held back until the next one: a bad --data file then
+        # fails with its one error line alone, as train.py's does.
+        self.stream, self.last, self.held = stream, None, None
         try:
             self.tty = stream.isatty()
         except (AttributeError, ValueError):
@@ -49,7 +51,16 @@ class Progress:
         line = f"[{100 * fraction:3.0f}%] {text}"
         if line == self.last:
             return
-        self.last = line
+        first, self.last = self.last is None, line
+        if first and fraction < 1:
+            self.held = fraction, line
+            return
+        if self.held:
+            self._write(*self.held)
+            self.held = None
+        self._write(fraction, line)
+
+    def _write(self, fraction: float, line: str) -> None:
         self.stream.write(("\r\033[K" + line + ("\n" if fraction >= 1 else "")) if self.tty else line + "\n")
         self.stream.flush()
 

@@ -66,11 +66,11 @@ def test_the_chat_tab_refuses_a_visitor_before_generating_and_lets_the_owner_thr
     cache = ModelCache()                                    # never loaded: refusals come before any model work
     gen = {"max_new_tokens": 1000, "temperature": 0.0, "top_p": 0.9, "repetition_penalty": 1.0}
     with pytest.raises(gr.Error) as e:
-        next(chat.chat(VISITOR_SPACE, cache, "en", "q", None, "", "", [], [], gen, owner=False))
+        list(chat.chat(VISITOR_SPACE, cache, "en", "q", None, "", "", [], [], gen, owner=False))  # restore, raise
     assert e.value.message == i18n.t("limits.error.public_max", "en", field="max_new_tokens", maximum=512, got=1000)
     history = [{"role": "user", "content": "x" * 20000}, {"role": "assistant", "content": "y"}]
     with pytest.raises(gr.Error, match="history: at most 16000"):
-        next(chat.chat(VISITOR_SPACE, cache, "en", "q", None, "", "", history, [], {**gen, "max_new_tokens": 8},
+        list(chat.chat(VISITOR_SPACE, cache, "en", "q", None, "", "", history, [], {**gen, "max_new_tokens": 8},
                        owner=False))
     assert cache.loaded == (None, [])
 

@@ -12,7 +12,6 @@ from qa_data import write_qa_jsonl
 from hust_sft.data.collator import PadCollator
 from hust_sft.data.encoding import encode
 from hust_sft.i18n import t
-from hust_sft.modeling import ModelError
 from hust_sft.settings import RunSettings, SettingsError, set_values
 from hust_sft.trainer import answer_only_loss
 from hust_sft.training import train
@@ -255,13 +254,15 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path, qa_file, tiny_mo
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "failed"
 
 
-def test_qlora_on_a_cpu_fails_with_a_model_error_recorded_in_the_run(tmp_path, qa_file, tiny_model_dir):
-    with pytest.raises(ModelError, match="CUDA"):
+def test_qlora_on_a_cpu_fails_with_a_named_error_recorded_in_the_run(tmp_path, qa_file, tiny_model_dir):
+    from hust_sft.precision import PrecisionError
+
+    with pytest.raises(PrecisionError, match="CUDA"):  # refused by the precision plan, before any loading
         train(make_settings(qa_file, tiny_model_dir, quantization="4bit", device="cpu"), run_dir=tmp_path)
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["status"] == "failed" and "CUDA" in run["error"]
     last = read_events(tmp_path)[-1]
-    assert last["status"] == "failed" and last["error_type"] == "ModelError"
+    assert last["status"] == "failed" and last["error_type"] == "PrecisionError"
 
 
 def test_run_record_saves_run_json_on_every_kind_of_change(tmp_path):

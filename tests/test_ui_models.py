@@ -138,10 +138,10 @@ def test_chat_without_an_adapter_answers_with_the_base_and_says_why(config, cach
 
 def test_chat_errors_are_shown_not_raised_as_tracebacks(config, cache, run_dir):
     with pytest.raises(gr.Error, match="Type a question first"):
-        next(chat.chat(config, cache, "en", "  ", "my-run", "", "", [], [], GEN))
+        list(chat.chat(config, cache, "en", "  ", "my-run", "", "", [], [], GEN))
     lo, hi = (S.GenerationSettings.__dataclass_fields__["max_new_tokens"].metadata[k] for k in ("min", "max"))
     with pytest.raises(gr.Error, match=rf"max_new_tokens: expected a value in \[{lo}, {hi}\], got {lo - 1}"):
-        next(chat.chat(config, cache, "en", "q", "my-run", "", "", [], [], {**GEN, "max_new_tokens": lo - 1}))
+        list(chat.chat(config, cache, "en", "q", "my-run", "", "", [], [], {**GEN, "max_new_tokens": lo - 1}))
 
 
 def test_evaluate_tab_runs_on_the_run_s_test_split_and_shows_its_files(config, cache, run_dir, tiny_model_dir,

@@ -286,7 +286,7 @@ def demo_model_dir() -> Path:
     """The tiny model `app.py --demo` answers with (built once per machine, shared with the app)."""
     from hust_sft import demo_model
 
-    return demo_model.build(demo_model.default_dir())
+    return demo_model.build_demo()
 
 
 def adapter_files(*, r: int = 4, seed: int = 1, base: str | None = None, random_b: bool = True,
