@@ -250,6 +250,7 @@ def build(ctx: Ctx) -> None:
         return results_frame(config.arena_db, lang_of(lang_value))
     refresh = texts.make(gr.Button, value=tr("ui.refresh"), elem_id="arena-refresh")
     refresh.click(do_results, ctx.lang, table, api_name="arena_results")
+    ctx.on_lang(do_results, [], [table])  # its column heads are made on the server, in the language asked
 
     def do_restore(lang_value, v):
         return restore(config, lang_value, v)

@@ -188,12 +188,11 @@ def build(ctx: Ctx) -> None:
     fn = gpu(config, do_chat)
     # Chat and blind pairs share one queue group, evaluations have their own (limits.py, app.py): a long
     # evaluation never takes the workers a chat needs, and the model lock lets them interleave per batch.
-    # A failed answer raises one gr.Error: its toast is the message. Gradio's status tracker would also stamp
-    # "Error" on every output: show_progress="hidden" keeps it off the chats, and show_progress_on names the
-    # chats only, so the question box (an output too: emptied on send, refilled on failure) gets no status.
-    # The "…" bubbles show the wait.
+    # A failed answer raises one gr.Error: its toast is the message. Gradio 6.31 also stamps "Error" on every
+    # component the event shows its progress on, show_progress="hidden" or not, so that is the one output
+    # never drawn: the kept-sources State. The "…" bubbles show the wait.
     quiet = {"concurrency_id": ANSWER_QUEUE, "concurrency_limit": ANSWER_CONCURRENCY, "show_progress": "hidden",
-             "show_progress_on": [base_bot, tuned_bot]}
+             "show_progress_on": [shown_sources]}
     asked = [send.click(fn, inputs, outputs, api_name="chat", **quiet),
              question.submit(fn, inputs, outputs, api_name=False, **quiet)]
     # Clear cancels an answer still streaming: its next chunk would otherwise be drawn over the cleared

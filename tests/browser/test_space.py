@@ -227,7 +227,9 @@ def test_chat_clear_then_a_second_question_shows_only_the_second(page):
     wait_for(lambda: "食堂几点开门？" in page.inner_text("#chat-base"))
     wait_for(lambda: len(page.locator("#chat-base [data-testid=bot]").last.inner_text().strip().strip("…")) > 0)
     page.click("#chat-clear", no_wait_after=True)  # mid-stream: the demo answers up to max new tokens
-    time.sleep(3)
+    chats = (lambda: page.inner_text("#chat-base") + page.inner_text("#chat-tuned"))
+    wait_for(lambda: "食堂几点开门？" not in chats(), timeout=60)  # the Clear landed (later on a busy machine)
+    time.sleep(3)  # an answer left streaming would draw its next chunk, the question with it, within this
     assert "食堂几点开门？" not in page.inner_text("#chat-base") + page.inner_text("#chat-tuned")
     wait_for(lambda: page.locator("#chat-base [data-testid=user]").count() == 0
              and page.locator("#chat-tuned [data-testid=user]").count() == 0)
@@ -311,6 +313,8 @@ def test_evaluate_shows_the_summary_and_per_question_tables(page, server):
 
 
 def test_blind_vote_reveals_identities_and_updates_the_results(page):
+    from hust_sft.i18n import t
+
     tab(page, "盲评 A/B")
     pick(page, "arena-run", RUN)
     page.click("#arena-draw")
@@ -327,6 +331,11 @@ def test_blind_vote_reveals_identities_and_updates_the_results(page):
     wait_for(lambda: RUN in page.inner_text("#arena-status"))
     wait_for(lambda: df_rows(page, "arena-results") == 1)
     assert RUN in page.inner_text("#arena-results")
+    page.get_by_label("English").check()                          # the table's heads follow the language
+    wait_for(lambda: t("ui.arena.col.win_rate", "en") in page.inner_text("#arena-results"))
+    assert t("ui.arena.col.win_rate", "zh") not in page.inner_text("#arena-results")
+    page.get_by_label("中文").check()
+    wait_for(lambda: t("ui.arena.col.win_rate", "zh") in page.inner_text("#arena-results"))
     page.click("#arena-vote-b")                                    # the same pair again: refused
     wait_for(lambda: "请先生成两个回答" in page.inner_text("#arena-status")
              or "已经为这一对投过票" in page.inner_text("#arena-status"))

@@ -17,6 +17,9 @@ from helpers import wait_for
 
 from public_space import adapter_files, make_run
 
+from hust_sft.data.split import split_of
+from hust_sft.settings import DataSettings
+
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
@@ -43,12 +46,17 @@ PLANTED = """() => [...document.querySelectorAll("img[src='x'], iframe[srcdoc], 
 def runs(space):
     data = space.tmp / "xss-data" / "handbook.jsonl"
     data.parent.mkdir()
+    # A question's split is a hash of its text (hust_sft.data.split): 20 of them may hold no test question
+    # (0.9^20 = 12%), and then Evaluate and Blind A/B have nothing to show. Keep going until 3 are test.
+    records, i, ratios = [], 0, (DataSettings().val_ratio, DataSettings().test_ratio)  # make_run's defaults
+    while len(records) < 20 or sum(split_of(q, *ratios) == "test" for q, _ in records) < 3:
+        p = PAYLOADS[i % len(PAYLOADS)]
+        records.append((f"{QUESTION}{i} {p}", f"补办校园卡 {p}"))
+        i += 1
     with data.open("w", encoding="utf-8") as f:
-        for i in range(20):
-            p = PAYLOADS[i % len(PAYLOADS)]
-            f.write(json.dumps({"conversations": [{"role": "user", "content": f"{QUESTION}{i} {p}"},
-                                                  {"role": "assistant", "content": f"补办校园卡 {p}"}]},
-                               ensure_ascii=False) + "\n")
+        for q, a in records:
+            f.write(json.dumps({"conversations": [{"role": "user", "content": q},
+                                                  {"role": "assistant", "content": a}]}, ensure_ascii=False) + "\n")
     files = adapter_files()
     for name in (RUN, NAMED):
         make_run(space.runs_dir, name, data, files=files)
@@ -113,8 +121,6 @@ def test_passages_under_chat_answers_show_as_text(page):
     no_script_ran(page)
 
 
-@pytest.mark.skip(reason="issue 19, open: in this test the Evaluate tab's per-question table never appeared within "
-                         "600 s (not diagnosed yet); the same table is escaped by Gradio's Dataframe, see closing note")
 def test_evaluation_questions_and_answers_show_as_text(page):
     tab(page, "Evaluate")
     pick(page, "eval-run", RUN)
@@ -125,8 +131,6 @@ def test_evaluation_questions_and_answers_show_as_text(page):
     no_script_ran(page)
 
 
-@pytest.mark.skip(reason="issue 19, open: the drawn question never reached the box within 90 s in this test "
-                         "(not diagnosed yet), see closing note")
 def test_blind_pairs_and_votes_show_as_text(page):
     tab(page, "Blind A/B")
     pick(page, "arena-run", RUN)
