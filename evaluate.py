@@ -17,12 +17,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from hust_sft.console import ProgressLines
     from hust_sft.errors import LocalizedError
     from hust_sft.evaluation import evaluate
 
     try:
         eval_settings = settings.from_args(settings.EvalSettings, args)
-        report = evaluate(eval_settings, lang=LANG, progress=Progress(sys.stderr))
+        report = evaluate(eval_settings, lang=LANG, progress=ProgressLines(sys.stderr))
     except LocalizedError as e:  # every user-facing error: settings, data, model, evaluation
         print(t("eval.cli.error", LANG, message=e.text(LANG)), file=sys.stderr)
         return 2
@@ -32,37 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     print(report.markdown)
     print(t("eval.cli.wrote", LANG, path=report.output_dir), file=sys.stderr)  # last, where people look
     return 0
-
-
-class Progress:
-    """evaluate()'s progress on stderr (stdout keeps the report): a line per new step, percent first; on a
-    terminal the line is redrawn in place. Minutes of answering are never silent."""
-
-    def __init__(self, stream):
-        # The first step (loading the data, seconds) is held back until the next one: a bad --data file then
-        # fails with its one error line alone, as train.py's does.
-        self.stream, self.last, self.held = stream, None, None
-        try:
-            self.tty = stream.isatty()
-        except (AttributeError, ValueError):
-            self.tty = False
-
-    def __call__(self, fraction: float, text: str) -> None:
-        line = f"[{100 * fraction:3.0f}%] {text}"
-        if line == self.last:
-            return
-        first, self.last = self.last is None, line
-        if first and fraction < 1:
-            self.held = fraction, line
-            return
-        if self.held:
-            self._write(*self.held)
-            self.held = None
-        self._write(fraction, line)
-
-    def _write(self, fraction: float, line: str) -> None:
-        self.stream.write(("\r\033[K" + line + ("\n" if fraction >= 1 else "")) if self.tty else line + "\n")
-        self.stream.flush()
 
 
 if __name__ == "__main__":

@@ -177,3 +177,32 @@ class ConsoleReport:
         lines.append(t("training.cli.done", self.lang, status=result.status, adapter=result.adapter_dir,
                        run_dir=result.run_dir))
         return "\n".join(lines)
+
+
+class ProgressLines:
+    """evaluate()'s `progress(fraction, text)` on a console (evaluate.py: stderr, stdout keeps the report): a
+    line per new step, percent first; on a terminal the line is redrawn in place. Minutes of answering are
+    never silent. (train.py's bar is ConsoleReport's: it draws the trainer's events, not fractions.)"""
+
+    def __init__(self, stream):
+        # The first step (loading the data, seconds) is held back until the next one: a bad --data file then
+        # fails with its one error line alone, as train.py's does.
+        self.stream, self.last, self.held = stream, None, None
+        self.tty = _isatty(stream)
+
+    def __call__(self, fraction: float, text: str) -> None:
+        line = f"[{100 * fraction:3.0f}%] {text}"
+        if line == self.last:
+            return
+        first, self.last = self.last is None, line
+        if first and fraction < 1:
+            self.held = fraction, line
+            return
+        if self.held:
+            self._write(*self.held)
+            self.held = None
+        self._write(fraction, line)
+
+    def _write(self, fraction: float, line: str) -> None:
+        self.stream.write(("\r\033[K" + line + ("\n" if fraction >= 1 else "")) if self.tty else line + "\n")
+        self.stream.flush()

@@ -127,3 +127,24 @@ def write_tuned_run(run: Path, model_dir, data, system_prompt: str | None = None
     (run / "settings.json").write_text(json.dumps(S.to_dict(rs), ensure_ascii=False), encoding="utf-8")
     randomize_lora_b(get_peft_model(load_base_model(rs.model), lora_config(rs.lora))).save_pretrained(run / "adapter")
     return run
+
+
+# ---- the Gradio page in Chromium (tests/browser, tests/security/test_stored_xss.py) --------------------
+
+def tab(page, name: str):
+    """Open a tab by its shown name (its panel mounts lazily: give it a moment)."""
+    page.get_by_role("tab", name=name).click()
+    time.sleep(0.5)
+
+
+def pick(page, elem_id: str, label: str):
+    """Choose the option shown as `label` in a gr.Dropdown (exactly: its options carry it as aria-label)."""
+    page.click(f"#{elem_id} input")
+    page.click(f"#{elem_id} li[role=option][aria-label='{label}']")
+
+
+def fill(page, elem_id: str, value: str):
+    """Type into a Textbox / Number / Slider's number box, and leave it so Gradio registers the change."""
+    box = page.locator(f"#{elem_id} :is(textarea, input[type=number], input[type=text], input:not([type]))").first
+    box.fill(value)
+    box.press("Tab")

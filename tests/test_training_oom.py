@@ -7,20 +7,18 @@ import json
 
 import pytest
 import torch
+from helpers import job_settings
 from qa_data import write_qa_jsonl
 
 from hust_sft import runs
 from hust_sft.oom import TrainingOutOfMemory
-from hust_sft.settings import RunSettings, set_values
+from hust_sft.settings import RunSettings
 from hust_sft.training import train
 
 
 def make_settings(data, model, **overrides) -> RunSettings:
-    values = {"data": str(data), "model": str(model), "system_prompt": "S", "val_ratio": 0.0, "test_ratio": 0.0,
-              "max_length": 64, "batch_size": 2, "grad_accum": 1, "logging_steps": 1, "save_steps": 2,
-              "retrieval": "off"}
-    values.update(overrides)
-    return set_values(RunSettings(), values)
+    # device "auto", as a Space user leaves it: the advice then offers 4-bit as a CUDA card allows
+    return job_settings(data, model, **{"batch_size": 2, "save_steps": 2, "device": "auto", **overrides})
 
 
 def test_cuda_out_of_memory_fails_the_run_with_what_to_lower_and_the_run_resumes(tmp_path, tiny_model_dir,

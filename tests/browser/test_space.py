@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import start_app, stop_app, wait_for
+from helpers import fill, pick, start_app, stop_app, tab, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -61,26 +61,9 @@ def page(server):
         browser.close()
 
 
-def tab(page, name: str):
-    page.get_by_role("tab", name=name).click()
-    time.sleep(0.5)
-
-
-def pick(page, elem_id: str, label: str):
-    page.click(f"#{elem_id} input")
-    page.click(f"#{elem_id} li[role=option][aria-label='{label}']")
-
-
 def progress(page) -> tuple[str, int]:
     box = page.locator("#train-progress")
     return box.get_attribute("data-status"), int(box.get_attribute("data-step") or 0)
-
-
-def fill(page, elem_id: str, value: str):
-    """Type into a Textbox / Number / Slider's number box, and leave it so Gradio registers the change."""
-    box = page.locator(f"#{elem_id} :is(textarea, input[type=number], input[type=text], input:not([type]))").first
-    box.fill(value)
-    box.press("Tab")
 
 
 def df_rows(page, elem_id: str) -> int:

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
-from helpers import wait_for
-
-from public_space import adapter_files, make_run
+from helpers import fill, pick, tab, wait_for
 
 from hust_sft.data.split import split_of
 from hust_sft.settings import DataSettings
+
+from public_space import adapter_files, make_run
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -80,22 +79,6 @@ def page(space, runs):
         pg.dialogs = dialogs
         yield pg
         browser.close()
-
-
-def tab(page, name: str):
-    page.get_by_role("tab", name=name).click()
-    time.sleep(0.5)
-
-
-def pick(page, elem_id: str, label: str):
-    page.click(f"#{elem_id} input")
-    page.locator(f"#{elem_id} li[role=option]").filter(has_text=label).first.click()
-
-
-def fill(page, elem_id: str, value: str):
-    box = page.locator(f"#{elem_id} :is(textarea, input[type=number], input[type=text], input:not([type]))").first
-    box.fill(value)
-    box.press("Tab")
 
 
 def no_script_ran(page):
