@@ -8,10 +8,10 @@ Every arm is `hust_sft.training.train` with our defaults (bf16 autocast on a CPU
 head, length grouping, batch 8 × accumulation 4 = effective batch 32, one epoch, no validation) on the
 first --samples records of the BJTU file, in its own subprocess. "plain" is retrieval off; "k:chars" is
 retrieval "train" with k passages clipped to `chars` characters, the index built from the same samples
-(RAFT: own pair excluded from the search, put back for 80% of them). The model is built as for
-bench/train_speed.py (bench/common.py). The parent prints, per arm, the epoch's wall seconds and the CPU seconds
-spent in `Trainer.train` (the steadier figure on a shared machine), each as a ratio to the plain epoch,
-and the mean tokens per sample.
+(RAFT: own pair excluded from the search, put back for --oracle-ratio of them, the training default).
+The model is built as for bench/train_speed.py (bench/common.py). The parent prints, per arm, the epoch's wall
+seconds and the CPU seconds spent in `Trainer.train` (the steadier figure on a shared machine), each as a
+ratio to the plain epoch, and the mean tokens per sample.
 """
 from __future__ import annotations
 
@@ -68,7 +68,10 @@ def arm(model_dir: str, data: Path, work: Path, spec: str, oracle_ratio: float) 
 def main(argv=None) -> int:
     p = arm_parser(__doc__.split("\n")[0])
     p.add_argument("--configs", default="1:200,2:200,3:200", help="k:passage_max_chars arms besides plain")
-    p.add_argument("--oracle-ratio", type=float, default=0.8)
+    from hust_sft.settings import RetrievalSettings
+
+    p.add_argument("--oracle-ratio", type=float, default=RetrievalSettings().raft_oracle_ratio,
+                   help="RAFT oracle share (default: training's); it changes which passages, not how many")
     a = p.parse_args(argv)
 
     if a.arm:  # child process: one arm, result as JSON
