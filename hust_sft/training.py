@@ -28,8 +28,8 @@ from hust_sft.callbacks import EventsCallback, StopCallback, StopRequested
 from hust_sft.fileio import write_json_atomic
 from hust_sft.i18n import t
 from hust_sft.oom import oom_advice
+from hust_sft.precision import PrecisionPlan, plan_for, torch_dtype
 from hust_sft.precision import detect as detect_device
-from hust_sft.precision import plan_for
 from hust_sft.runs import EventLog
 from hust_sft.settings import RunSettings, SettingsError
 
@@ -300,8 +300,9 @@ def train(settings: RunSettings, *, run_dir: str | Path | None = None,
         record.update(status="running", error=None, settings=S.to_dict(settings), versions=library_versions(),
                       started_at=first_started_at or _timestamp(started), segments=segments)
         events.status("running", t("training.status.running", "en"))
-        record.update(precision=plan_for(settings).to_dict())  # a setting the card cannot run: refused here
-        return _train(settings, _Run(run_dir, events, record, stop, started), on_data)
+        plan = plan_for(settings)  # a setting the card cannot run: refused here, before anything loads
+        record.update(precision=plan.to_dict())
+        return _train(settings, plan, _Run(run_dir, events, record, stop, started), on_data)
     except StopRequested:  # stopped before the Trainer began: nothing trained in this segment
         _finish(record, started, record.get("device"), status="stopped")
         events.status("stopped", t("training.status.stopped_loading", "en"))
@@ -469,10 +470,11 @@ class _Features:
         return bool(self.validation)
 
 
-def _train(settings: RunSettings, run: _Run, on_data: Callable[[Any], None] | None = None) -> RunResult:
+def _train(settings: RunSettings, plan: PrecisionPlan, run: _Run,
+           on_data: Callable[[Any], None] | None = None) -> RunResult:
     """The steps of a run in order; `train` around it records a stop while loading or a failure."""
     _quiet_known_warnings()
-    precision = _pick_precision(settings, run.record)
+    precision = _pick_precision(plan, run.record)
     checkpoint = _check_before_loading(settings, run)
     settings, data = _load_data_and_passages(settings, run, on_data)
     features = _encode(settings, data, run.record)
@@ -488,20 +490,18 @@ def _quiet_known_warnings() -> None:
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 
-def _pick_precision(settings: RunSettings, record: RunRecord) -> _Precision:
-    """Device, mixed precision and the base's dtype (hust_sft.modeling's policy), recorded first: every
-    later step, and a failure's record, depends on where the run is."""
+def _pick_precision(plan: PrecisionPlan, record: RunRecord) -> _Precision:
+    """Device, mixed precision and the base's load dtype, read from the run's precision plan (the one
+    run.json's `precision` holds) and recorded first: every later step, and a failure's record, depends on
+    where the run is."""
     from hust_sft.cpu_memory import cap_heap_fragmentation
-    from hust_sft.modeling import pick_device, pick_dtype, pick_mixed_precision
 
-    device = pick_device(settings.model.device)
-    if device == "cpu":
+    if plan.device == "cpu":
         cap_heap_fragmentation()
-    mixed = pick_mixed_precision(device, settings.memory.mixed_precision, settings.model.dtype)
-    dtype = pick_dtype(device, settings.model.dtype, mixed)
-    record.update(device=device, dtype=str(dtype).removeprefix("torch."), mixed_precision=mixed,
+    dtype = torch_dtype(plan.load_dtype)
+    record.update(device=plan.device, dtype=str(dtype).removeprefix("torch."), mixed_precision=plan.autocast,
                   world_size=int(os.environ.get("WORLD_SIZE", "1")))
-    return _Precision(device, mixed, dtype)
+    return _Precision(plan.device, plan.autocast, dtype)
 
 
 def _check_before_loading(settings: RunSettings, run: _Run) -> str | None:
