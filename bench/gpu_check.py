@@ -122,14 +122,12 @@ def build_model(quick: bool, work: Path) -> Path:
     return demo_model.build(work / "qwen2.5-0.5b-random-bf16", **QWEN25_05B, dtype="bfloat16")
 
 
-def features(model_dir: Path, max_length: int) -> tuple[list[dict], object]:
+def features(model_dir: Path, records: list, max_length: int) -> tuple[list[dict], object]:
     from hust_sft.data.encoding import encode_records
-    from hust_sft.data.formats import load_records
     from hust_sft.modeling import load_tokenizer
     from hust_sft.settings import DataSettings
 
     tok = load_tokenizer(str(model_dir))
-    records, _ = load_records(SAMPLES)
     feats, _ = encode_records(records, tok, DataSettings(max_length=max_length))
     return feats, tok
 
@@ -228,17 +226,12 @@ def check_export(name: str, model, model_dir: Path, plan, a: argparse.Namespace,
 def run_precision(name: str, info, model_dir: Path, feats, tok, prompts, a: argparse.Namespace, work: Path) -> dict:
     from hust_sft.precision import PrecisionError, cell, plan_precision
 
-    dtype_setting, mixed, quantization = SETTINGS[name]
-    if info.kind == "cpu" and name != "fp32":
-        try:
-            plan_precision(info, dtype_setting, mixed, quantization)
-            return {"skipped": "a CPU run checks fp32 only (bf16 autocast on a CPU is in the test suite)"}
-        except PrecisionError as e:
-            return {"skipped": str(e)}
     try:
-        plan = plan_precision(info, dtype_setting, mixed, quantization)
+        plan = plan_precision(info, *SETTINGS[name])
     except PrecisionError as e:
         return {"skipped": str(e)}
+    if info.kind == "cpu" and name != "fp32":
+        return {"skipped": "a CPU run checks fp32 only (bf16 autocast on a CPU is in the test suite)"}
     out: dict = {"plan": cell(plan), "plan_detail": plan.to_dict(), "tolerance": TOLERANCE[name]}
     try:
         plain, model = train_arm(name, "plain", plan, model_dir, feats, tok, a, work)
@@ -279,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from hust_sft.data.encoding import prompt_ids
+    from hust_sft.data.formats import load_records
     from hust_sft.precision import detect
     from hust_sft.settings import QWEN25_SYSTEM_PROMPT
 
@@ -294,10 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                   "max_length": a.max_length, "build_model_s": round(time.perf_counter() - t0, 1),
                   "tolerance": TOLERANCE}
         report = Report(Path(a.out), header)
-        feats, tok = features(model_dir, a.max_length)
-        from hust_sft.data.formats import load_records
-
         records, _ = load_records(SAMPLES)
+        feats, tok = features(model_dir, records, a.max_length)
         prompts = [prompt_ids(tok, [{"role": "user", "content": r.question}], QWEN25_SYSTEM_PROMPT)
                    for r in records[: a.questions]]
         names = ["fp32"] if info.kind == "cpu" else []

@@ -128,10 +128,10 @@ def _target_dtype(base: str, requested: str):
     import torch
     from transformers import AutoConfig
 
-    from hust_sft.modeling import DTYPES
+    from hust_sft.precision import torch_dtype
 
     if requested != "auto":
-        return DTYPES[requested]
+        return torch_dtype(requested)
     dtype = getattr(AutoConfig.from_pretrained(base), "dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)

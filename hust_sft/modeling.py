@@ -15,10 +15,7 @@ import torch
 
 from hust_sft import precision
 from hust_sft.errors import LocalizedError
-from hust_sft.precision import PrecisionError, cpu_has_bf16  # noqa: F401 - cpu_has_bf16: its old home
 from hust_sft.settings import LoraSettings, ModelSettings, target_modules_of
-
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 class ModelError(LocalizedError, RuntimeError):
@@ -40,7 +37,7 @@ def pick_dtype(device: str, requested: str = "auto", mixed_precision: str | None
     training = mixed_precision is not None
     plan = precision.plan_precision(precision.detect(device), requested, mixed_precision or "auto",
                                     training=training)
-    return DTYPES[plan.load_dtype]
+    return precision.torch_dtype(plan.load_dtype)
 
 
 def pick_mixed_precision(device: str, requested: str = "auto", dtype: str = "auto") -> str:
@@ -106,7 +103,7 @@ def load_base_model(settings: ModelSettings, quantization: str = "none", dtype: 
         plan = precision.plan_precision(precision.detect(device), settings.dtype, mixed, quantization)
         kwargs["quantization_config"] = precision.quantization_config(plan)
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-        dtype = DTYPES[plan.load_dtype]
+        dtype = precision.torch_dtype(plan.load_dtype)
     kwargs["dtype"] = dtype if dtype is not None else pick_dtype(device, settings.dtype)
     try:
         model = AutoModelForCausalLM.from_pretrained(settings.model, **kwargs)

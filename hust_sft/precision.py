@@ -54,7 +54,12 @@ class DeviceInfo:
 
     @property
     def sm(self) -> str:
-        return f"sm_{self.capability[0]}{self.capability[1]}" if self.capability else ""
+        return sm_name(self.capability)
+
+
+def sm_name(capability: tuple[int, int] | None) -> str:
+    """"sm_75" for (7, 5); "" without a CUDA capability."""
+    return f"sm_{capability[0]}{capability[1]}" if capability else ""
 
 
 @dataclass(frozen=True)
@@ -226,6 +231,7 @@ def plan_for(settings, info: DeviceInfo | None = None, *, training: bool = True)
 
 
 def torch_dtype(name: str):
+    """The torch.dtype of a plan's dtype name ("bf16", "fp16", "fp32")."""
     import torch
 
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
@@ -252,8 +258,8 @@ def _where(kind: str, card: str, sm: str, memory: float | None, lang: str) -> st
 
 def describe(plan: PrecisionPlan, lang: str = "en") -> str:
     """One Markdown line: the card, its memory and the precision chosen, with why."""
-    sm = f"sm_{plan.capability[0]}{plan.capability[1]}" if plan.capability else ""
-    return t("precision.describe.plan", lang, where=_where(plan.device, plan.card, sm, plan.memory_gib, lang),
+    where = _where(plan.device, plan.card, sm_name(plan.capability), plan.memory_gib, lang)
+    return t("precision.describe.plan", lang, where=where,
              cell=cell(plan, lang), why=t(plan.why_key, lang, **plan.why_params))
 
 
